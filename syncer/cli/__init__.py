@@ -1,0 +1,153 @@
+"""argv -> settings -> one use case -> exit code. Logging and progress bars live only here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from syncer import __version__
+from syncer.errors import ConfigError, SyncerError
+
+log = logging.getLogger("syncer.cli")
+
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncer", description="Mirror 9Pic event photo originals onto your own storage.")
+    parser.add_argument("--version", action="version", version=f"syncer {__version__}")
+    parser.add_argument("--config", type=Path, metavar="PATH",
+                        help="settings file (default: $SYNCER_CONFIG, ./syncer.toml, "
+                             "$XDG_CONFIG_HOME/syncer/config.toml, /etc/syncer/config.toml)")
+    parser.add_argument("--log-format", choices=("text", "json"), help="log line format")
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sync = sub.add_parser("sync", help="download every new photo of the events once")
+    sync.add_argument("--event", type=int, action="append", metavar="ID",
+                      help="event id (repeatable; default: the events in the config)")
+    sync.add_argument("--bibs", metavar="SPEC",
+                      help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"')
+    sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
+    sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
+    sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
+    _output_flags(sync, progress=True)
+
+    events = sub.add_parser("events", help="list the organisation's events")
+    _output_flags(events)
+    status = sub.add_parser("status", help="what the ledger knows, per event")
+    status.add_argument("--event", type=int, action="append", metavar="ID")
+    _output_flags(status)
+    verify = sub.add_parser("verify", help="re-hash stored photos against the ledger")
+    verify.add_argument("--event", type=int, metavar="ID")
+    verify.add_argument("--repair", action="store_true", help="re-queue missing or corrupt photos")
+    _output_flags(verify)
+
+    db = sub.add_parser("db", help="ledger maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="create or migrate the ledger to the newest schema")
+    config = sub.add_parser("config", help="settings")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="show the effective settings (secrets masked)")
+    check.add_argument("--json", action="store_true")
+
+    daemon = sub.add_parser("daemon", help="run as a service: sync on a schedule")
+    daemon.add_argument("--health", metavar="HOST:PORT",
+                        help="serve /healthz and /metrics (overrides health.listen)")
+    demo = sub.add_parser("demo", help="sync a demo event from the bundled simulator")
+    demo.add_argument("dir", nargs="?", type=Path, default=Path("syncer-demo"))
+    demo.add_argument("--photos", type=int, default=120, help="photos in the demo event")
+    _output_flags(demo, progress=True)
+    sub.add_parser("simulate", help="run the bundled 9Pic simulator (see: syncer simulate -h)",
+                   add_help=False)
+    return parser
+
+
+def _output_flags(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["simulate"]:
+        from syncer.sim.cli import main as simulate
+
+        return simulate(args_list[1:])
+    args = build_parser().parse_args(args_list)
+    _quiet_signals()
+    from syncer.logs import setup_logging
+
+    redact = setup_logging(args.log_format or "text", args.log_level or "info")
+    try:
+        return _dispatch(args, redact)
+    except SyncerError as exc:
+        _report_error(exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("syncer: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line for the user, the traceback for the report
+        log.debug("internal error", exc_info=True)
+        print(f"syncer: internal error: {type(exc).__name__}: {exc} "
+              "(run with --log-level debug for details)", file=sys.stderr)
+        return 1
+
+
+def _quiet_signals() -> None:
+    """A full file-size limit must surface as EFBIG (a clear error), not kill the process."""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _report_error(exc: SyncerError) -> None:
+    print(f"syncer: error: {exc.message}", file=sys.stderr)
+    if exc.hint:
+        print(f"syncer: hint: {exc.hint}", file=sys.stderr)
+
+
+def _dispatch(args: argparse.Namespace, redact: Any) -> int:
+    from syncer.cli import commands
+
+    if args.command == "demo":
+        from syncer.cli.demo import run_demo
+
+        return run_demo(args)
+    settings = commands.load(args)
+    if settings.api.key is not None:
+        redact.secrets.append(settings.api.key.get_secret_value())
+    if args.log_format is None and settings.log.format != "text":
+        from syncer.logs import setup_logging
+
+        setup_logging(settings.log.format, args.log_level or settings.log.level,
+                      secrets=redact.secrets)
+    handler = {
+        "sync": commands.sync, "events": commands.events, "status": commands.status,
+        "verify": commands.verify, "db": commands.db, "config": commands.config,
+        "daemon": commands.daemon,
+    }.get(args.command)
+    if handler is None:
+        raise ConfigError(f"unknown command {args.command}")
+    return int(handler(args, settings))
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT: stop taking new work; a second one interrupts at once."""
+
+    def handle(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        log.warning("received %s: finishing files in flight, then stopping",
+                    signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)

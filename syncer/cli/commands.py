@@ -1,0 +1,175 @@
+"""One function per command: settings in, exit code out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import threading
+from typing import Any
+
+from syncer.bibs import parse_bib_spec
+from syncer.cli.output import (
+    cycle_dict,
+    emit_json,
+    print_cycle,
+    print_status,
+    print_verify,
+    status_dicts,
+)
+from syncer.cli.progress import BarProgress
+from syncer.config import Settings, load_settings, masked_settings
+from syncer.errors import ConfigError
+from syncer.sync import CycleOptions, Progress, run_cycle
+
+log = logging.getLogger("syncer.cli")
+
+
+def load(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "root", None) is not None:
+        overrides.setdefault("storage", {})["root"] = str(args.root)
+    if getattr(args, "workers", None) is not None:
+        overrides.setdefault("download", {})["workers"] = args.workers
+    if getattr(args, "health", None) is not None:
+        overrides.setdefault("health", {})["listen"] = args.health
+    if args.log_format is not None:
+        overrides.setdefault("log", {})["format"] = args.log_format
+    return load_settings(config_path=args.config, overrides=overrides)
+
+
+def sync(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.cli import stop_on_signals
+
+    bibs = None
+    if args.bibs is not None:
+        base = settings.source_path.parent if settings.source_path else None
+        bibs = parse_bib_spec(args.bibs, base_dir=base or _cwd())
+    stop = threading.Event()
+    stop_on_signals(stop)
+    progress = _progress(args)
+    options = CycleOptions(event_ids=args.event, bibs=bibs, dry_run=args.dry_run)
+    try:
+        report = run_cycle(settings, options, stop=stop, progress=progress)
+    finally:
+        if isinstance(progress, BarProgress):
+            progress.close()
+    if args.json:
+        emit_json(cycle_dict(report))
+    else:
+        print_cycle(report)
+    return report.exit_code
+
+
+def _progress(args: argparse.Namespace) -> Progress:
+    import sys
+
+    if getattr(args, "no_progress", False) or args.json or not sys.stderr.isatty():
+        return Progress()
+    return BarProgress()
+
+
+def _cwd() -> Any:
+    from pathlib import Path
+
+    return Path.cwd()
+
+
+def events(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.api import ApiClient
+
+    with ApiClient(base_url=settings.api.base_url, org_id=settings.require_org(),
+                   api_key=settings.require_key(), timeout=settings.api.timeout) as api:
+        items = list(api.events())
+    if args.json:
+        emit_json([item.model_dump() for item in items])
+        return 0
+    for item in items:
+        print(f"{item.event_id}\t{item.status or '-'}\t{item.event_date or '-'}\t"
+              f"{item.event_slug or '-'}\t{item.event_name or ''}")
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.ledger import Ledger
+
+    with Ledger.open(settings.storage.ledger) as ledger:
+        rows = ledger.status(None)
+    if args.event:
+        rows = [row for row in rows if row.event_id in args.event]
+    if args.json:
+        emit_json(status_dicts(rows))
+    else:
+        print_status(rows)
+    return 0
+
+
+def verify(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.ledger import Ledger
+    from syncer.lock import InstanceLock, lock_path_for
+    from syncer.verify import verify as run_verify
+
+    lock_path = lock_path_for(settings.storage.ledger)
+    lock = InstanceLock(lock_path) if (args.repair and lock_path is not None) else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        with Ledger.open(settings.storage.ledger) as ledger:
+            report = run_verify(ledger, settings.require_root(), event_id=args.event,
+                                repair=args.repair)
+    finally:
+        if lock is not None:
+            lock.release()
+    if args.json:
+        emit_json({"photos": report.photos, "files": report.files, "bytes": report.bytes,
+                   "missing": report.missing, "corrupt": report.corrupt,
+                   "requeued": report.requeued})
+    else:
+        print_verify(report)
+    return report.exit_code
+
+
+def db(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.ledger import Ledger
+
+    before, after = Ledger.upgrade(settings.storage.ledger)
+    if before == after:
+        print(f"ledger {settings.storage.ledger} is at the newest schema ({after})")
+    else:
+        print(f"ledger {settings.storage.ledger} migrated from {before or 'empty'} to {after}")
+    return 0
+
+
+def config(args: argparse.Namespace, settings: Settings) -> int:
+    data = masked_settings(settings)
+    if args.json:
+        emit_json(data)
+    else:
+        print(f"# loaded from: {settings.source_path or '(no file: defaults and environment)'}")
+        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    return 0
+
+
+def daemon(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.daemon import run_daemon
+    from syncer.metrics import Metrics
+
+    metrics = Metrics()
+
+    def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
+        options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
+        return run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+
+    def reload() -> Settings:
+        fresh = load(args)
+        if fresh.storage.ledger != settings.storage.ledger:
+            raise ConfigError("storage.ledger cannot change while the daemon runs; restart it")
+        return fresh
+
+    first = [settings]
+
+    def loader() -> Settings:
+        return first.pop() if first else reload()
+
+    return run_daemon(loader, cycle, env=dict(os.environ), metrics=metrics)

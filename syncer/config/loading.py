@@ -1,0 +1,119 @@
+"""Finding the config file and building the settings once, with one-line errors."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
+from syncer.config.messages import describe, scrub, settings_error
+from syncer.config.settings import Settings
+from syncer.config.sources import LOADING, LoadContext, absolute, home, reason
+from syncer.errors import ConfigError
+
+SYSTEM_CONFIG = Path("/etc/syncer/config.toml")
+LOG = logging.getLogger("syncer.config")
+
+
+def config_candidates(env: Mapping[str, str], cwd: Path) -> list[Path]:
+    """Where a config file is looked for, in order, when none is named."""
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    config_home = Path(xdg) if os.path.isabs(xdg) else home(env) / ".config"
+    return [cwd / "syncer.toml", config_home / "syncer" / "config.toml", SYSTEM_CONFIG]
+
+
+def find_config(config_path: Path | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    """The explicit file (``--config`` or SYNCER_CONFIG), else the first existing candidate."""
+    named = config_path or (Path(env["SYNCER_CONFIG"]) if env.get("SYNCER_CONFIG") else None)
+    if named is not None:
+        path = named if named.is_absolute() else cwd / named
+        if not path.is_file():
+            raise ConfigError(f"config: file not found: {path}")
+        return path
+    return next((path for path in config_candidates(env, cwd) if path.is_file()), None)
+
+
+def load_settings(
+    *,
+    config_path: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build the settings once; ConfigError (one line, never the key) on any problem."""
+    env = dict(os.environ) if env is None else dict(env)
+    cwd = cwd or Path.cwd()
+    init = _prune(overrides or {})
+    if "key" in init.get("api", {}):
+        raise ConfigError("config: the API key cannot be given on the command line (see --help)")
+    ctx = LoadContext(env=env, cwd=cwd, path=find_config(config_path, env, cwd))
+    token = LOADING.set(ctx)
+    try:
+        settings = Settings(**init)
+    except ValidationError as exc:
+        raise ConfigError(scrub(describe(exc, ctx, init), ctx)) from None
+    except SettingsError as exc:
+        raise ConfigError(settings_error(exc, ctx)) from None
+    except (OSError, ValueError) as exc:  # the file: unreadable, bad TOML, not UTF-8
+        raise ConfigError(f"config: {ctx.path}: {_file_problem(exc)}") from None
+    finally:
+        LOADING.reset(token)
+    settings = _finish(settings, ctx)
+    _warn_if_exposed(ctx)
+    return settings
+
+
+def _file_problem(exc: OSError | ValueError) -> str:
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"invalid TOML: {exc}"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return reason(exc)
+
+
+def _finish(settings: Settings, ctx: LoadContext) -> Settings:
+    storage = settings.storage
+    updates: dict[str, Any] = {"ledger": absolute(storage.ledger, ctx.cwd, ctx)}
+    if storage.root is not None:
+        updates["root"] = Path(absolute(str(storage.root), ctx.cwd, ctx))
+    settings = settings.model_copy(update={"storage": storage.model_copy(update=updates)})
+    settings._source_path = ctx.path
+    settings._base_dir = ctx.path.parent if ctx.path else ctx.cwd
+    for index, event in enumerate(settings.events if not isinstance(settings.events, str) else ()):
+        try:
+            event.bib_list(settings.base_dir)
+        except ConfigError as exc:
+            where = f"events[{index}] (event {event.id})"
+            raise ConfigError(f"config: {where}: {exc.message}") from None
+    return settings
+
+
+def _warn_if_exposed(ctx: LoadContext) -> None:
+    api = ctx.toml_data.get("api")
+    if ctx.path is None or not isinstance(api, dict) or "key" not in api:
+        return
+    mode = ctx.path.stat().st_mode
+    if mode & 0o077:
+        LOG.warning(
+            "%s holds api.key but is readable by other users (mode %o); run: chmod 600 %s",
+            ctx.path,
+            mode & 0o777,
+            ctx.path,
+        )
+
+
+def _prune(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Overrides without the flags that were not given (None)."""
+    pruned: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, Mapping):
+            value = _prune(value)
+        if value is not None and value != {}:
+            pruned[name] = value
+    return pruned

@@ -1,0 +1,258 @@
+"""The sections of the settings (``[api]``, ``[storage]``, ...) and one ``[[events]]`` entry.
+
+Durations are float seconds and sizes int bytes once validated (see :mod:`syncer.units`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    SecretStr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import NoDecode
+
+from syncer.bibs import parse_bib_spec
+from syncer.config.sources import default_ledger
+from syncer.errors import ConfigError
+from syncer.layout import DEFAULT_TEMPLATE, NameRules, Template
+from syncer.units import parse_duration, parse_size
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+_LOG_LEVELS = Literal["debug", "info", "warning", "error", "critical"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiSettings(_Section):
+    """``[api]``: how to reach 9Pic."""
+
+    base_url: str = "https://api.9pic.ai"
+    org_id: int | None = Field(default=None, gt=0)
+    key: SecretStr | None = None
+    timeout: Duration = Field(default=30.0, gt=0)
+    max_concurrency: int = Field(default=4, ge=1, le=16)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    throttle_deadline: Duration = 900.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.username:
+            raise ValueError(f"expected an http(s) URL such as https://api.9pic.ai, got {value!r}")
+        if parts.query or parts.fragment:
+            raise ValueError(f"the URL must not have a query or fragment, got {value!r}")
+        return value.strip().rstrip("/")
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _strip_key(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+
+def _bool_or_auto(value: object) -> object:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        words = {"auto": "auto", "true": True, "yes": True, "1": True}
+        words |= {"false": False, "no": False, "0": False}
+        if text not in words:
+            raise ValueError(f"expected 'auto', true or false, got {value!r}")
+        return words[text]
+    return value
+
+
+def _optional_path(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class StorageSettings(_Section):
+    """``[storage]``: where and how photos are written."""
+
+    root: Annotated[Path | None, BeforeValidator(_optional_path)] = None
+    ledger: str = Field(default_factory=lambda: str(default_ledger({})))
+    layout: str = DEFAULT_TEMPLATE
+    names: Literal["portable", "posix"] = "portable"
+    links: Literal["auto", "hardlink", "copy"] = "auto"
+    case_insensitive: Annotated[Literal["auto"] | bool, BeforeValidator(_bool_or_auto)] = "auto"
+    min_free: Size = 2 * 1024**3
+    require_marker: bool = True
+    on_remote_delete: Literal["keep", "trash"] = "keep"
+    trash_max_share: float = Field(default=0.1, ge=0, le=1)
+
+    @field_validator("layout")
+    @classmethod
+    def _check_layout(cls, value: str) -> str:
+        try:
+            Template.parse(value)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
+    @field_validator("ledger")
+    @classmethod
+    def _check_ledger(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected a file path or an SQLAlchemy URL")
+        return value.strip()
+
+    @property
+    def template(self) -> Template:
+        """The parsed layout template."""
+        return Template.parse(self.layout)
+
+    @property
+    def name_rules(self) -> NameRules:
+        return NameRules(portable=self.names == "portable")
+
+
+class DownloadSettings(_Section):
+    """``[download]``: the worker pool and per-photo retries."""
+
+    workers: int = Field(default=8, ge=1, le=64)
+    presign_batch: int = Field(default=60, ge=1, le=60)
+    timeout: Duration = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=10, ge=1)
+    retry_base: Duration = Field(default=60.0, gt=0)
+    retry_cap: Duration = Field(default=6 * 3600.0, gt=0)
+    fsync: bool = True
+
+    @model_validator(mode="after")
+    def _check_retry(self) -> DownloadSettings:
+        if self.retry_cap < self.retry_base:
+            raise ValueError("retry_cap must not be smaller than retry_base")
+        return self
+
+
+class ScheduleSettings(_Section):
+    """``[schedule]``: the daemon's cycle timing (seconds)."""
+
+    interval: Duration = Field(default=900.0, gt=0)
+    jitter: Duration = 30.0
+    active_interval: Duration = Field(default=300.0, gt=0)
+    active_window: Duration = 86400.0
+    verify_interval: Duration = 0.0
+
+
+class HealthSettings(_Section):
+    """``[health]``: the optional /healthz and /metrics listener."""
+
+    listen: str = ""
+    allow_remote: bool = False
+    max_age: Duration = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_listen(self) -> HealthSettings:
+        address = self.address
+        if address and not self.allow_remote and not _is_loopback(address[0]):
+            raise ValueError(
+                f"listen {self.listen!r} is not a loopback address; "
+                "set health.allow_remote = true to expose it"
+            )
+        return self
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        """``(host, port)``, or None when the listener is off."""
+        if not self.listen.strip():
+            return None
+        match = re.fullmatch(r"\[([0-9a-fA-F:.]+)\]:(\d{1,5})|([^:\[\]\s]+):(\d{1,5})", self.listen)
+        port = int(match.group(2) or match.group(4)) if match else -1
+        if match is None or port > 65535:
+            raise ValueError(f"listen must be HOST:PORT (e.g. 127.0.0.1:9187), got {self.listen!r}")
+        return (match.group(1) or match.group(3)), port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+class LogSettings(_Section):
+    """``[log]``: format and level of log lines."""
+
+    format: Literal["text", "json"] = "text"
+    level: Annotated[_LOG_LEVELS, BeforeValidator(_lower)] = "info"
+
+
+def _bibs_input(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    return value
+
+
+class EventSettings(_Section):
+    """One ``[[events]]`` entry."""
+
+    id: int = Field(gt=0)
+    bibs: Annotated[str | list[str] | None, BeforeValidator(_bibs_input)] = None
+    interval: Duration | None = Field(default=None, gt=0)
+
+    def bib_list(self, base_dir: Path) -> list[str]:
+        """The BIBs of this event (``@file`` items are read relative to ``base_dir``)."""
+        return [] if self.bibs is None else parse_bib_spec(self.bibs, base_dir=base_dir)
+
+
+def _events_input(value: object) -> object:
+    """``"all"``, ``"456,789"``, a JSON list, or a list of ids / ``[[events]]`` tables."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "all":
+            return "all"
+        if not text.startswith("["):
+            return [{"id": item} for item in re.split(r"[,\s]+", text) if item]
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ValueError('expected "all", a JSON list or event ids like 456,789') from None
+    if isinstance(value, list | tuple):
+        return [{"id": v} if isinstance(v, int | str) else v for v in value]
+    raise ValueError('expected "all", event ids such as 456,789, or [[events]] tables')
+
+
+def unique_ids(events: list[EventSettings]) -> list[EventSettings]:
+    """``events`` unchanged; ValueError when an event id is listed twice."""
+    seen: set[int] = set()
+    for event in events:
+        if event.id in seen:
+            raise ValueError(f"event {event.id} is listed twice")
+        seen.add(event.id)
+    return events
+
+
+EventList = Annotated[list[EventSettings], Tag("list")]
+Events = Annotated[
+    EventList | Annotated[Literal["all"], Tag("all")],
+    Discriminator(lambda v: "all" if isinstance(v, str) else "list"),
+    BeforeValidator(_events_input),
+    NoDecode,
+]
+UNION_TAGS = {"list", "all"}

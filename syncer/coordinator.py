@@ -1,0 +1,250 @@
+"""Feed due photos to the worker pool and write the results to the ledger in batches.
+
+The coordinator is the only thread that writes the ledger. It presigns URLs just in time (at
+most 60 per request), keeps a bounded number of downloads in flight, and before every ledger
+commit makes the renamed files durable (a batched fsync of their folders), so a photo the
+ledger calls downloaded is on stable storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from syncer.api import ApiClient
+from syncer.downloader import Abandoned, Downloader, Job, Stored, fsync_dirs
+from syncer.errors import LinkExpiredError, StorageError, TransferError
+from syncer.ledger import DuePhoto, Ledger, PhotoResult
+from syncer.placement import Placement, Placer, avoid_collisions
+from syncer.report import EventReport
+from syncer.root import check_free_space
+
+log = logging.getLogger("syncer.coordinator")
+
+FLUSH_EVERY = 256  # results per ledger commit
+FLUSH_SECONDS = 1.0
+IN_RUN_RETRIES = 2  # fresh URLs within one run before the photo waits for a later attempt
+
+
+@dataclass(frozen=True)
+class Tuning:
+    workers: int = 8
+    presign_batch: int = 60
+    max_attempts: int = 10
+    retry_base: float = 60.0
+    retry_cap: float = 6 * 3600.0
+    min_free: int = 0
+
+
+@dataclass
+class _Work:
+    photo: DuePhoto
+    places: list[Placement]
+    tries: int = 0
+
+
+@dataclass
+class _State:
+    pending: deque[_Work] = field(default_factory=deque)  # presigned again soon
+    results: list[PhotoResult] = field(default_factory=list)
+    dirs: set[Path] = field(default_factory=set)
+    last_flush: float = field(default_factory=time.monotonic)
+
+
+class Coordinator:
+    def __init__(
+        self,
+        api: ApiClient,
+        ledger: Ledger,
+        downloader: Downloader,
+        *,
+        tuning: Tuning,
+        stop: threading.Event,
+        clock: Callable[[], datetime],
+        case_insensitive: bool = False,
+        on_file: Callable[[bool], None] | None = None,
+    ) -> None:
+        self._api = api
+        self._ledger = ledger
+        self._downloader = downloader
+        self._tuning = tuning
+        self._stop = stop
+        self._clock = clock
+        self._case_insensitive = case_insensitive
+        self._on_file = on_file
+        self._rng = random.Random()
+
+    def run(self, placer: Placer, report: EventReport) -> None:
+        """Download every due photo of the event (until stopped); results land in ``report``."""
+        event_id = placer.event.event_id
+        report.due = self._ledger.count_due(event_id, self._clock())
+        state = _State()
+        due = self._due_batches(event_id, placer)
+        limit = self._tuning.workers * 2
+        with ThreadPoolExecutor(self._tuning.workers, thread_name_prefix="download") as pool:
+            in_flight: dict[Future[Stored], _Work] = {}
+            try:
+                while True:
+                    if not self._stop.is_set() and len(in_flight) < limit:
+                        self._refill(pool, in_flight, state, due, placer, report)
+                    if not in_flight:
+                        break
+                    done, _ = wait(in_flight, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        self._collect(future, in_flight.pop(future), state, placer, report)
+                    self._maybe_flush(state)
+            except BaseException:
+                self._stop.set()
+                for future in list(in_flight):
+                    self._collect_quietly(future, in_flight.pop(future), state, placer, report)
+                raise
+            finally:
+                self._flush(state)
+
+    # -- feeding ------------------------------------------------------------------------------
+
+    def _due_batches(self, event_id: int, placer: Placer) -> Iterator[list[_Work]]:
+        after = 0
+        size = self._tuning.presign_batch
+        now = self._clock()
+        while batch := self._ledger.due(event_id, now, after_id=after, limit=size):
+            after = batch[-1].photo_id
+            wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
+            fixed = avoid_collisions(self._ledger, wanted, case_insensitive=self._case_insensitive)
+            yield [_Work(p, fixed[p.photo_id]) for p in batch]
+
+    def _refill(
+        self, pool: ThreadPoolExecutor, in_flight: dict[Future[Stored], _Work], state: _State,
+        due: Iterator[list[_Work]], placer: Placer, report: EventReport,
+    ) -> None:
+        if self._tuning.min_free:
+            check_free_space(placer.root, self._tuning.min_free)
+        batch = [state.pending.popleft() for _ in range(min(len(state.pending), 60))]
+        if not batch:
+            batch = next(due, [])
+        if not batch:
+            return
+        to_sign: list[_Work] = []
+        for work in batch:
+            targets = tuple(placer.path(rel) for rel, _ in work.places)
+            if work.tries == 0 and targets[0].is_file():
+                job = Job(work.photo.photo_id, work.photo.image_id, "", targets)
+                in_flight[pool.submit(self._adopt_or_raise, job)] = work
+            else:
+                to_sign.append(work)
+        if to_sign:
+            self._presign_and_submit(pool, in_flight, state, to_sign, placer, report)
+
+    def _adopt_or_raise(self, job: Job) -> Stored:
+        stored = self._downloader.adopt(job)
+        if stored is None:
+            raise TransferError("existing file is not a photo; fetching it again")
+        return stored
+
+    def _presign_and_submit(
+        self, pool: ThreadPoolExecutor, in_flight: dict[Future[Stored], _Work], state: _State,
+        batch: list[_Work], placer: Placer, report: EventReport,
+    ) -> None:
+        by_id = {work.photo.image_id: work for work in batch}
+        answer = self._api.presign(placer.event.event_id, list(by_id))
+        for image_id, item in answer.urls.items():
+            work = by_id.pop(image_id)
+            targets = tuple(placer.path(rel) for rel, _ in work.places)
+            job = Job(work.photo.photo_id, image_id, item.url, targets)
+            in_flight[pool.submit(self._downloader.fetch, job)] = work
+        for image_id, error in answer.failed.items():
+            self._retry_later(state, by_id.pop(image_id), f"no download link: {error}", report)
+        for image_id in answer.invalid:
+            self._retry_later(state, by_id.pop(image_id), "9Pic does not know this image", report)
+        for work in by_id.values():  # silently missing from the answer
+            self._retry_later(state, work, "missing from the download-link answer", report)
+
+    # -- results ------------------------------------------------------------------------------
+
+    def _collect(
+        self, future: Future[Stored], work: _Work, state: _State, placer: Placer,
+        report: EventReport,
+    ) -> None:
+        try:
+            stored = future.result()
+        except Abandoned:
+            return
+        except LinkExpiredError as exc:
+            self._again_or_later(state, work, f"link refused: {exc}", report)
+        except TransferError as exc:
+            self._again_or_later(state, work, str(exc), report)
+        except StorageError:
+            raise
+        else:
+            self._stored(stored, work, state, report)
+
+    def _collect_quietly(
+        self, future: Future[Stored], work: _Work, state: _State, placer: Placer,
+        report: EventReport,
+    ) -> None:
+        try:
+            self._collect(future, work, state, placer, report)
+        except StorageError:
+            pass
+
+    def _stored(self, stored: Stored, work: _Work, state: _State, report: EventReport) -> None:
+        placements = tuple(rel for rel, _ in work.places)
+        state.results.append(PhotoResult(
+            photo_id=work.photo.photo_id, outcome="downloaded", bytes=stored.bytes,
+            sha256=stored.sha256, content_type=stored.content_type, placements=placements,
+            bibs_placed=tuple(bib for _, bib in work.places),
+        ))
+        state.dirs.update(target.parent for target in stored.job.targets)
+        if stored.adopted:
+            report.skipped += 1
+        else:
+            report.downloaded += 1
+            report.bytes += stored.bytes
+        if self._on_file is not None:
+            self._on_file(True)
+
+    def _again_or_later(self, state: _State, work: _Work, error: str, report: EventReport) -> None:
+        work.tries += 1
+        if work.tries <= IN_RUN_RETRIES and not self._stop.is_set():
+            state.pending.append(work)
+            return
+        self._retry_later(state, work, error, report)
+
+    def _retry_later(self, state: _State, work: _Work, error: str, report: EventReport) -> None:
+        attempts = work.photo.attempts + 1
+        report.failures[error.split(":")[0]] += 1
+        if self._on_file is not None:
+            self._on_file(False)
+        if attempts >= self._tuning.max_attempts:
+            report.unavailable += 1
+            state.results.append(PhotoResult(work.photo.photo_id, "unavailable", error=error))
+            return
+        report.failed += 1
+        delay = min(self._tuning.retry_cap, self._tuning.retry_base * 2 ** (attempts - 1))
+        retry_at = self._clock() + timedelta(seconds=self._rng.uniform(delay / 2, delay))
+        state.results.append(
+            PhotoResult(work.photo.photo_id, "retry", error=error, retry_at=retry_at)
+        )
+
+    def _maybe_flush(self, state: _State) -> None:
+        if len(state.results) >= FLUSH_EVERY or (
+            state.results and time.monotonic() - state.last_flush >= FLUSH_SECONDS
+        ):
+            self._flush(state)
+
+    def _flush(self, state: _State) -> None:
+        state.last_flush = time.monotonic()
+        if not state.results:
+            return
+        fsync_dirs(state.dirs)
+        self._ledger.record_results(state.results, self._clock())
+        state.results = []
+        state.dirs = set()

@@ -1,0 +1,550 @@
+"""The long-running service: sync cycles on a schedule, signals, health, metrics, systemd notify.
+
+The cycle itself is injected (``cycle(settings, event_ids, stop) -> CycleReport``), so this
+module never touches the API, the ledger or the disk. A scheduler tick fires every
+:attr:`Plan.tick` seconds; each tick picks the events that are due (see :class:`Cadence`) and
+runs one cycle over them in the scheduler's thread. Cycles never overlap.
+
+Signals only set flags: the main thread does the work (reload, stop) in :meth:`Daemon.run`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import FrameType
+from typing import Generic, Protocol, TypeVar
+
+from syncer.errors import (
+    ApiUnavailableError,
+    AuthError,
+    ConfigError,
+    StorageError,
+    SyncerError,
+)
+from syncer.health import HealthServer, HealthState
+from syncer.metrics import Metrics
+from syncer.notify import Notifier
+from syncer.report import CycleReport
+from syncer.scheduler import Scheduler
+
+log = logging.getLogger("syncer.daemon")
+
+TICK = "sync-tick"
+AUTH_BACKOFF = (300.0, 3600.0)  # first pause after the key is refused, and the longest one
+
+
+class ScheduleSettings(Protocol):
+    @property
+    def interval(self) -> float: ...
+    @property
+    def jitter(self) -> float: ...
+    @property
+    def active_interval(self) -> float: ...
+    @property
+    def active_window(self) -> float: ...
+
+
+class HealthSettings(Protocol):
+    @property
+    def listen(self) -> str: ...
+    @property
+    def max_age(self) -> float: ...
+
+
+class EventEntry(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def interval(self) -> float | None: ...
+
+
+class DaemonSettings(Protocol):
+    """The part of :class:`syncer.config.Settings` the daemon reads."""
+
+    @property
+    def schedule(self) -> ScheduleSettings: ...
+    @property
+    def health(self) -> HealthSettings: ...
+    @property
+    def events(self) -> Sequence[EventEntry] | str: ...
+
+
+S = TypeVar("S", bound=DaemonSettings)
+CycleFn = Callable[[S, Sequence[int] | None, threading.Event], CycleReport]
+
+
+def human(seconds: float) -> str:
+    """A short duration for log lines: ``"45 s"``, ``"5 min"``, ``"2 h"``."""
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _scope(ids: Sequence[int] | None) -> str:
+    return "all events" if ids is None else "events " + ", ".join(map(str, ids))
+
+
+def _log_reload_failure(exc: Exception) -> None:
+    if isinstance(exc, SyncerError):
+        log.error("reload failed, keeping the previous settings: %s", exc.message)
+    else:
+        log.error("reload failed, keeping the previous settings", exc_info=exc)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The cadence settings of one daemon, in seconds; ``events`` None means "all"."""
+
+    interval: float
+    jitter: float
+    active_interval: float
+    active_window: float
+    events: Mapping[int, float | None] | None
+
+    @classmethod
+    def of(cls, settings: DaemonSettings) -> Plan:
+        sched = settings.schedule
+        events = (
+            None
+            if isinstance(settings.events, str)
+            else {e.id: e.interval for e in settings.events}
+        )
+        plan = cls(sched.interval, sched.jitter, sched.active_interval, sched.active_window, events)
+        for name, value in plan.intervals().items():
+            if not value > 0:
+                raise ConfigError(f"config: {name}: must be a positive duration, got {value}")
+        if events == {}:
+            raise ConfigError('config: events: no event configured (list events or use "all")')
+        return plan
+
+    def intervals(self) -> dict[str, float]:
+        named = {
+            "schedule.interval": self.interval,
+            "schedule.active_interval": self.active_interval,
+        }
+        for event_id, override in (self.events or {}).items():
+            if override is not None:
+                named[f"events[{event_id}].interval"] = override
+        return named
+
+    @property
+    def tick(self) -> float:
+        """How often the scheduler looks for due events: the shortest interval in use."""
+        return min(self.intervals().values())
+
+
+@dataclass(frozen=True)
+class Due:
+    """The events one cycle should cover; ``event_ids`` None = every configured event."""
+
+    event_ids: tuple[int, ...] | None
+
+
+class Cadence:
+    """Remembers when each event was last synced and last gained photos; decides what is due.
+
+    An event is due when its interval has elapsed, minus half a tick (ticks are the shortest
+    interval, so this picks the nearest tick instead of the one after). Its interval is the
+    per-event override, else ``active_interval`` if it gained photos within ``active_window``,
+    else ``schedule.interval``.
+    """
+
+    def __init__(self) -> None:
+        self._last_run: dict[int | None, float] = {}  # None = a cycle over "all"
+        self._last_new: dict[int, float] = {}
+
+    def ran(self, event_ids: Sequence[int] | None, at: float) -> None:
+        for key in [None] if event_ids is None else event_ids:
+            self._last_run[key] = at
+
+    def saw(self, report: CycleReport, at: float) -> None:
+        for event in report.events:
+            if event.new > 0:
+                self._last_new[event.event_id] = at
+
+    def due(self, plan: Plan, now: float) -> Due | None:
+        slack = plan.tick / 2
+        if plan.events is None:
+            if now - self._last(None) >= plan.interval - slack:
+                return Due(None)
+            active = [e for e in self._last_new if self._active(plan, e, now)]
+            candidates: Mapping[int, float | None] = dict.fromkeys(active)
+        else:
+            candidates = plan.events
+        ids = [
+            event_id
+            for event_id, override in candidates.items()
+            if now - self._last(event_id) >= self._interval(plan, event_id, override, now) - slack
+        ]
+        return Due(tuple(sorted(ids))) if ids else None
+
+    def _last(self, event_id: int | None) -> float:
+        last = self._last_run.get(None, float("-inf"))
+        return last if event_id is None else max(last, self._last_run.get(event_id, last))
+
+    def _active(self, plan: Plan, event_id: int, now: float) -> bool:
+        seen = self._last_new.get(event_id)
+        return seen is not None and now - seen <= plan.active_window
+
+    def _interval(self, plan: Plan, event_id: int, override: float | None, now: float) -> float:
+        if override is not None:
+            return override
+        return plan.active_interval if self._active(plan, event_id, now) else plan.interval
+
+
+class Daemon(Generic[S]):
+    """One daemon process: :meth:`run` it in the main thread, end it with :meth:`request_stop`."""
+
+    def __init__(
+        self,
+        load: Callable[[], S],
+        cycle: CycleFn[S],
+        *,
+        env: Mapping[str, str],
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        stop_timeout: float = 60.0,
+        auth_backoff: tuple[float, float] = AUTH_BACKOFF,
+        ready: threading.Event | None = None,
+    ) -> None:
+        self._load, self._cycle, self._clock = load, cycle, clock
+        self._notifier = Notifier.from_env(env)
+        self.metrics = metrics if metrics is not None else Metrics()
+        self._stop_timeout = stop_timeout
+        self._auth_backoff = auth_backoff
+        self._ready = ready
+        self._scheduler = Scheduler(workers=1)
+        self._cadence = Cadence()
+        self._commands: queue.SimpleQueue[str] = queue.SimpleQueue()  # reentrant: signal-safe
+        self._stop = threading.Event()
+        self._run_lock = threading.Lock()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._state_lock = threading.Lock()
+        self._watchdog_stop = threading.Event()
+        self._health: HealthServer | None = None
+        self._paused_until: float | None = None
+        self._auth_delay = auth_backoff[0]
+        self._generation = 0
+        self.cycles = 0
+        self.unexpected_errors = 0
+        self.settings: S | None = None
+        self._plan: Plan | None = None
+        self.health_state = HealthState(max_age=0.0, clock=clock)
+
+    # -- control (safe from signal handlers and other threads) ---------------------------------
+
+    def request_stop(self) -> None:
+        self._commands.put("stop")
+
+    def request_reload(self) -> None:
+        self._commands.put("reload")
+
+    @property
+    def health_address(self) -> tuple[str, int] | None:
+        return self._health.address if self._health is not None else None
+
+    @contextlib.contextmanager
+    def signals(self) -> Iterator[None]:
+        """SIGTERM/SIGINT stop, SIGHUP reloads, while inside the block (main thread only)."""
+
+        def on_stop(signum: int, frame: FrameType | None) -> None:
+            self.request_stop()
+
+        def on_reload(signum: int, frame: FrameType | None) -> None:
+            self.request_reload()
+
+        handlers = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload}
+        previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    # -- main thread -----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Start, serve until a stop is requested, stop cleanly; returns the exit code (0)."""
+        settings = self._load()
+        plan = Plan.of(settings)
+        self.settings, self._plan = settings, plan
+        self.health_state = HealthState(max_age=settings.health.max_age, clock=self._clock)
+        self._start_health(settings)
+        try:
+            self._scheduler.add(TICK, self._tick, plan.tick, plan.jitter)
+            self._scheduler.start()
+            self._notifier.ready()
+            self._notifier.status("running the first cycle")
+            log.info("daemon started: %s", self._describe(plan))
+            if self._ready is not None:
+                self._ready.set()
+            self._start_watchdog()
+            self._serve()
+        finally:
+            self._shutdown()
+        return 0
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                command = self._commands.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if command == "stop":
+                return
+            self.reload()
+
+    def reload(self) -> bool:
+        """Load the settings again and reschedule; on error keep the old settings."""
+        self._notifier.reloading()
+        try:
+            settings = self._load()
+            plan = Plan.of(settings)
+        except Exception as exc:  # a bad reload must not take the running daemon down
+            _log_reload_failure(exc)
+            self._notifier.ready()
+            return False
+        old = self.settings
+        with self._state_lock:
+            self.settings, self._plan = settings, plan
+            self._generation += 1
+            self._paused_until = None
+            self._auth_delay = self._auth_backoff[0]
+            self.health_state.max_age = settings.health.max_age
+            self.health_state.clear_problem()
+            self._scheduler.reschedule(TICK, plan.tick, plan.jitter, first_in=0)
+        if old is not None and old.health.listen != settings.health.listen:
+            log.warning("health.listen changed; restart the service to apply it")
+        self._notifier.ready()
+        self._notifier.status("settings reloaded")
+        log.info("settings reloaded: %s", self._describe(plan))
+        return True
+
+    def _shutdown(self) -> None:
+        self._notifier.stopping()
+        with self._run_lock:
+            self._stop.set()
+        if not self._idle.is_set():
+            log.info("stopping: waiting up to %s for the running cycle", human(self._stop_timeout))
+        finished = self._idle.wait(self._stop_timeout)
+        if not finished:
+            log.warning("the running cycle did not stop within %s", human(self._stop_timeout))
+        self._scheduler.shutdown(wait=finished)
+        self._watchdog_stop.set()
+        if self._health is not None:
+            self._health.stop()
+        self._notifier.close()
+        log.info("daemon stopped after %d cycles", self.cycles)
+
+    def _start_health(self, settings: S) -> None:
+        listen = settings.health.listen
+        if not listen:
+            return
+        allow_remote = bool(getattr(settings.health, "allow_remote", False))
+        server = HealthServer(
+            listen, state=self.health_state, metrics=self.metrics, allow_remote=allow_remote
+        )
+        server.start()
+        self._health = server
+
+    def _start_watchdog(self) -> None:
+        interval = self._notifier.watchdog_interval()
+        if interval is None:
+            return
+
+        def ping() -> None:
+            while True:
+                if self._scheduler.running:
+                    self._notifier.watchdog()
+                if self._watchdog_stop.wait(interval):
+                    return
+
+        threading.Thread(target=ping, name="syncer-watchdog", daemon=True).start()
+
+    @staticmethod
+    def _describe(plan: Plan) -> str:
+        count = 0 if plan.events is None else len(plan.events)
+        events = "all events" if plan.events is None else f"{count} event{'s' * (count != 1)}"
+        return (
+            f"{events} every {human(plan.interval)} "
+            f"({human(plan.active_interval)} while active), checked every {human(plan.tick)}"
+        )
+
+    # -- scheduler thread ------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        with self._run_lock:
+            if self._stop.is_set():
+                return
+            with self._state_lock:
+                settings, plan, paused_until = self.settings, self._plan, self._paused_until
+                generation = self._generation
+            now = self._clock()
+            if settings is None or plan is None:
+                return
+            if paused_until is not None and now < paused_until - self._auth_delay / 100:
+                return
+            due = self._cadence.due(plan, now)
+            if due is None:
+                return
+            self._idle.clear()
+        try:
+            self._run_cycle(settings, plan, due, generation)
+        finally:
+            self._idle.set()
+
+    def _run_cycle(self, settings: S, plan: Plan, due: Due, generation: int) -> None:
+        self.cycles += 1
+        number, started = self.cycles, self._clock()
+        ids = None if due.event_ids is None else list(due.event_ids)
+        log.debug("cycle %d started: %s", number, _scope(ids))
+        try:
+            report = self._cycle(settings, ids, self._stop)
+        except Exception as exc:  # the daemon must outlive any one bad cycle
+            self._on_error(number, exc, plan, generation, started, ids)
+        else:
+            self._succeeded(number, report, started, ids)
+
+    def _on_error(
+        self,
+        number: int,
+        exc: Exception,
+        plan: Plan,
+        generation: int,
+        started: float,
+        ids: list[int] | None,
+    ) -> None:
+        if isinstance(exc, AuthError):
+            self._on_auth_error(number, exc, plan, generation, started)
+        elif isinstance(exc, ApiUnavailableError):
+            log.warning(
+                "cycle %d: 9Pic API unavailable, retrying at the next tick: %s", number, exc.message
+            )
+            self._failed(number, "failed", "9Pic API unavailable", started, ids, record=False)
+        elif isinstance(exc, StorageError):
+            log.error(
+                "cycle %d: storage unusable, next try in %s: %s",
+                number,
+                human(plan.tick),
+                exc.message,
+            )
+            self.health_state.set_failing(f"storage: {exc.message}")
+            self._failed(number, "storage", "storage unusable", started, ids)
+        elif isinstance(exc, SyncerError):
+            log.error("cycle %d failed: %s", number, exc.message)
+            self._failed(number, "failed", exc.message, started, ids)
+        else:
+            self.unexpected_errors += 1
+            log.error("cycle %d crashed with an unexpected error", number, exc_info=exc)
+            self._failed(number, "error", "unexpected error (see the log)", started, ids)
+
+    def _succeeded(
+        self, number: int, report: CycleReport, started: float, ids: list[int] | None
+    ) -> None:
+        ended = self._clock()
+        self._cadence.ran(ids, started)
+        self._cadence.saw(report, ended)
+        with self._state_lock:
+            self._paused_until = None
+            self._auth_delay = self._auth_backoff[0]
+        if not report.interrupted:
+            self.health_state.record_success(ended)
+        seconds = report.seconds if report.ended_at is not None else ended - started
+        self.metrics.record_cycle(report, "ok", seconds=seconds)
+        new, done, failed = (report.total(k) for k in ("new", "downloaded", "failed"))
+        summary = f"cycle {number}: {new} new, {done} downloaded, {failed} failed"
+        self._notifier.status(summary)
+        broken = sum(1 for event in report.events if event.error)
+        log.info(
+            "%s (%s), %d bytes in %.1f s%s%s",
+            summary,
+            _scope(ids),
+            report.total("bytes"),
+            seconds,
+            f", {broken} events could not be synced" if broken else "",
+            " (interrupted)" if report.interrupted else "",
+        )
+
+    def _failed(
+        self,
+        number: int,
+        result: str,
+        why: str,
+        started: float,
+        ids: list[int] | None,
+        *,
+        record: bool = True,
+    ) -> None:
+        if record:  # else the same events are due again at the next tick
+            self._cadence.ran(ids, started)
+        self.metrics.record_cycle(None, result, seconds=self._clock() - started)
+        self._notifier.status(f"cycle {number} failed: {why}")
+
+    def _on_auth_error(
+        self, number: int, exc: AuthError, plan: Plan, generation: int, started: float
+    ) -> None:
+        self.metrics.record_cycle(None, "auth", seconds=self._clock() - started)
+        with self._state_lock:
+            if generation != self._generation:
+                log.warning(
+                    "cycle %d: 9Pic refused the API key (HTTP %s); settings were "
+                    "reloaded meanwhile, trying again",
+                    number,
+                    exc.status,
+                )
+                return
+            delay = self._auth_delay
+            self._auth_delay = min(delay * 2, self._auth_backoff[1])
+            self._paused_until = self._clock() + delay
+            self._scheduler.reschedule(TICK, plan.tick, plan.jitter, first_in=delay)
+        log.error(
+            "9Pic refused the API key (HTTP %s); pausing, next try in %s; "
+            "fix the key and send SIGHUP (restart instead if it is a systemd credential)",
+            exc.status,
+            human(delay),
+        )
+        self.health_state.set_paused(f"9Pic refused the API key (HTTP {exc.status})")
+        self._notifier.status(f"paused: 9Pic refused the API key; next try in {human(delay)}")
+
+
+def run_daemon(
+    load: Callable[[], S],
+    cycle: CycleFn[S],
+    *,
+    env: Mapping[str, str],
+    metrics: Metrics | None = None,
+    clock: Callable[[], float] = time.time,
+    stop_timeout: float = 60.0,
+    install_signals: bool = True,
+    ready: threading.Event | None = None,
+    auth_backoff: tuple[float, float] = AUTH_BACKOFF,
+) -> int:
+    """Run the daemon until SIGTERM/SIGINT (or forever); returns the process exit code.
+
+    Errors before the service is up (bad settings, health port busy) are raised as
+    :class:`ConfigError`; after that no cycle error ends the daemon.
+    """
+    daemon = Daemon(
+        load,
+        cycle,
+        env=env,
+        metrics=metrics,
+        clock=clock,
+        stop_timeout=stop_timeout,
+        auth_backoff=auth_backoff,
+        ready=ready,
+    )
+    if not install_signals:
+        return daemon.run()
+    with daemon.signals():
+        return daemon.run()

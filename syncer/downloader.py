@@ -1,0 +1,255 @@
+"""Turn one presigned URL into a verified file on disk, atomically. No database access here.
+
+A worker streams the body into a temp file in the root's private temp folder while hashing it,
+checks the length against ``Content-Length`` and the first bytes against known image
+signatures, fsyncs, and ``os.replace``s it into place. Extra placements (a photo with several
+BIBs) are hard links to the first one, or copies where the filesystem refuses links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+from syncer.api.storage import StorageClient
+from syncer.errors import DiskFullError, IntegrityError, StorageError, TransferError
+
+log = logging.getLogger("syncer.downloader")
+
+TEMP_DIRNAME = ".syncer-tmp"
+TEMP_SUFFIX = ".part"
+_NOT_IMAGE_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
+_FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One photo to fetch: ``targets[0]`` receives the bytes, the others are linked to it."""
+
+    photo_id: int
+    image_id: str
+    url: str
+    targets: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A photo now safely on disk at every target."""
+
+    job: Job
+    bytes: int
+    sha256: str
+    content_type: str | None
+    adopted: bool = False  # already on disk from an earlier, interrupted run: not fetched again
+
+
+class Abandoned(TransferError):
+    """The run is stopping: the file was dropped before it was complete."""
+
+
+def looks_like_image(head: bytes) -> bool:
+    """True when ``head`` starts like a photo format we know (JPEG, PNG, GIF, WebP, TIFF/RAW, HEIF)."""
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
+        return True
+    if head.startswith((b"II*\x00", b"MM\x00*", b"IIRO", b"IIU\x00")):  # TIFF and TIFF-based RAW
+        return True
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return True
+    return head[4:8] == b"ftyp"  # HEIC, AVIF, CR3
+
+
+class Downloader:
+    """Fetches jobs into files. Thread-safe: one instance serves the whole worker pool."""
+
+    def __init__(
+        self,
+        storage: StorageClient,
+        temp_dir: Path,
+        *,
+        fsync: bool = True,
+        links: str = "auto",
+        stop: threading.Event | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> None:
+        self._storage = storage
+        self._temp_dir = temp_dir
+        self._fsync = fsync
+        self._links = links
+        self._stop = stop or threading.Event()
+        self._on_bytes = on_bytes
+        self._warned_copy = False
+
+    def fetch(self, job: Job) -> Stored:
+        """Download ``job`` to all its targets; raises TransferError or StorageError."""
+        if self._stop.is_set():
+            raise Abandoned("stopped before the download started")
+        temp = self._temp_dir / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        try:
+            stored = self._stream_to(temp, job)
+            primary = job.targets[0]
+            primary.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, primary)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self.place(primary, job.targets[1:])
+        return stored
+
+    def adopt(self, job: Job) -> Stored | None:
+        """Record a photo whose file an interrupted run already put in place (complete by design)."""
+        primary = job.targets[0]
+        try:
+            with primary.open("rb") as handle:
+                head = handle.read(16)
+                if not looks_like_image(head):
+                    return None
+                handle.seek(0)
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+                size = handle.tell()
+        except OSError:
+            return None
+        self.place(primary, job.targets[1:])
+        return Stored(job, size, digest, None, adopted=True)
+
+    def place(self, source: Path, targets: tuple[Path, ...]) -> None:
+        """Make every target hold the bytes of ``source`` (hard link, or copy)."""
+        for target in targets:
+            if target == source:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temp = self._temp_dir / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
+            try:
+                self._link_or_copy(source, temp)
+                os.replace(temp, target)
+            except OSError as exc:
+                raise _storage_error(exc, f"cannot place {target}") from exc
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+
+    def _link_or_copy(self, source: Path, temp: Path) -> None:
+        if self._links != "copy":
+            try:
+                os.link(source, temp)
+                return
+            except OSError as exc:
+                if self._links == "hardlink" or exc.errno in _FULL_ERRNOS:
+                    raise
+                if not self._warned_copy:
+                    self._warned_copy = True
+                    log.warning("hard links are not possible here (%s); copying instead", exc.strerror)
+        shutil.copyfile(source, temp)
+        if self._fsync:
+            _fsync_path(temp)
+
+    def _stream_to(self, temp: Path, job: Job) -> Stored:
+        with self._storage.get(job.url) as response:
+            content_type = response.headers.get("content-type")
+            if content_type and content_type.lower().startswith(_NOT_IMAGE_TYPES):
+                raise IntegrityError(f"storage sent {content_type.split(';')[0]}, not an image")
+            expected = _content_length(response.headers.get("content-length"))
+            digest, size = self._write_body(temp, response.iter_raw())
+            if expected is not None and size != expected:
+                raise IntegrityError(f"body has {size} bytes, Content-Length said {expected}")
+            _set_mtime(temp, response.headers.get("last-modified"))
+        return Stored(job, size, digest, content_type)
+
+    def _write_body(self, temp: Path, chunks: Iterator[bytes]) -> tuple[str, int]:
+        hasher = hashlib.sha256()
+        size = 0
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            for chunk in chunks:
+                if size == 0 and not looks_like_image(chunk[:16]):
+                    raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
+                if self._stop.is_set():
+                    raise Abandoned("stopped during the download")
+                hasher.update(chunk)
+                _write_all(fd, chunk)
+                size += len(chunk)
+                if self._on_bytes is not None:
+                    self._on_bytes(len(chunk))
+            if size == 0:
+                raise IntegrityError("empty body")
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            raise _storage_error(exc, "cannot write the photo") from exc
+        finally:
+            os.close(fd)
+        return hasher.hexdigest(), size
+
+
+def _write_all(fd: int, chunk: bytes) -> None:
+    view = memoryview(chunk)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _content_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise IntegrityError(f"bad Content-Length {value[:40]!r}") from None
+
+
+def _set_mtime(path: Path, last_modified: str | None) -> None:
+    if not last_modified:
+        return
+    with contextlib.suppress(ValueError, TypeError, OSError):
+        stamp = parsedate_to_datetime(last_modified).timestamp()
+        os.utime(path, (stamp, stamp))
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dirs(paths: set[Path]) -> None:
+    """Make renames into these folders durable (best effort where the filesystem refuses)."""
+    for folder in paths:
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            with contextlib.suppress(OSError):
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def clean_temp(temp_dir: Path) -> int:
+    """Remove temp files an interrupted run left behind; returns how many."""
+    removed = 0
+    if not temp_dir.is_dir():
+        return 0
+    for entry in temp_dir.iterdir():
+        if entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed += 1
+    return removed
+
+
+def _storage_error(exc: OSError, what: str) -> StorageError:
+    if exc.errno in _FULL_ERRNOS:
+        return DiskFullError(f"{what}: the disk is full ({exc.strerror})")
+    return StorageError(f"{what}: {exc.strerror or exc}")

@@ -1,0 +1,23 @@
+"""The SQLite ledger: what syncer knows about events, photos, files and runs."""
+
+from syncer.ledger.records import (
+    DuePhoto,
+    EventRecord,
+    EventStatus,
+    PhotoResult,
+    PlacedPhoto,
+    SeenImage,
+    WalkState,
+)
+from syncer.ledger.repository import Ledger
+
+__all__ = [
+    "DuePhoto",
+    "EventRecord",
+    "EventStatus",
+    "Ledger",
+    "PhotoResult",
+    "PlacedPhoto",
+    "SeenImage",
+    "WalkState",
+]

@@ -1,0 +1,172 @@
+"""Where the ledger lives and how we talk to it: target resolution, private files, engines.
+
+Everything SQLite-specific (PRAGMAs, explicit ``BEGIN``, read-only inspection of an existing
+file) is confined to this module; the repository code above it is portable Core.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from syncer.errors import DiskFullError, LedgerError
+
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA busy_timeout=10000",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+)
+WRITE_OPTION = "syncer_ledger_write"  # execution option: start the transaction IMMEDIATE
+
+
+@dataclass(frozen=True)
+class LedgerTarget:
+    """A resolved ledger location: an SQLAlchemy URL and, for an SQLite file, its path."""
+
+    url: URL
+    path: Path | None
+
+    @property
+    def label(self) -> str:
+        """How the ledger is named in messages (never shows a password)."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.render_as_string(hide_password=True)
+
+
+def resolve_target(target: str | Path) -> LedgerTarget:
+    """Turn a filesystem path or an SQLAlchemy URL into a :class:`LedgerTarget`."""
+    if isinstance(target, str) and "://" in target:
+        try:
+            url = make_url(target)
+        except ArgumentError as exc:
+            raise LedgerError(f"ledger URL {target!r} is not valid: {exc}") from exc
+        return LedgerTarget(url, sqlite_file(url))
+    if not str(target):
+        raise LedgerError("ledger path is empty")
+    path = Path(target).expanduser().absolute()
+    return LedgerTarget(URL.create("sqlite", database=str(path)), path)
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The database file of an SQLite URL; None for other dialects and in-memory databases."""
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def prepare_file(path: Path, *, create: bool) -> None:
+    """Make sure ``path`` exists as a private file (0600) in private new directories (0700)."""
+    if path.exists():
+        if not path.is_file():
+            raise LedgerError(f"ledger {path} is not a regular file")
+        return
+    if not create:
+        raise LedgerError(f"ledger {path} does not exist", hint="run a sync first to create it")
+    try:
+        make_private_dirs(path.parent)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise LedgerError(f"ledger {path} cannot be created: {exc.strerror or exc}") from exc
+    os.close(fd)
+
+
+def make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and missing parents, each new one with mode 0700."""
+    missing: list[Path] = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for new in reversed(missing):
+        new.mkdir(mode=0o700, exist_ok=True)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Files created meanwhile (SQLite's -wal and -shm) are readable by the owner only."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def create_ledger_engine(target: LedgerTarget) -> Engine:
+    """The engine the ledger works with: PRAGMAs on every SQLite connection, real transactions."""
+    is_sqlite = target.url.get_backend_name() == "sqlite"
+    connect_args: dict[str, Any] = {"check_same_thread": False} if is_sqlite else {}
+    engine = create_engine(target.url, connect_args=connect_args)
+    if is_sqlite:
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see _sqlite_begin): the sqlite3 module would not
+    # begin a transaction before DDL or SELECT, which breaks transactional migrations.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(WRITE_OPTION, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def inspection_engine(target: LedgerTarget) -> Engine:
+    """An engine that cannot change the ledger: read-only for a file, no PRAGMAs at all."""
+    path = target.path
+    if path is None:
+        return create_engine(target.url, poolclass=NullPool)
+    uri = f"file:{quote(str(path))}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+    return create_engine("sqlite://", creator=connect, poolclass=NullPool)
+
+
+def upsert_insert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
+    """An INSERT that supports ``on_conflict_do_*`` for the connection's dialect."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+@contextmanager
+def translated_errors(label: str) -> Iterator[None]:
+    """Turn database errors into one-line :class:`LedgerError` messages naming the ledger."""
+    try:
+        yield
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip() or type(exc.orig).__name__
+        if "full" in reason.lower():
+            raise DiskFullError(f"ledger {label}: {reason}") from exc
+        raise LedgerError(f"ledger {label}: {reason}") from exc
+    except SQLAlchemyError as exc:
+        first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise LedgerError(f"ledger {label}: {first_line}") from exc

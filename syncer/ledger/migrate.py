@@ -1,0 +1,86 @@
+"""Schema migrations: Alembic configured in code, with the scripts shipped in the package."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, inspect
+
+from syncer.errors import LedgerError
+
+VERSION_TABLE = "alembic_version"
+
+
+def alembic_config(url: str, connection: Connection | None = None) -> Config:
+    """An Alembic config that needs no alembic.ini: script location and URL are set here."""
+    config = Config()
+    config.set_main_option("script_location", str(files("syncer.migrations")))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def script_directory() -> ScriptDirectory:
+    """The migration scripts bundled with this syncer."""
+    return ScriptDirectory.from_config(alembic_config("sqlite://"))
+
+
+def head_revision() -> str:
+    """The newest schema revision this syncer knows."""
+    head = script_directory().get_current_head()
+    if head is None:
+        raise LedgerError("no ledger migrations are installed")
+    return head
+
+
+def known_revisions() -> set[str]:
+    """Every schema revision this syncer knows."""
+    return {script.revision for script in script_directory().walk_revisions()}
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision stamped in the database, None when it was never migrated."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def check_existing(engine: Engine, label: str) -> str | None:
+    """The revision of an existing ledger, refusing anything that is not a ledger of ours.
+
+    ``engine`` must be unable to modify the database (see ``inspection_engine``): this runs
+    before anything is written, so a foreign or corrupt file is left exactly as it was.
+    """
+    with engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+        revision = current_revision(connection) if VERSION_TABLE in tables else None
+    if revision is None:
+        others = sorted(tables - {VERSION_TABLE})
+        if others:
+            listed = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+            raise LedgerError(
+                f"ledger {label} is not a syncer ledger (it has tables {listed} "
+                "but no schema version); choose another ledger path"
+            )
+        return None
+    if revision not in known_revisions():
+        raise LedgerError(
+            f"ledger {label} has schema revision {revision!r}, unknown to this syncer "
+            "(written by a newer version?); upgrade syncer"
+        )
+    return revision
+
+
+def upgrade_to_head(connection: Connection, url: str) -> str:
+    """Migrate the database behind ``connection`` to the newest revision; return it."""
+    head = head_revision()
+    if current_revision(connection) != head:
+        try:
+            command.upgrade(alembic_config(url, connection), "head")
+        except CommandError as exc:
+            raise LedgerError(f"ledger schema upgrade failed: {exc}") from exc
+    return head

@@ -1,0 +1,281 @@
+"""Photos to download and their files: due lists, download results, placements."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, select, update
+
+from syncer.errors import SyncerError
+from syncer.ledger.batches import chunked
+from syncer.ledger.models import bib_members, photos, placements
+from syncer.ledger.records import DuePhoto, PhotoResult, PlacedPhoto
+
+Placements = Sequence[tuple[str, str | None]]
+MAX_ERROR = 500  # characters of an error message kept per photo
+
+
+def due(
+    conn: Connection, event_id: int, now: datetime, after_id: int, limit: int
+) -> list[DuePhoto]:
+    """One page of due photos (pending, or failed and due again), in id order."""
+    columns = (photos.c.id, photos.c.image_id, photos.c.attempts)
+    base = select(*columns).where(photos.c.event_id == event_id, photos.c.id > after_id)
+    pending = base.where(photos.c.state == "pending")
+    failed = base.where(photos.c.state == "failed", photos.c.next_attempt_at <= now)
+    rows = [
+        *conn.execute(pending.order_by(photos.c.id).limit(limit)),
+        *conn.execute(failed.order_by(photos.c.id).limit(limit)),
+    ]
+    rows = sorted(rows, key=lambda row: int(row.id))[:limit]
+    bibs = bibs_for(conn, [row.id for row in rows])
+    return [
+        DuePhoto(row.id, event_id, row.image_id, bibs.get(row.id, ()), row.attempts) for row in rows
+    ]
+
+
+def count_due(conn: Connection, event_id: int, now: datetime) -> int:
+    """How many photos :func:`due` would list over all pages (two index range counts)."""
+    base = select(func.count()).where(photos.c.event_id == event_id)
+    pending = conn.scalar(base.where(photos.c.state == "pending"))
+    failed = conn.scalar(base.where(photos.c.state == "failed", photos.c.next_attempt_at <= now))
+    return int(pending or 0) + int(failed or 0)
+
+
+def bibs_for(conn: Connection, photo_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """The sorted BIBs of each photo in ``photo_ids`` (photos without any are absent)."""
+    found: dict[int, list[str]] = {}
+    join = photos.join(
+        bib_members,
+        (bib_members.c.event_id == photos.c.event_id)
+        & (bib_members.c.image_id == photos.c.image_id),
+    )
+    for chunk in chunked(photo_ids):
+        stmt = select(photos.c.id, bib_members.c.bib).select_from(join)
+        for photo_id, bib in conn.execute(stmt.where(photos.c.id.in_(chunk))):
+            found.setdefault(photo_id, []).append(bib)
+    return {photo_id: tuple(sorted(bibs)) for photo_id, bibs in found.items()}
+
+
+def placements_for(conn: Connection, photo_ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """The placed relative paths of each photo, in the order they were recorded."""
+    found: dict[int, list[str]] = {}
+    for chunk in chunked(photo_ids):
+        stmt = (
+            select(placements.c.photo_id, placements.c.relpath)
+            .where(placements.c.photo_id.in_(chunk))
+            .order_by(placements.c.id)
+        )
+        for photo_id, relpath in conn.execute(stmt):
+            found.setdefault(photo_id, []).append(relpath)
+    return {photo_id: tuple(paths) for photo_id, paths in found.items()}
+
+
+def placed(
+    conn: Connection, conditions: Iterable[ColumnElement[bool]], limit: int | None
+) -> list[PlacedPhoto]:
+    """Photos matching ``conditions`` in id order, with their BIBs and placements."""
+    stmt = (
+        select(
+            photos.c.id,
+            photos.c.event_id,
+            photos.c.image_id,
+            photos.c.sha256,
+            photos.c.bytes,
+            photos.c.missing_walks,
+        )
+        .where(*conditions)
+        .order_by(photos.c.id)
+        .limit(limit)
+    )
+    rows = list(conn.execute(stmt))
+    ids = [row.id for row in rows]
+    bibs, paths = bibs_for(conn, ids), placements_for(conn, ids)
+    return [
+        PlacedPhoto(
+            photo_id=row.id,
+            event_id=row.event_id,
+            image_id=row.image_id,
+            bibs=bibs.get(row.id, ()),
+            placements=paths.get(row.id, ()),
+            sha256=row.sha256,
+            bytes=row.bytes,
+            missing_walks=row.missing_walks,
+        )
+        for row in rows
+    ]
+
+
+def record_results(conn: Connection, results: Sequence[PhotoResult], now: datetime) -> None:
+    """Apply a batch of download outcomes."""
+    by_outcome: dict[str, list[PhotoResult]] = {"downloaded": [], "retry": [], "unavailable": []}
+    for result in results:
+        by_outcome[result.outcome].append(result)
+    _record_downloaded(conn, by_outcome["downloaded"], now)
+    _record_failed(conn, by_outcome["retry"], "failed", now)
+    _record_failed(conn, by_outcome["unavailable"], "unavailable", now)
+
+
+def _record_downloaded(conn: Connection, results: Sequence[PhotoResult], now: datetime) -> None:
+    if not results:
+        return
+    stmt = (
+        update(photos)
+        .where(photos.c.id == bindparam("photo_id_"))
+        .values(
+            state="downloaded",
+            bytes=bindparam("bytes_"),
+            sha256=bindparam("sha256_"),
+            content_type=bindparam("content_type_"),
+            downloaded_at=now,
+            next_attempt_at=None,
+            last_error=None,
+            placements_dirty=False,
+        )
+    )
+    rows = [
+        {
+            "photo_id_": r.photo_id,
+            "bytes_": r.bytes,
+            "sha256_": r.sha256,
+            "content_type_": r.content_type,
+        }
+        for r in results
+    ]
+    _execute_for_each(conn, stmt, rows)
+    replace_placements(conn, {r.photo_id: r.placement_pairs() for r in results})
+
+
+def _record_failed(
+    conn: Connection, results: Sequence[PhotoResult], state: str, now: datetime
+) -> None:
+    if not results:
+        return
+    stmt = (
+        update(photos)
+        .where(photos.c.id == bindparam("photo_id_"))
+        .values(
+            state=state,
+            attempts=photos.c.attempts + 1,
+            next_attempt_at=bindparam("retry_at_", type_=photos.c.next_attempt_at.type),
+            last_error=bindparam("error_"),
+        )
+    )
+    rows = [
+        {
+            "photo_id_": r.photo_id,
+            "retry_at_": (r.retry_at or now) if state == "failed" else None,
+            "error_": (r.error or "unknown error")[:MAX_ERROR],
+        }
+        for r in results
+    ]
+    _execute_for_each(conn, stmt, rows)
+
+
+def _execute_for_each(conn: Connection, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run ``stmt`` once per row (executemany); every row must name an existing photo."""
+    changed = conn.execute(stmt, list(rows)).rowcount
+    if changed != len(rows):
+        known = set(conn.scalars(select(photos.c.id).where(photos.c.id.in_(_ids(rows)))))
+        unknown = sorted(set(_ids(rows)) - known)
+        raise SyncerError(f"unknown photo ids in the ledger: {unknown[:10]}")
+
+
+def _ids(rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    return [int(row["photo_id_"]) for row in rows]
+
+
+def replace_placements(conn: Connection, wanted: Mapping[int, Placements]) -> None:
+    """Give each photo exactly the placements listed; a path another photo held moves over
+    to the new photo and its former owner is marked for re-placement."""
+    if not wanted:
+        return
+    conn.execute(
+        delete(placements).where(placements.c.photo_id == bindparam("photo_id_")),
+        [{"photo_id_": photo_id} for photo_id in wanted],
+    )
+    claims: dict[str, tuple[int, str | None]] = {}
+    displaced: set[int] = set()
+    for photo_id, pairs in wanted.items():
+        for relpath, bib in pairs:
+            _check_relpath(photo_id, relpath)
+            previous = claims.get(relpath)
+            if previous is not None and previous[0] != photo_id:
+                displaced.add(previous[0])
+            claims[relpath] = (photo_id, bib)
+    holders = occupied(conn, list(claims))
+    if holders:
+        conn.execute(
+            delete(placements).where(placements.c.relpath == bindparam("relpath_")),
+            [{"relpath_": relpath} for relpath in holders],
+        )
+        displaced.update(holders.values())
+    if claims:
+        rows = [{"photo_id": p, "relpath": r, "bib": b} for r, (p, b) in claims.items()]
+        conn.execute(placements.insert(), rows)
+    _mark_displaced(conn, displaced)
+
+
+def _check_relpath(photo_id: int, relpath: str) -> None:
+    if not relpath or relpath.startswith("/") or "\\" in relpath:
+        raise SyncerError(f"photo {photo_id}: placement {relpath!r} is not a relative POSIX path")
+
+
+def _mark_displaced(conn: Connection, photo_ids: Collection[int]) -> None:
+    if photo_ids:
+        conn.execute(
+            update(photos)
+            .where(photos.c.id == bindparam("photo_id_"))
+            .values(placements_dirty=True),
+            [{"photo_id_": photo_id} for photo_id in sorted(photo_ids)],
+        )
+
+
+def set_placements_many(conn: Connection, items: Sequence[tuple[int, Placements]]) -> None:
+    """Record where photos' files are now; their placements are clean again."""
+    if not items:
+        return
+    wanted = dict(items)
+    rows = [{"photo_id_": photo_id} for photo_id in wanted]
+    _execute_for_each(
+        conn,
+        update(photos).where(photos.c.id == bindparam("photo_id_")).values(placements_dirty=False),
+        rows,
+    )
+    replace_placements(conn, wanted)
+
+
+def mark_removed(conn: Connection, photo_id: int, trash: Placements) -> None:
+    """The photo left the event: its files now sit at the ``trash`` paths."""
+    stmt = (
+        update(photos)
+        .where(photos.c.id == bindparam("photo_id_"))
+        .values(state="removed", placements_dirty=False)
+    )
+    _execute_for_each(conn, stmt, [{"photo_id_": photo_id}])
+    replace_placements(conn, {photo_id: trash})
+
+
+def requeue(conn: Connection, photo_ids: Collection[int], reason: str) -> int:
+    """Download these photos again from scratch; return how many exist."""
+    if not photo_ids:
+        return 0
+    stmt = (
+        update(photos)
+        .where(photos.c.id == bindparam("photo_id_"))
+        .values(state="pending", attempts=0, next_attempt_at=None, last_error=reason[:MAX_ERROR])
+    )
+    return int(conn.execute(stmt, [{"photo_id_": i} for i in sorted(set(photo_ids))]).rowcount)
+
+
+def occupied(conn: Connection, relpaths: Collection[str]) -> dict[str, int]:
+    """Which of ``relpaths`` are already placements, and of which photo."""
+    taken: dict[str, int] = {}
+    for chunk in chunked(relpaths):
+        stmt = select(placements.c.relpath, placements.c.photo_id).where(
+            placements.c.relpath.in_(chunk)
+        )
+        taken.update({relpath: photo_id for relpath, photo_id in conn.execute(stmt)})
+    return taken

@@ -1,0 +1,125 @@
+"""Plain, frozen records exchanged between the ledger and its callers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from syncer.errors import SyncerError
+
+PhotoState = Literal["pending", "downloaded", "failed", "unavailable", "removed"]
+PHOTO_STATES: tuple[PhotoState, ...] = ("pending", "downloaded", "failed", "unavailable", "removed")
+
+Outcome = Literal["downloaded", "retry", "unavailable"]
+OUTCOMES: tuple[Outcome, ...] = ("downloaded", "retry", "unavailable")
+
+RunKind = Literal["sync", "daemon-cycle", "verify"]
+RUN_KINDS: tuple[str, ...] = ("sync", "daemon-cycle", "verify")
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """What the ledger keeps about an event; ``None`` fields leave stored values untouched."""
+
+    event_id: int
+    name: str | None
+    slug: str | None
+    date: str | None
+    status: str | None
+
+
+@dataclass(frozen=True)
+class SeenImage:
+    """One gallery entry seen while walking the pages of an event."""
+
+    image_id: str
+    width: int | None
+    height: int | None
+
+
+@dataclass(frozen=True)
+class WalkState:
+    """The walk to perform: its number and the first page to fetch (1 for a fresh walk)."""
+
+    walk_no: int
+    resume_page: int
+
+
+@dataclass(frozen=True)
+class DuePhoto:
+    """A photo to download now, with the BIBs it belongs to (sorted)."""
+
+    photo_id: int
+    event_id: int
+    image_id: str
+    bibs: tuple[str, ...]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class PlacedPhoto:
+    """A photo with files on disk: its current BIBs and where its files were placed."""
+
+    photo_id: int
+    event_id: int
+    image_id: str
+    bibs: tuple[str, ...]
+    placements: tuple[str, ...]
+    sha256: str | None
+    bytes: int | None
+    missing_walks: int
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """The outcome of one download attempt, as recorded by :meth:`Ledger.record_results`.
+
+    ``bibs_placed`` is aligned with ``placements`` (the BIB each file was placed for, ``None``
+    for the event-level file); an empty tuple means no BIB for every placement.
+    """
+
+    photo_id: int
+    outcome: Outcome
+    bytes: int | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+    placements: tuple[str, ...] = ()
+    bibs_placed: tuple[str | None, ...] = ()
+    error: str | None = None
+    retry_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome not in OUTCOMES:
+            raise SyncerError(f"photo {self.photo_id}: unknown outcome {self.outcome!r}")
+        if self.bibs_placed and len(self.bibs_placed) != len(self.placements):
+            raise SyncerError(
+                f"photo {self.photo_id}: {len(self.bibs_placed)} bibs_placed "
+                f"for {len(self.placements)} placements"
+            )
+        if self.retry_at is not None and self.retry_at.utcoffset() is None:
+            raise SyncerError(f"photo {self.photo_id}: retry_at must be timezone-aware")
+
+    def placement_pairs(self) -> list[tuple[str, str | None]]:
+        """``(relpath, bib)`` pairs for this result's placements."""
+        bibs = self.bibs_placed or (None,) * len(self.placements)
+        return list(zip(self.placements, bibs, strict=True))
+
+
+@dataclass(frozen=True)
+class EventStatus:
+    """Counts for one event, as shown by ``syncer status`` and exported as metrics."""
+
+    event_id: int
+    name: str | None
+    slug: str | None
+    known: int
+    downloaded: int
+    pending: int
+    failed: int
+    unavailable: int
+    removed: int
+    bytes: int
+    failures: tuple[tuple[str, int], ...]
+    last_walk_completed_at: datetime | None
+    last_run_ended_at: datetime | None

@@ -1,0 +1,295 @@
+"""The ledger: the durable plan and history of a syncer, in one SQLite file.
+
+One thread (the sync coordinator) writes; other processes may read at the same time (WAL).
+Every write method is one transaction, committed before it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Connection, Engine
+
+from syncer.errors import LedgerError, SyncerError
+from syncer.ledger import photos, reports, walks
+from syncer.ledger.engine import (
+    WRITE_OPTION,
+    LedgerTarget,
+    create_ledger_engine,
+    inspection_engine,
+    prepare_file,
+    private_umask,
+    resolve_target,
+    translated_errors,
+)
+from syncer.ledger.migrate import check_existing, upgrade_to_head
+from syncer.ledger.models import photos as photo_table
+from syncer.ledger.records import (
+    DuePhoto,
+    EventRecord,
+    EventStatus,
+    PhotoResult,
+    PlacedPhoto,
+    SeenImage,
+    WalkState,
+)
+from syncer.ledger.timestamps import require_utc
+
+Placements = Sequence[tuple[str, str | None]]
+
+
+class Ledger:
+    """Repository over the ledger database. Open it with :meth:`Ledger.open`."""
+
+    def __init__(self, engine: Engine, target: LedgerTarget) -> None:
+        self._engine = engine
+        self._target = target
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, target: str | Path, *, create: bool = True) -> Ledger:
+        """Open (creating if allowed) the ledger at a path or SQLAlchemy URL, migrated to head.
+
+        A file that is not a ledger of ours (corrupt, foreign, or from a newer syncer) raises
+        :class:`LedgerError` and is left untouched.
+        """
+        resolved = resolve_target(target)
+        engine, _ = _open_migrated(resolved, create=create)
+        return cls(engine, resolved)
+
+    @staticmethod
+    def upgrade(target: str | Path) -> tuple[str | None, str]:
+        """Migrate the ledger to the newest schema; return the (from, to) revisions."""
+        resolved = resolve_target(target)
+        engine, revisions = _open_migrated(resolved, create=True)
+        engine.dispose()
+        return revisions
+
+    @property
+    def path(self) -> Path | None:
+        """The SQLite file of this ledger, None for other databases."""
+        return self._target.path
+
+    def close(self) -> None:
+        self._closed = True
+        self._engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Ledger({self._target.label!r})"
+
+    # -- events and walks --------------------------------------------------------------------
+
+    def upsert_event(self, event: EventRecord) -> None:
+        with self._write() as conn:
+            walks.upsert_event(conn, event)
+
+    def event(self, event_id: int) -> EventRecord | None:
+        with self._read() as conn:
+            return walks.read_event(conn, event_id)
+
+    def event_ids(self) -> list[int]:
+        with self._read() as conn:
+            return walks.event_ids(conn)
+
+    def begin_walk(
+        self, event_id: int, now: datetime, *, resume_within: timedelta = timedelta(hours=6)
+    ) -> WalkState:
+        """Resume an interrupted walk started within ``resume_within``, else start a new one."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return walks.begin_walk(conn, event_id, now, resume_within)
+
+    def record_page(
+        self, event_id: int, walk_no: int, page: int, images: Sequence[SeenImage], now: datetime
+    ) -> int:
+        """Record one gallery page of the walk; return how many photos were new."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return walks.record_page(conn, event_id, walk_no, page, images, now)
+
+    def finish_walk(self, event_id: int, walk_no: int, now: datetime) -> int:
+        """Mark the walk complete; return how many photos it did not list."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return walks.finish_walk(conn, event_id, walk_no, now)
+
+    def set_bib_members(
+        self, event_id: int, bib: str, image_ids: Collection[str], now: datetime
+    ) -> int:
+        """Replace the photos of one BIB; return how many memberships changed."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return walks.set_bib_members(conn, event_id, bib, image_ids, now)
+
+    def retain_bibs(self, event_id: int, bibs: Collection[str]) -> int:
+        """Drop the memberships of BIBs not listed; return how many rows were removed."""
+        with self._write() as conn:
+            return walks.retain_bibs(conn, event_id, bibs)
+
+    # -- downloads ---------------------------------------------------------------------------
+
+    def due(
+        self, event_id: int, now: datetime, *, after_id: int = 0, limit: int = 500
+    ) -> list[DuePhoto]:
+        """One page of photos to download now: pending, or failed and due for a retry."""
+        now = require_utc(now)
+        with self._read() as conn:
+            return photos.due(conn, event_id, now, after_id, limit)
+
+    def count_due(self, event_id: int, now: datetime) -> int:
+        now = require_utc(now)
+        with self._read() as conn:
+            return photos.count_due(conn, event_id, now)
+
+    def record_results(self, results: Sequence[PhotoResult], now: datetime) -> None:
+        """Apply a batch of download outcomes in one transaction."""
+        now = require_utc(now)
+        if results:
+            with self._write() as conn:
+                photos.record_results(conn, results, now)
+
+    def dirty(self, event_id: int, *, after_id: int = 0, limit: int = 500) -> list[PlacedPhoto]:
+        """Downloaded photos whose BIB membership changed since their files were placed."""
+        with self._read() as conn:
+            return photos.placed(
+                conn,
+                [
+                    photo_table.c.event_id == event_id,
+                    photo_table.c.placements_dirty.is_(True),
+                    photo_table.c.state == "downloaded",
+                    photo_table.c.id > after_id,
+                ],
+                limit,
+            )
+
+    def set_placements(self, photo_id: int, placements: Placements) -> None:
+        """Record the files of one photo (``(relpath, bib)`` pairs); clears its dirty flag."""
+        self.set_placements_many([(photo_id, placements)])
+
+    def set_placements_many(self, items: Sequence[tuple[int, Placements]]) -> None:
+        """:meth:`set_placements` for many photos in one transaction."""
+        with self._write() as conn:
+            photos.set_placements_many(conn, items)
+
+    def downloaded(
+        self, event_id: int | None = None, *, after_id: int = 0, limit: int = 500
+    ) -> list[PlacedPhoto]:
+        """One page of downloaded photos (of one event, or of all), in id order."""
+        conditions = [photo_table.c.state == "downloaded", photo_table.c.id > after_id]
+        if event_id is not None:
+            conditions.append(photo_table.c.event_id == event_id)
+        with self._read() as conn:
+            return photos.placed(conn, conditions, limit)
+
+    def missing(self, event_id: int, *, min_walks: int) -> list[PlacedPhoto]:
+        """Downloaded photos that the last ``min_walks`` complete walks did not list."""
+        with self._read() as conn:
+            return photos.placed(
+                conn,
+                [
+                    photo_table.c.event_id == event_id,
+                    photo_table.c.state == "downloaded",
+                    photo_table.c.missing_walks >= min_walks,
+                ],
+                None,
+            )
+
+    def mark_removed(self, photo_id: int, placements: Placements) -> None:
+        """The photo left the event; its files were moved to the given (trash) paths."""
+        with self._write() as conn:
+            photos.mark_removed(conn, photo_id, placements)
+
+    def requeue(self, photo_ids: Collection[int], reason: str) -> int:
+        """Download these photos again; return how many were requeued."""
+        with self._write() as conn:
+            return photos.requeue(conn, photo_ids, reason)
+
+    def occupied(self, relpaths: Collection[str]) -> dict[str, int]:
+        """``relpath -> photo_id`` for the paths already used by a placement."""
+        with self._read() as conn:
+            return photos.occupied(conn, relpaths)
+
+    # -- runs and summaries ------------------------------------------------------------------
+
+    def start_run(self, kind: str, event_ids: Sequence[int], now: datetime) -> int:
+        now = require_utc(now)
+        with self._write() as conn:
+            return reports.start_run(conn, kind, event_ids, now)
+
+    def finish_run(
+        self, run_id: int, now: datetime, counts: Mapping[str, int], exit_code: int
+    ) -> None:
+        now = require_utc(now)
+        with self._write() as conn:
+            reports.finish_run(conn, run_id, now, counts, exit_code)
+
+    def status(self, event_id: int | None = None) -> list[EventStatus]:
+        with self._read() as conn:
+            return reports.status(conn, event_id)
+
+    def counts_by_state(self) -> dict[str, int]:
+        """Photos per state over all events (every state present, zero included)."""
+        with self._read() as conn:
+            return reports.counts_by_state(conn)
+
+    def bytes_downloaded(self) -> int:
+        with self._read() as conn:
+            return reports.bytes_downloaded(conn)
+
+    # -- transactions ------------------------------------------------------------------------
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=True)
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._transaction(write=False)
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[Connection]:
+        if self._closed:
+            raise SyncerError(f"ledger {self._target.label} is closed")
+        with translated_errors(self._target.label), self._engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: write})
+            with conn.begin():
+                yield conn
+
+
+def _open_migrated(target: LedgerTarget, *, create: bool) -> tuple[Engine, tuple[str | None, str]]:
+    """Check the existing database without writing to it, then migrate it to head."""
+    if target.path is not None:
+        prepare_file(target.path, create=create)
+    checker = inspection_engine(target)
+    try:
+        with translated_errors(target.label):
+            before = check_existing(checker, target.label)
+    finally:
+        checker.dispose()
+    if before is None and not create:
+        raise LedgerError(f"ledger {target.label} has no schema yet", hint="run a sync first")
+    engine = create_ledger_engine(target)
+    url = target.url.render_as_string(hide_password=False)
+    try:
+        with translated_errors(target.label), private_umask(), engine.begin() as conn:
+            after = upgrade_to_head(conn, url)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, (before, after)

@@ -1,0 +1,250 @@
+"""Events, gallery walks and BIB membership: what the planner writes while enumerating."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from syncer.errors import SyncerError
+from syncer.ledger.batches import chunked
+from syncer.ledger.engine import upsert_insert
+from syncer.ledger.models import bib_members, events, photos
+from syncer.ledger.records import EventRecord, SeenImage, WalkState
+
+_EVENT_FIELDS = ("name", "slug", "date", "status")
+
+
+def upsert_event(conn: Connection, record: EventRecord) -> None:
+    """Insert or refresh an event; ``None`` fields keep the stored value."""
+    stmt = upsert_insert(conn, events).values(
+        event_id=record.event_id, **{field: getattr(record, field) for field in _EVENT_FIELDS}
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[events.c.event_id],
+        set_={f: func.coalesce(stmt.excluded[f], events.c[f]) for f in _EVENT_FIELDS},
+    )
+    conn.execute(stmt)
+
+
+def ensure_event(conn: Connection, event_id: int) -> None:
+    """Make sure the event has a row (a bare one if it was never described)."""
+    stmt = upsert_insert(conn, events).values(event_id=event_id)
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=[events.c.event_id]))
+
+
+def read_event(conn: Connection, event_id: int) -> EventRecord | None:
+    row = conn.execute(
+        select(events.c.event_id, *(events.c[f] for f in _EVENT_FIELDS)).where(
+            events.c.event_id == event_id
+        )
+    ).first()
+    return None if row is None else EventRecord(*row)
+
+
+def event_ids(conn: Connection) -> list[int]:
+    return list(conn.scalars(select(events.c.event_id).order_by(events.c.event_id)))
+
+
+def begin_walk(
+    conn: Connection, event_id: int, now: datetime, resume_within: timedelta
+) -> WalkState:
+    """Resume a recent interrupted walk, or start the next one from page 1."""
+    ensure_event(conn, event_id)
+    walk_no, next_page, started_at = conn.execute(
+        select(events.c.walk_no, events.c.walk_next_page, events.c.walk_started_at).where(
+            events.c.event_id == event_id
+        )
+    ).one()
+    if next_page is not None and started_at is not None and now - started_at <= resume_within:
+        return WalkState(walk_no=walk_no, resume_page=next_page)
+    conn.execute(
+        update(events)
+        .where(events.c.event_id == event_id)
+        .values(walk_no=walk_no + 1, walk_next_page=1, walk_started_at=now)
+    )
+    return WalkState(walk_no=walk_no + 1, resume_page=1)
+
+
+def record_page(
+    conn: Connection,
+    event_id: int,
+    walk_no: int,
+    page: int,
+    images: Sequence[SeenImage],
+    now: datetime,
+) -> int:
+    """Upsert the photos of one gallery page; return how many were new."""
+    unique = {image.image_id: image for image in images}
+    known = _existing_image_ids(conn, event_id, unique)
+    if unique:
+        rows = [
+            _new_photo(event_id, i.image_id, now, walk_no, i.width, i.height)
+            for i in unique.values()
+        ]
+        conn.execute(_photo_upsert(conn), rows)
+    conn.execute(
+        update(events).where(events.c.event_id == event_id).values(walk_next_page=page + 1)
+    )
+    return len(unique) - len(known)
+
+
+def _new_photo(
+    event_id: int, image_id: str, now: datetime, walk_no: int, width: int | None, height: int | None
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "image_id": image_id,
+        "state": "pending",
+        "attempts": 0,
+        "width": width,
+        "height": height,
+        "first_seen_at": now,
+        "last_seen_at": now,
+        "last_seen_walk": walk_no,
+        "missing_walks": 0,
+        "placements_dirty": False,
+    }
+
+
+_photo_upserts: dict[str, sqlite.Insert | postgresql.Insert] = {}
+
+
+def _photo_upsert(conn: Connection) -> sqlite.Insert | postgresql.Insert:
+    """INSERT of a seen photo; an existing one is marked seen (and a removed one revived).
+
+    Built once per dialect: constructing it costs more than executing a page of rows.
+    """
+    name = conn.dialect.name
+    if name not in _photo_upserts:
+        _photo_upserts[name] = _build_photo_upsert(upsert_insert(conn, photos))
+    return _photo_upserts[name]
+
+
+def _build_photo_upsert(
+    stmt: sqlite.Insert | postgresql.Insert,
+) -> sqlite.Insert | postgresql.Insert:
+    revived = photos.c.state == "removed"
+    return stmt.on_conflict_do_update(
+        index_elements=[photos.c.event_id, photos.c.image_id],
+        set_={
+            "last_seen_at": stmt.excluded.last_seen_at,
+            "last_seen_walk": stmt.excluded.last_seen_walk,
+            "missing_walks": 0,
+            "width": func.coalesce(stmt.excluded.width, photos.c.width),
+            "height": func.coalesce(stmt.excluded.height, photos.c.height),
+            "state": case((revived, "pending"), else_=photos.c.state),
+            "attempts": case((revived, 0), else_=photos.c.attempts),
+            "next_attempt_at": case((revived, None), else_=photos.c.next_attempt_at),
+        },
+    )
+
+
+def _existing_image_ids(conn: Connection, event_id: int, image_ids: Collection[str]) -> set[str]:
+    found: set[str] = set()
+    for chunk in chunked(image_ids):
+        found.update(
+            conn.scalars(
+                select(photos.c.image_id).where(
+                    photos.c.event_id == event_id, photos.c.image_id.in_(chunk)
+                )
+            )
+        )
+    return found
+
+
+def finish_walk(conn: Connection, event_id: int, walk_no: int, now: datetime) -> int:
+    """Close a complete walk; photos it did not list count one more missing walk."""
+    conn.execute(
+        update(events)
+        .where(events.c.event_id == event_id)
+        .values(
+            walk_next_page=None,
+            last_walk_completed_at=now,
+            walks_completed=events.c.walks_completed + 1,
+        )
+    )
+    result = conn.execute(
+        update(photos)
+        .where(
+            photos.c.event_id == event_id,
+            photos.c.last_seen_walk < walk_no,
+            photos.c.state != "removed",
+        )
+        .values(missing_walks=photos.c.missing_walks + 1)
+    )
+    return result.rowcount
+
+
+def set_bib_members(
+    conn: Connection, event_id: int, bib: str, image_ids: Collection[str], now: datetime
+) -> int:
+    """Replace the photos of one BIB; return how many memberships were added or removed."""
+    if not bib:
+        raise SyncerError(f"event {event_id}: a BIB cannot be empty")
+    ensure_event(conn, event_id)
+    current = set(
+        conn.scalars(
+            select(bib_members.c.image_id).where(
+                bib_members.c.event_id == event_id, bib_members.c.bib == bib
+            )
+        )
+    )
+    wanted = set(image_ids)
+    added, removed = sorted(wanted - current), sorted(current - wanted)
+    if added:
+        stmt = upsert_insert(conn, photos).on_conflict_do_nothing(
+            index_elements=[photos.c.event_id, photos.c.image_id]
+        )
+        conn.execute(stmt, [_new_photo(event_id, i, now, 0, None, None) for i in added])
+        conn.execute(
+            bib_members.insert(),
+            [{"event_id": event_id, "bib": bib, "image_id": i} for i in added],
+        )
+    if removed:
+        conn.execute(
+            delete(bib_members).where(
+                bib_members.c.event_id == event_id,
+                bib_members.c.bib == bib,
+                bib_members.c.image_id == bindparam("image_id_"),
+            ),
+            [{"image_id_": i} for i in removed],
+        )
+    mark_dirty(conn, event_id, added + removed)
+    return len(added) + len(removed)
+
+
+def retain_bibs(conn: Connection, event_id: int, bibs: Collection[str]) -> int:
+    """Forget the memberships of every BIB not in ``bibs``; return how many rows went."""
+    keep = set(bibs)
+    stored = set(
+        conn.scalars(select(bib_members.c.bib).where(bib_members.c.event_id == event_id).distinct())
+    )
+    dropped = sorted(stored - keep)
+    affected: set[str] = set()
+    removed = 0
+    for chunk in chunked(dropped):
+        condition = and_(bib_members.c.event_id == event_id, bib_members.c.bib.in_(chunk))
+        affected.update(conn.scalars(select(bib_members.c.image_id).where(condition)))
+        removed += conn.execute(delete(bib_members).where(condition)).rowcount
+    mark_dirty(conn, event_id, sorted(affected))
+    return removed
+
+
+def mark_dirty(conn: Connection, event_id: int, image_ids: Sequence[str]) -> None:
+    """Downloaded photos among ``image_ids`` need their files placed again."""
+    if not image_ids:
+        return
+    conn.execute(
+        update(photos)
+        .where(
+            photos.c.event_id == event_id,
+            photos.c.image_id == bindparam("image_id_"),
+            photos.c.state == "downloaded",
+        )
+        .values(placements_dirty=True),
+        [{"image_id_": i} for i in image_ids],
+    )

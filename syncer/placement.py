@@ -1,0 +1,139 @@
+"""Where a photo's files go, and keeping them there when its BIBs change or it leaves upstream."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from syncer.downloader import Downloader
+from syncer.layout import NameRules, PhotoContext, Template, resolve_inside
+from syncer.ledger import EventRecord, Ledger, PlacedPhoto
+from syncer.root import TRASH_DIRNAME
+
+log = logging.getLogger("syncer.placement")
+
+Placement = tuple[str, str | None]  # (relative path, BIB or None)
+
+
+@dataclass(frozen=True)
+class Placer:
+    """Renders the layout template for one event's photos and resolves paths inside the root."""
+
+    root: Path
+    template: Template
+    rules: NameRules
+    event: EventRecord
+
+    def placements(self, image_id: str, bibs: Sequence[str]) -> list[Placement]:
+        """One placement per BIB (``_no_bib`` without one), duplicates removed, order kept."""
+        chosen: list[Placement] = []
+        seen: set[str] = set()
+        for bib in (list(bibs) if bibs and self.template.uses_bib else [None]):
+            rel = str(self.template.render(self._context(image_id, bib), self.rules))
+            if rel not in seen:
+                seen.add(rel)
+                chosen.append((rel, bib))
+        return chosen
+
+    def path(self, rel: str) -> Path:
+        return resolve_inside(self.root, PurePosixPath(rel))
+
+    def _context(self, image_id: str, bib: str | None) -> PhotoContext:
+        return PhotoContext(
+            event_id=self.event.event_id, event_slug=self.event.slug,
+            event_date=self.event.date, bib=bib, image_id=image_id, filename=None,
+        )
+
+
+def avoid_collisions(
+    ledger: Ledger, wanted: dict[int, list[Placement]], *, case_insensitive: bool
+) -> dict[int, list[Placement]]:
+    """Rename placements that another photo already holds (a sanitised or case-folded clash)."""
+    all_paths = [rel for places in wanted.values() for rel, _ in places]
+    taken = ledger.occupied(all_paths)
+    claimed: dict[str, int] = {}
+    result: dict[int, list[Placement]] = {}
+    for photo_id, places in wanted.items():
+        fixed: list[Placement] = []
+        for rel, bib in places:
+            key = rel.casefold() if case_insensitive else rel
+            holder = taken.get(rel, claimed.get(key, photo_id))
+            if holder != photo_id:
+                rel = _suffixed(rel, photo_id)
+                key = rel.casefold() if case_insensitive else rel
+            claimed[key] = photo_id
+            fixed.append((rel, bib))
+        result[photo_id] = fixed
+    return result
+
+
+def _suffixed(rel: str, photo_id: int) -> str:
+    path = PurePosixPath(rel)
+    return str(path.with_name(f"{path.stem}~{photo_id}{path.suffix}"))
+
+
+def reconcile(ledger: Ledger, placer: Placer, downloader: Downloader) -> tuple[int, list[int]]:
+    """Link or move downloaded photos whose BIB set changed. Returns (moved, re-queued ids)."""
+    moved = 0
+    lost: list[int] = []
+    after = 0
+    while batch := ledger.dirty(placer.event.event_id, after_id=after, limit=200):
+        after = batch[-1].photo_id
+        for photo in batch:
+            if _replace_placements(ledger, placer, downloader, photo):
+                moved += 1
+            else:
+                lost.append(photo.photo_id)
+    if lost:
+        ledger.requeue(lost, "file missing when its BIB folders changed")
+    return moved, lost
+
+
+def _replace_placements(
+    ledger: Ledger, placer: Placer, downloader: Downloader, photo: PlacedPhoto
+) -> bool:
+    wanted = avoid_collisions(
+        ledger, {photo.photo_id: placer.placements(photo.image_id, photo.bibs)},
+        case_insensitive=False,
+    )[photo.photo_id]
+    source = next((p for p in map(placer.path, photo.placements) if p.is_file()), None)
+    if source is None:
+        return False
+    wanted_paths = {rel for rel, _ in wanted}
+    downloader.place(source, tuple(placer.path(rel) for rel, _ in wanted))
+    for rel in photo.placements:
+        if rel not in wanted_paths:
+            with contextlib.suppress(FileNotFoundError):
+                placer.path(rel).unlink()
+    ledger.set_placements(photo.photo_id, wanted)
+    return True
+
+
+def trash_removed(
+    ledger: Ledger, placer: Placer, *, known: int, max_share: float, today: datetime
+) -> int:
+    """Move photos that two complete walks no longer list into ``_trash/<date>/``."""
+    gone = ledger.missing(placer.event.event_id, min_walks=2)
+    budget = int(known * max_share)
+    if len(gone) > budget:
+        log.warning(
+            "event %d: %d photos vanished upstream; trashing only %d this cycle "
+            "(storage.trash_max_share)", placer.event.event_id, len(gone), budget,
+        )
+    stamp = today.strftime("%Y-%m-%d")
+    for photo in gone[:budget]:
+        moved: list[Placement] = []
+        for rel in photo.placements:
+            target = f"{TRASH_DIRNAME}/{stamp}/{rel}"
+            source, dest = placer.path(rel), placer.path(target)
+            if source.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, dest)
+            moved.append((target, None))
+        ledger.mark_removed(photo.photo_id, moved)
+    return min(len(gone), budget)

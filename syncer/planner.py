@@ -1,0 +1,105 @@
+"""Walk an event's gallery pages and BIB searches into the ledger. The plan is ledger rows."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from syncer.api import ApiClient, EventDetails
+from syncer.errors import NotFoundError
+from syncer.ledger import EventRecord, Ledger, SeenImage
+
+log = logging.getLogger("syncer.planner")
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class WalkResult:
+    pages: int = 0
+    seen: int = 0
+    new: int = 0
+    complete: bool = False
+    missing: int = 0
+
+
+class Planner:
+    """Records what exists upstream; never decides that a photo is gone from one walk."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        ledger: Ledger,
+        *,
+        stop: threading.Event,
+        clock: Clock = utcnow,
+        on_page: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._api = api
+        self._ledger = ledger
+        self._stop = stop
+        self._clock = clock
+        self._on_page = on_page
+
+    def refresh_event(self, event_id: int) -> EventDetails:
+        """Fetch and store the event's metadata (404 -> NotFoundError, 403 -> AuthError)."""
+        details = self._api.event_details(event_id)
+        self._ledger.upsert_event(
+            EventRecord(
+                event_id=event_id,
+                name=details.event_name,
+                slug=details.event_slug,
+                date=details.event_date,
+                status=details.status,
+            )
+        )
+        return details
+
+    def walk(self, event_id: int) -> WalkResult:
+        """Page through All Photos, committing each page; resumes an interrupted walk."""
+        result = WalkResult()
+        state = self._ledger.begin_walk(event_id, self._clock())
+        for page in self._api.image_pages(event_id, start_page=state.resume_page, page_size=100):
+            images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
+            result.new += self._ledger.record_page(
+                event_id, state.walk_no, page.page, images, self._clock()
+            )
+            result.pages += 1
+            result.seen += len(images)
+            if self._on_page is not None:
+                self._on_page(event_id, len(images))
+            if self._stop.is_set():
+                return result
+        result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())
+        result.complete = True
+        return result
+
+    def search_bibs(self, event_id: int, bibs: Sequence[str], details: EventDetails) -> int:
+        """Record BIB membership for each configured BIB; returns how many memberships changed."""
+        if not bibs:
+            return self._ledger.retain_bibs(event_id, ())
+        if not details.bib_search:
+            log.warning("event %d: BIB search is disabled for this event; BIB folders not updated",
+                        event_id)
+            return 0
+        changes = 0
+        for bib in bibs:
+            if self._stop.is_set():
+                return changes
+            try:
+                ids = {image.image_id for page in self._api.bib_pages(event_id, bib)
+                       for image in page.items}
+            except NotFoundError as exc:
+                log.warning("event %d: BIB %s search answered 404 (%s); skipped", event_id, bib,
+                            exc.api_message)
+                continue
+            changes += self._ledger.set_bib_members(event_id, bib, ids, self._clock())
+        changes += self._ledger.retain_bibs(event_id, bibs)
+        return changes

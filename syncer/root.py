@@ -1,0 +1,146 @@
+"""The photo root: the NAS guard marker, free space, and what the filesystem can do."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncer.downloader import TEMP_DIRNAME
+from syncer.errors import DiskFullError, RootUnavailableError, StorageError
+
+log = logging.getLogger("syncer.root")
+
+MARKER_NAME = ".syncer-root"
+TRASH_DIRNAME = "_trash"  # photos gone upstream, corrupt files set aside
+NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
+
+
+@dataclass(frozen=True)
+class RootInfo:
+    path: Path
+    temp_dir: Path
+    hardlinks: bool
+    case_insensitive: bool
+
+
+def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootInfo:
+    """Check (and on first use create) the root and its marker; probe the filesystem."""
+    marker = root / MARKER_NAME
+    if not root.is_dir():
+        if not first_use and require_marker:
+            raise RootUnavailableError(
+                f"storage root {root} is missing; is the NAS mounted? Refusing to write",
+                hint="mount the share (or fix storage.root) and run again",
+            )
+        if not root.parent.is_dir():
+            raise RootUnavailableError(f"storage root {root} does not exist, nor does its parent")
+        _mkdir(root)
+    if not marker.exists():
+        if not first_use and require_marker:
+            raise RootUnavailableError(
+                f"storage root {root} has no {MARKER_NAME} marker; is the NAS mounted? "
+                "Refusing to write",
+                hint=f"if the root moved on purpose, create {marker} and run again",
+            )
+        _write_marker(marker)
+    temp_dir = root / TEMP_DIRNAME
+    _mkdir(temp_dir)
+    return RootInfo(root, temp_dir, _probe_links(temp_dir), _probe_case(temp_dir))
+
+
+def check_free_space(root: Path, min_free: int) -> None:
+    """Raise DiskFullError when the root's filesystem has less than ``min_free`` bytes free."""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError as exc:
+        raise RootUnavailableError(f"cannot read free space of {root}: {exc.strerror}") from exc
+    if free < min_free:
+        raise DiskFullError(
+            f"only {_human(free)} free on {root}, below storage.min_free ({_human(min_free)}); "
+            "stopping before the disk fills",
+            hint="free some space or lower storage.min_free; the next run resumes",
+        )
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The filesystem type of ``path`` (``findmnt``), or None when it cannot be told."""
+    try:
+        out = subprocess.run(
+            ["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
+            capture_output=True, text=True, timeout=5, check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out or None
+
+
+def warn_if_network_ledger(ledger_path: Path) -> None:
+    fstype = filesystem_type(ledger_path.parent)
+    if fstype and fstype.lower() in NETWORK_FS:
+        log.warning(
+            "the ledger %s is on a network filesystem (%s); SQLite locking is unreliable there: "
+            "keep the ledger on local disk", ledger_path, fstype,
+        )
+
+
+def _mkdir(path: Path) -> None:
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise RootUnavailableError(f"cannot create {path}: {exc.strerror}") from exc
+
+
+def _write_marker(marker: Path) -> None:
+    try:
+        marker.write_text(
+            "This folder is a syncer photo root. If this file disappears (an unmounted NAS),\n"
+            "syncer refuses to write here. Do not delete it.\n"
+        )
+    except OSError as exc:
+        if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
+            raise DiskFullError(f"cannot write {marker}: the disk is full") from exc
+        raise RootUnavailableError(f"storage root is not writable: {marker}: {exc.strerror}") \
+            from exc
+
+
+def _probe_links(temp_dir: Path) -> bool:
+    probe = temp_dir / "probe-link.part"
+    link = temp_dir / "probe-link2.part"
+    try:
+        probe.write_bytes(b"")
+        os.link(probe, link)
+    except OSError:
+        return False
+    else:
+        return True
+    finally:
+        for path in (probe, link):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _probe_case(temp_dir: Path) -> bool:
+    probe = temp_dir / "Probe-Case.part"
+    try:
+        probe.write_bytes(b"")
+        return (temp_dir / "probe-case.part").exists()
+    except OSError as exc:
+        raise StorageError(f"cannot write in {temp_dir}: {exc.strerror}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def _human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}" if unit != "B" else f"{size} B"
+        value /= 1024
+    return f"{size} B"

@@ -1,0 +1,251 @@
+"""Fault knobs of the simulator: deterministic, thread-safe and changeable while it runs.
+
+Every "every N" knob has its own counter, which restarts at zero whenever the knob is assigned:
+``faults.throttle_every = 3`` throttles the 3rd, 6th, ... API request *after* the assignment.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from syncer.errors import ConfigError
+
+CORRUPT_MODES = ("html200", "short", "long", "ctype")
+
+# knob -> HTTP status, in priority order when several fire on the same request
+_API_EVERY = (
+    ("throttle_every", 429),
+    ("error_500_every", 500),
+    ("error_502_every", 502),
+    ("error_503_every", 503),
+    ("error_504_every", 504),
+)
+_EVERY = frozenset(
+    {name for name, _ in _API_EVERY} | {"drop_mid_body_every", "failed_every", "drop_ids_every"}
+)
+_COUNTS = frozenset({"throttle_burst", "drift_insert_per_page", "drift_remove_per_page"})
+_POSITIVE = frozenset({"corrupt_every", "clip_polls"})
+_SECONDS = frozenset({"slow_api_seconds", "slow_storage_seconds"})
+_FLAGS = frozenset({"expire_first_presign", "compat_flat", "compat_misspelled", "clip_fail"})
+_DEFAULTS: dict[str, Any] = {
+    "throttle_every": None,
+    "retry_after": None,
+    "throttle_burst": 0,
+    "error_500_every": None,
+    "error_502_every": None,
+    "error_503_every": None,
+    "error_504_every": None,
+    "slow_api_seconds": 0.0,
+    "slow_storage_seconds": 0.0,
+    "drop_mid_body_every": None,
+    "expire_first_presign": False,
+    "failed_ids": set(),
+    "failed_every": None,
+    "drop_ids_every": None,
+    "drift_insert_per_page": 0,
+    "drift_remove_per_page": 0,
+    "compat_flat": False,
+    "compat_misspelled": False,
+    "revoke_after_requests": None,
+    "corrupt_storage": None,
+    "corrupt_every": 1,
+    "clip_polls": 3,
+    "clip_fail": False,
+}
+
+
+@dataclass(frozen=True)
+class ApiFault:
+    """An injected answer for one API request."""
+
+    status: int
+    retry_after: float | str | None = None
+
+
+class Faults:
+    """All fault knobs. Assign attributes at any time; unknown or invalid values raise.
+
+    API: ``throttle_every``, ``retry_after`` (seconds, ``"date"`` or ``None`` = no header),
+    ``throttle_burst`` (the next K requests all get 429), ``error_50x_every``,
+    ``slow_api_seconds``, ``revoke_after_requests``, ``compat_flat``, ``compat_misspelled``,
+    ``drift_insert_per_page``, ``drift_remove_per_page``.
+    Links: ``failed_ids``, ``failed_every``, ``drop_ids_every``, ``expire_first_presign``.
+    Storage: ``slow_storage_seconds``, ``drop_mid_body_every``, ``corrupt_storage`` with
+    ``corrupt_every``. Video clipping: ``clip_polls`` (polls until terminal), ``clip_fail``.
+    """
+
+    _lock: threading.RLock
+    _counters: dict[str, int]
+    _burst_left: int
+    _issued: set[str]
+    throttle_every: int | None
+    retry_after: float | str | None
+    throttle_burst: int
+    error_500_every: int | None
+    error_502_every: int | None
+    error_503_every: int | None
+    error_504_every: int | None
+    slow_api_seconds: float
+    slow_storage_seconds: float
+    drop_mid_body_every: int | None
+    expire_first_presign: bool
+    failed_ids: set[str]
+    failed_every: int | None
+    drop_ids_every: int | None
+    drift_insert_per_page: int
+    drift_remove_per_page: int
+    compat_flat: bool
+    compat_misspelled: bool
+    revoke_after_requests: int | None
+    corrupt_storage: str | None
+    corrupt_every: int
+    clip_polls: int
+    clip_fail: bool
+
+    def __init__(self, **knobs: Any) -> None:
+        object.__setattr__(self, "_lock", threading.RLock())
+        object.__setattr__(self, "_counters", {})
+        object.__setattr__(self, "_burst_left", 0)
+        object.__setattr__(self, "_issued", set())
+        for name, value in _DEFAULTS.items():
+            setattr(self, name, set(value) if isinstance(value, set) else value)
+        for name, value in knobs.items():
+            setattr(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in _DEFAULTS:
+            raise ConfigError(f"simulator: unknown fault knob {name!r}")
+        checked = _check(name, value)
+        with self._lock:
+            object.__setattr__(self, name, checked)
+            self._counters[name] = 0
+            if name == "throttle_burst":
+                object.__setattr__(self, "_burst_left", checked)
+            if name == "expire_first_presign":
+                self._issued.clear()
+
+    def __repr__(self) -> str:
+        active = {k: v for k, v in self.as_dict().items() if v != _DEFAULTS[k]}
+        return f"Faults({', '.join(f'{k}={v!r}' for k, v in active.items())})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Current knob values."""
+        with self._lock:
+            return {name: getattr(self, name) for name in _DEFAULTS}
+
+    def reset(self) -> None:
+        """Every knob back to its default (no faults)."""
+        for name, value in _DEFAULTS.items():
+            setattr(self, name, set(value) if isinstance(value, set) else value)
+
+    @property
+    def burst_remaining(self) -> int:
+        """How many of the ``throttle_burst`` 429s are still to be served."""
+        with self._lock:
+            return int(self._burst_left)
+
+    # decisions, called by the simulator once per request or item
+
+    def api_fault(self) -> ApiFault | None:
+        """Count one API request; return the fault to serve instead of the answer, if any."""
+        with self._lock:
+            if self._burst_left > 0:
+                object.__setattr__(self, "_burst_left", self._burst_left - 1)
+                return ApiFault(429, self.retry_after)
+            fired: ApiFault | None = None
+            for name, status in _API_EVERY:
+                ticked = self._tick(name)  # every counter counts every request
+                if fired is None and ticked:
+                    fired = ApiFault(status, self.retry_after if status == 429 else None)
+            return fired
+
+    def key_revoked_now(self) -> bool:
+        """Count one API request against ``revoke_after_requests``; True once it is exceeded."""
+        with self._lock:
+            limit = self.revoke_after_requests
+            if limit is None:
+                return False
+            self._counters["revoke_after_requests"] += 1
+            return bool(self._counters["revoke_after_requests"] > limit)
+
+    def presign_item(self, image_id: str) -> str | None:
+        """``"fail"`` (into failed_urls), ``"drop"`` (silently omitted) or None for one link."""
+        with self._lock:
+            failed = self._tick("failed_every")
+            dropped = self._tick("drop_ids_every")
+            if image_id in self.failed_ids or failed:
+                return "fail"
+            return "drop" if dropped else None
+
+    def expire_first(self, key: str) -> bool:
+        """True when this is the first link issued for ``key`` and that one must be expired."""
+        with self._lock:
+            if not self.expire_first_presign or key in self._issued:
+                return False
+            self._issued.add(key)
+            return True
+
+    def storage_fault(self) -> str | None:
+        """Count one storage GET: ``"drop"``, a corruption mode, or None."""
+        with self._lock:
+            dropped = self._tick("drop_mid_body_every")
+            corrupt = self.corrupt_storage is not None and self._tick("corrupt_every")
+            if dropped:
+                return "drop"
+            return self.corrupt_storage if corrupt else None
+
+    def _tick(self, name: str) -> bool:
+        every = getattr(self, name)
+        if every is None:
+            return False
+        self._counters[name] += 1
+        return bool(self._counters[name] % every == 0)
+
+
+def _check(name: str, value: Any) -> Any:
+    if name in _EVERY or name == "revoke_after_requests":
+        low = 0 if name == "revoke_after_requests" else 1
+        return None if value is None else _int(name, value, low)
+    if name in _COUNTS:
+        return _int(name, value, 0)
+    if name in _POSITIVE:
+        return _int(name, value, 1)
+    if name in _SECONDS:
+        return _seconds(name, value)
+    if name in _FLAGS:
+        if not isinstance(value, bool):
+            raise ConfigError(f"simulator: fault {name} must be true or false, got {value!r}")
+        return value
+    if name == "retry_after":
+        return value if value is None or value == "date" else _seconds(name, value)
+    if name == "failed_ids":
+        return _id_set(value)
+    if value is not None and value not in CORRUPT_MODES:
+        raise ConfigError(
+            f"simulator: fault corrupt_storage must be one of {', '.join(CORRUPT_MODES)} or None"
+        )
+    return value
+
+
+def _int(name: str, value: Any, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"simulator: fault {name} must be an integer >= {low}, got {value!r}")
+    return value
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e6:
+        raise ConfigError(f"simulator: fault {name} must be a number of seconds >= 0")
+    return float(value)
+
+
+def _id_set(value: Any) -> set[str]:
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ConfigError("simulator: fault failed_ids must be a set of image ids")
+    ids = set(value)
+    if not all(isinstance(item, str) for item in ids):
+        raise ConfigError("simulator: fault failed_ids must contain strings only")
+    return ids

@@ -1,0 +1,77 @@
+"""Thread-safe counters of what the simulator served, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SimStats:
+    """Counters; read single fields directly or take a consistent :meth:`snapshot`."""
+
+    api_requests: int = 0
+    api_by_route: Counter[str] = field(default_factory=Counter)
+    storage_requests: int = 0
+    storage_requests_with_api_key: int = 0
+    presign_calls: int = 0
+    urls_issued: int = 0
+    throttled: int = 0
+    errors_served: Counter[int] = field(default_factory=Counter)
+    bytes_served: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def api_request(self, route: str) -> None:
+        with self._lock:
+            self.api_requests += 1
+            self.api_by_route[route] += 1
+
+    def storage_request(self, *, with_api_key: bool) -> None:
+        with self._lock:
+            self.storage_requests += 1
+            if with_api_key:
+                self.storage_requests_with_api_key += 1
+
+    def presigned(self, urls: int) -> None:
+        with self._lock:
+            self.presign_calls += 1
+            self.urls_issued += urls
+
+    def status(self, status: int) -> None:
+        """Record the status of one response (only errors are counted)."""
+        if status < 400:
+            return
+        with self._lock:
+            self.errors_served[status] += 1
+            if status == 429:
+                self.throttled += 1
+
+    def sent(self, nbytes: int) -> None:
+        with self._lock:
+            self.bytes_served += nbytes
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of every counter."""
+        with self._lock:
+            return {
+                "api_requests": self.api_requests,
+                "api_by_route": dict(self.api_by_route),
+                "storage_requests": self.storage_requests,
+                "storage_requests_with_api_key": self.storage_requests_with_api_key,
+                "presign_calls": self.presign_calls,
+                "urls_issued": self.urls_issued,
+                "throttled": self.throttled,
+                "errors_served": dict(self.errors_served),
+                "bytes_served": self.bytes_served,
+            }
+
+    def reset(self) -> None:
+        """Every counter back to zero."""
+        with self._lock:
+            self.api_requests = self.storage_requests = self.presign_calls = 0
+            self.storage_requests_with_api_key = self.urls_issued = 0
+            self.throttled = self.bytes_served = 0
+            self.api_by_route.clear()
+            self.errors_served.clear()

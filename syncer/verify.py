@@ -1,0 +1,99 @@
+"""Re-hash stored photos against the ledger: find missing and corrupt files (bit rot)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from syncer.errors import StorageError
+from syncer.layout import resolve_inside
+from syncer.ledger import Ledger, PlacedPhoto
+from syncer.root import TRASH_DIRNAME
+
+log = logging.getLogger("syncer.verify")
+
+
+@dataclass
+class VerifyReport:
+    photos: int = 0
+    files: int = 0
+    bytes: int = 0
+    missing: list[str] = field(default_factory=list)
+    corrupt: list[str] = field(default_factory=list)
+    requeued: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return 4 if (self.missing or self.corrupt) and not self.requeued else 0
+
+
+def verify(
+    ledger: Ledger, root: Path, *, event_id: int | None = None, repair: bool = False,
+    stop: threading.Event | None = None, on_file: Callable[[int], None] | None = None,
+) -> VerifyReport:
+    """Check every placement of every downloaded photo; with ``repair`` re-queue bad ones."""
+    report = VerifyReport()
+    bad: list[int] = []
+    after = 0
+    while batch := ledger.downloaded(event_id, after_id=after, limit=500):
+        after = batch[-1].photo_id
+        for photo in batch:
+            if stop is not None and stop.is_set():
+                return report
+            if not _check_photo(root, photo, report, on_file):
+                bad.append(photo.photo_id)
+    if repair and bad:
+        _set_aside(root, report.corrupt)
+        report.requeued = ledger.requeue(bad, "verify found the file missing or corrupt")
+    return report
+
+
+def _set_aside(root: Path, corrupt: list[str]) -> None:
+    """Move corrupt files into the trash so the fresh download cannot mistake them for done."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d")
+    for rel in corrupt:
+        source = resolve_inside(root, PurePosixPath(rel))
+        target = resolve_inside(root, PurePosixPath(TRASH_DIRNAME, stamp, "corrupt", rel))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(source, target)
+
+
+def _check_photo(
+    root: Path, photo: PlacedPhoto, report: VerifyReport, on_file: Callable[[int], None] | None
+) -> bool:
+    report.photos += 1
+    healthy = True
+    hashed: dict[tuple[int, int], str] = {}
+    for rel in photo.placements:
+        report.files += 1
+        try:
+            path = resolve_inside(root, PurePosixPath(rel))
+            stat = path.stat()
+        except (FileNotFoundError, StorageError):
+            report.missing.append(rel)
+            healthy = False
+            continue
+        key = (stat.st_dev, stat.st_ino)
+        if key not in hashed:
+            hashed[key] = _sha256(path)
+            report.bytes += stat.st_size
+            if on_file is not None:
+                on_file(stat.st_size)
+        if hashed[key] != photo.sha256:
+            log.warning("corrupt: %s (sha256 differs from the ledger)", rel)
+            report.corrupt.append(rel)
+            healthy = False
+    return healthy
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

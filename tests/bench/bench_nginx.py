@@ -1,0 +1,133 @@
+"""A private nginx serving a folder on 127.0.0.1, with its whole configuration in a temp dir.
+
+nginx answers ``GET /<path>?<anything>`` with ``<root>/<path>``: the query string of a
+presigned URL is ignored, so the simulator can hand out URLs that point here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from bench_procs import BenchError, last_line
+
+INSTALL_HINT = "install it with: sudo apt-get install -y nginx"
+_START_ATTEMPTS = 5
+_READY_SECONDS = 10.0
+
+_CONFIG = """\
+worker_processes {workers};
+daemon off;
+master_process on;
+pid {home}/nginx.pid;
+error_log {home}/error.log warn;
+events {{
+    worker_connections 1024;
+}}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    client_body_temp_path {home}/client_body;
+    proxy_temp_path {home}/proxy;
+    fastcgi_temp_path {home}/fastcgi;
+    uwsgi_temp_path {home}/uwsgi;
+    scgi_temp_path {home}/scgi;
+    types {{
+        image/jpeg jpg jpeg;
+    }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def find_nginx() -> str | None:
+    """The nginx binary (also looked for in /usr/sbin, often not on a user's PATH)."""
+    return shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+
+
+class Nginx:
+    """Start with ``with Nginx(binary, root, home) as server:``; ``server.base_url`` is set."""
+
+    def __init__(self, binary: str, root: Path, home: Path, *, workers: int = 2) -> None:
+        self.binary = binary
+        self.root = root
+        self.home = home
+        self.workers = workers
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> Nginx:
+        self.home.mkdir(parents=True, exist_ok=True)
+        for _ in range(_START_ATTEMPTS):
+            if self._try_start(_free_port()):
+                return self
+        raise BenchError(f"nginx did not start: {last_line(self.home / 'error.log')}")
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM), then SIGKILL if it lingers."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def _try_start(self, port: int) -> bool:
+        """Start on ``port``; False when the port was taken meanwhile (try another)."""
+        self.port = port
+        conf = self.home / "nginx.conf"
+        conf.write_text(_CONFIG.format(workers=self.workers, home=self.home, port=port,
+                                       root=self.root), encoding="utf-8")
+        log = (self.home / "nginx.out").open("wb")
+        with log:
+            self._process = subprocess.Popen(
+                [self.binary, "-p", f"{self.home}/", "-c", str(conf), "-e",
+                 str(self.home / "error.log")],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        if self._wait_ready(port):
+            return True
+        self.stop()
+        return False
+
+    def _wait_ready(self, port: int) -> bool:
+        deadline = time.monotonic() + _READY_SECONDS
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                return False
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                return True
+            time.sleep(0.02)
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

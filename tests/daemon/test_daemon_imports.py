@@ -1,0 +1,61 @@
+"""Dependency arrows of the service modules, checked on their source with ast."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "syncer"
+MODULES = ("scheduler", "notify", "health", "metrics", "daemon")
+
+
+def imports(module: str) -> set[str]:
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_scheduler_imports_no_syncer_module() -> None:
+    assert not {name for name in imports("scheduler") if name.split(".")[0] == "syncer"}
+
+
+def test_notify_uses_the_standard_library_only() -> None:
+    assert {name.split(".")[0] for name in imports("notify")} <= {
+        "__future__",
+        "logging",
+        "os",
+        "socket",
+        "threading",
+        "time",
+        "collections",
+    }
+
+
+@pytest.mark.parametrize(
+    ("library", "owners"), [("apscheduler", {"scheduler"}), ("prometheus_client", {"metrics"})]
+)
+def test_each_library_lives_in_one_module(library: str, owners: set[str]) -> None:
+    users = {m for m in MODULES if any(n.split(".")[0] == library for n in imports(m))}
+    assert users == owners
+
+
+def test_the_daemon_receives_the_cycle_instead_of_importing_it() -> None:
+    allowed = {
+        "syncer.errors",
+        "syncer.report",
+        "syncer.health",
+        "syncer.metrics",
+        "syncer.notify",
+        "syncer.scheduler",
+        "syncer.config",
+    }
+    for module in MODULES:
+        ours = {name for name in imports(module) if name.split(".")[0] == "syncer"}
+        assert ours <= allowed, f"syncer.{module} imports {ours - allowed}"

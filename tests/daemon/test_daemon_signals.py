@@ -1,0 +1,63 @@
+"""run_daemon in a real process: SIGHUP reloads, SIGTERM stops cleanly with exit status 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from daemon_fixtures import NotifyListener
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from daemon_fixtures import FakeCycle, FakeSchedule, FakeSettings
+    from syncer.daemon import run_daemon
+    import os
+
+    loads = []
+
+    def load():
+        loads.append(1)
+        print(f"load {len(loads)}", flush=True)
+        return FakeSettings(schedule=FakeSchedule(interval=0.05, active_interval=0.05))
+
+    code = run_daemon(load, FakeCycle(), env=os.environ)
+    print(f"exit {code}", flush=True)
+    sys.exit(code)
+    """
+)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_signals_in_a_real_process(tmp_path: Path, stop_signal: signal.Signals) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    listener = NotifyListener(tmp_path / "notify.sock")
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(listener.path),
+        "PYTHONPATH": str(Path(__file__).parent),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        listener.receive_until(lambda m: m == "READY=1", timeout=20)
+        listener.receive_until(lambda m: m.startswith("STATUS=cycle 1:"))
+        proc.send_signal(signal.SIGHUP)
+        listener.receive_until(lambda m: m.startswith("RELOADING=1"))
+        listener.receive_until(lambda m: m == "STATUS=settings reloaded")
+        proc.send_signal(stop_signal)
+        listener.receive_until(lambda m: m == "STOPPING=1")
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+        listener.close()
+    assert proc.returncode == 0
+    assert out.splitlines() == ["load 1", "load 2", "exit 0"]

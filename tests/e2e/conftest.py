@@ -1,0 +1,14 @@
+"""Fixtures for the end-to-end tests (helpers live in e2e_fixtures.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_fixtures import World, make_world
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    yield from make_world(tmp_path)

@@ -1,0 +1,128 @@
+"""`syncer sync` end to end: the real CLI in a subprocess against the simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from e2e_fixtures import World, files_under, run_ok, temp_files
+
+from syncer.layout import NameRules, event_dirname
+
+BIBS = "1-60,A-17,0042,Bx9"
+
+
+def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
+    """relative path -> sha256 that a complete sync must produce, from the simulator's truth."""
+    event = next(e for e in world.sim.events() if e.event_id == world.event_id)
+    top = event_dirname(event.event_id, event.slug, NameRules())
+    wanted = {b.casefold(): b for b in bibs}
+    tree: dict[str, str] = {}
+    for photo in world.sim.photos(world.event_id):
+        mine = sorted({wanted[b.casefold()] for b in photo.bibs if b.casefold() in wanted})
+        for folder in mine or ["_no_bib"]:
+            tree[f"{top}/{folder}/{photo.image_id}.jpg"] = photo.sha256
+    return tree
+
+
+def bib_list() -> list[str]:
+    return [str(n) for n in range(1, 61)] + ["A-17", "0042", "Bx9"]
+
+
+def sync_json(world: World, *args: str, expect: tuple[int, ...] = (0,)) -> dict[str, object]:
+    result = run_ok(world, "sync", "--json", *args, expect=expect)
+    data: dict[str, object] = json.loads(result.stdout)
+    return data
+
+
+def test_full_sync_matches_truth_with_bib_layout(world: World) -> None:
+    world.write_config(bibs=BIBS)
+    data = sync_json(world)
+    assert data["downloaded"] == len(world.truth())
+    assert files_under(world.root) == expected_tree(world, bib_list())
+    assert not temp_files(world.root)
+    assert world.sim.stats.storage_requests_with_api_key == 0
+
+
+def test_multi_bib_photo_is_stored_once_and_linked(world: World) -> None:
+    world.write_config(bibs=BIBS)
+    sync_json(world)
+    tree = expected_tree(world, bib_list())
+    by_image: dict[str, list[Path]] = {}
+    for rel in tree:
+        by_image.setdefault(Path(rel).stem, []).append(world.root / rel)
+    multi = [paths for paths in by_image.values() if len(paths) > 1]
+    assert multi, "the simulated event should have photos with several BIBs"
+    for paths in multi:
+        assert len({p.stat().st_ino for p in paths}) == 1
+
+
+def test_second_run_downloads_nothing(world: World) -> None:
+    world.write_config(bibs=BIBS)
+    sync_json(world)
+    storage_before = world.sim.stats.storage_requests
+    presign_before = world.sim.stats.presign_calls
+    started = time.monotonic()
+    data = sync_json(world)
+    elapsed = time.monotonic() - started
+    assert data["downloaded"] == 0
+    assert data["new"] == 0
+    assert world.sim.stats.storage_requests == storage_before
+    assert world.sim.stats.presign_calls == presign_before
+    assert elapsed < 30
+
+
+def test_new_photos_between_runs_are_picked_up(world: World) -> None:
+    sync_json(world)
+    added = world.sim.add_photos(world.event_id, 5, earlier=True)
+    data = sync_json(world)
+    assert data["new"] == 5
+    assert data["downloaded"] == 5
+    stored = {Path(rel).stem for rel in files_under(world.root)}
+    assert {p.image_id for p in added} <= stored
+
+
+def test_added_bib_links_instead_of_downloading(world: World) -> None:
+    world.write_config(bibs="1-30")
+    sync_json(world)
+    storage_before = world.sim.stats.storage_requests
+    world.write_config(bibs=BIBS)
+    data = sync_json(world)
+    assert data["downloaded"] == 0
+    assert world.sim.stats.storage_requests == storage_before
+    assert files_under(world.root) == expected_tree(world, bib_list())
+
+
+def test_dry_run_writes_nothing(world: World) -> None:
+    data = sync_json(world, "--dry-run")
+    assert data["dry_run"] is True
+    assert data["due"] == len(world.truth())
+    assert not world.root.exists()
+    assert not world.ledger.exists()
+    assert world.sim.stats.storage_requests == 0
+
+
+def test_dry_run_after_a_sync_reports_only_new_photos(world: World) -> None:
+    sync_json(world)
+    world.sim.add_photos(world.event_id, 3)
+    data = sync_json(world, "--dry-run")
+    assert data["due"] == 3
+    assert len(files_under(world.root)) == len(world.truth()) - 3
+
+
+def test_status_and_verify_report_the_archive(world: World) -> None:
+    sync_json(world)
+    status = json.loads(run_ok(world, "status", "--json").stdout)
+    row = next(r for r in status if r["event_id"] == world.event_id)
+    assert row["downloaded"] == len(world.truth())
+    assert row["pending"] == 0
+    victim = sorted(files_under(world.root))[0]
+    (world.root / victim).write_bytes(b"\xff\xd8\xff rotten")
+    result = world.run("verify", "--json")
+    assert result.returncode == 4
+    assert json.loads(result.stdout)["corrupt"] == [victim]
+    run_ok(world, "verify", "--repair")
+    sync_json(world)
+    assert run_ok(world, "verify").returncode == 0
+    assert files_under(world.root)[victim] == world.truth()[Path(victim).stem]

@@ -1,0 +1,47 @@
+"""Helpers shared by the ledger tests: a fixed clock and walk/record shortcuts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from syncer.ledger import EventRecord, Ledger, PhotoResult, SeenImage
+
+T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+EVENT = 456
+
+
+def images(*ids: str, width: int | None = 3000, height: int | None = 2000) -> list[SeenImage]:
+    return [SeenImage(image_id=i, width=width, height=height) for i in ids]
+
+
+def event_record(event_id: int = EVENT, name: str | None = "City Marathon") -> EventRecord:
+    return EventRecord(
+        event_id=event_id, name=name, slug="city-marathon", date="2026-04-30", status="published"
+    )
+
+
+def walk(ledger: Ledger, event_id: int, pages: list[list[str]], now: datetime = T0) -> int:
+    """One complete walk over ``pages`` of image ids; returns the walk number."""
+    state = ledger.begin_walk(event_id, now)
+    for number, ids in enumerate(pages, start=state.resume_page):
+        ledger.record_page(event_id, state.walk_no, number, images(*ids), now)
+    ledger.finish_walk(event_id, state.walk_no, now)
+    return state.walk_no
+
+
+def photo_ids(ledger: Ledger, event_id: int = EVENT) -> dict[str, int]:
+    """image_id -> photo_id of every due photo of the event."""
+    far = datetime(2100, 1, 1, tzinfo=UTC)
+    return {p.image_id: p.photo_id for p in ledger.due(event_id, far, limit=100_000)}
+
+
+def downloaded(photo_id: int, *paths: str, bibs: tuple[str | None, ...] = ()) -> PhotoResult:
+    return PhotoResult(
+        photo_id=photo_id,
+        outcome="downloaded",
+        bytes=1000 + photo_id,
+        sha256=f"{photo_id:064x}",
+        content_type="image/jpeg",
+        placements=paths,
+        bibs_placed=bibs,
+    )

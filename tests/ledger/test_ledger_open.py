@@ -1,0 +1,225 @@
+"""Opening the ledger: private files, PRAGMAs, migrations, and refusing what is not ours."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from ledger_fixtures import EVENT, T0, event_record, images
+from sqlalchemy import Column, Integer, MetaData, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from syncer.errors import DiskFullError, LedgerError, SyncerError
+from syncer.ledger import Ledger
+from syncer.ledger.engine import resolve_target, translated_errors
+from syncer.ledger.migrate import head_revision
+from syncer.ledger.models import Base
+from syncer.lock import lock_path_for
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_new_ledger_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "ledger.sqlite3"
+    with Ledger.open(path) as ledger:
+        ledger.upsert_event(event_record())
+        wal = path.with_name(path.name + "-wal")
+        shm = path.with_name(path.name + "-shm")
+        assert wal.exists()
+        assert shm.exists()
+        assert (mode(path), mode(wal), mode(shm)) == (0o600, 0o600, 0o600)
+    assert mode(tmp_path / "a") == 0o700
+    assert mode(tmp_path / "a" / "b") == 0o700
+
+
+def test_existing_directory_modes_are_left_alone(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    Ledger.open(tmp_path / "ledger.sqlite3").close()
+    assert mode(tmp_path) == 0o755
+
+
+def test_every_connection_gets_the_pragmas(ledger: Ledger) -> None:
+    with ledger._engine.connect() as conn:
+        values = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+        }
+    assert values == {
+        "journal_mode": "wal",
+        "busy_timeout": 10000,
+        "synchronous": 2,
+        "foreign_keys": 1,
+    }
+
+
+def test_migrations_match_the_models(ledger_path: Path) -> None:
+    Ledger.open(ledger_path).close()
+    engine = create_engine(f"sqlite:///{ledger_path}")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        # the comparison itself notices a drift
+        drifted = MetaData()
+        for table in Base.metadata.tables.values():
+            table.to_metadata(drifted)
+        drifted.tables["photos"].append_column(Column("extra", Integer))
+        assert compare_metadata(context, drifted) != []
+    engine.dispose()
+
+
+def test_reopen_keeps_data_and_revision(ledger_path: Path) -> None:
+    with Ledger.open(ledger_path) as ledger:
+        ledger.upsert_event(event_record())
+    with Ledger.open(ledger_path, create=False) as ledger:
+        assert ledger.event(EVENT) == event_record()
+    with sqlite3.connect(ledger_path) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (head_revision(),)
+        ]
+
+
+def test_missing_ledger_without_create(tmp_path: Path) -> None:
+    path = tmp_path / "nope" / "ledger.sqlite3"
+    with pytest.raises(LedgerError, match=r"nope/ledger\.sqlite3 does not exist"):
+        Ledger.open(path, create=False)
+    assert not path.parent.exists()
+
+
+def test_corrupt_file_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    path.write_bytes(os.urandom(8192))
+    before = snapshot(tmp_path)
+    with pytest.raises(LedgerError) as caught:
+        Ledger.open(path)
+    assert str(path) in caught.value.message
+    assert "not a database" in caught.value.message
+    assert "\n" not in caught.value.message
+    assert snapshot(tmp_path) == before
+
+
+def test_foreign_database_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "photos.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE people (name TEXT)")
+        raw.execute("INSERT INTO people VALUES ('ann')")
+    raw.close()
+    before = snapshot(tmp_path)
+    with pytest.raises(LedgerError, match=r"photos\.db is not a syncer ledger .*people"):
+        Ledger.open(path)
+    assert snapshot(tmp_path) == before
+
+
+def test_newer_revision_is_refused_and_untouched(ledger_path: Path) -> None:
+    Ledger.open(ledger_path).close()
+    with sqlite3.connect(ledger_path) as raw:
+        raw.execute("UPDATE alembic_version SET version_num = 'f00dfeed'")
+    raw.close()
+    before = ledger_path.read_bytes()
+    with pytest.raises(LedgerError, match=r"revision 'f00dfeed', unknown to this syncer"):
+        Ledger.open(ledger_path)
+    with pytest.raises(LedgerError, match="f00dfeed"):
+        Ledger.upgrade(ledger_path)
+    # reading a WAL database may leave its -wal/-shm companions; the ledger itself is intact
+    assert ledger_path.read_bytes() == before
+    with sqlite3.connect(ledger_path) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [("f00dfeed",)]
+
+
+def test_directory_is_not_a_ledger(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="is not a regular file"):
+        Ledger.open(tmp_path)
+
+
+def test_upgrade_reports_revisions(ledger_path: Path) -> None:
+    assert Ledger.upgrade(ledger_path) == (None, head_revision())
+    assert Ledger.upgrade(ledger_path) == (head_revision(), head_revision())
+
+
+def test_sqlite_url_target(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/url.sqlite3"
+    with Ledger.open(url) as ledger:
+        ledger.upsert_event(event_record())
+        assert ledger.path == tmp_path / "url.sqlite3"
+    assert mode(tmp_path / "url.sqlite3") == 0o600
+    assert lock_path_for(url) == tmp_path / "url.sqlite3.lock"
+    with Ledger.open(tmp_path / "url.sqlite3") as again:
+        assert again.event_ids() == [EVENT]
+
+
+def test_in_memory_url_works_without_a_file() -> None:
+    with Ledger.open("sqlite://") as ledger:
+        assert ledger.path is None
+        assert ledger.event_ids() == []
+
+
+def test_labels_never_show_a_password() -> None:
+    target = resolve_target("postgresql://syncer:hunter2@db.example/ledger")
+    assert "hunter2" not in target.label
+    assert target.path is None
+
+
+def test_bad_url_is_a_clear_error() -> None:
+    with pytest.raises(LedgerError, match="is not valid"):
+        Ledger.open("not a url://x")
+
+
+def test_naive_datetime_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(SyncerError, match="timezone-aware"):
+        ledger.begin_walk(EVENT, T0.replace(tzinfo=None))
+
+
+def test_closed_ledger_refuses_work(ledger_path: Path) -> None:
+    ledger = Ledger.open(ledger_path)
+    ledger.close()
+    with pytest.raises(SyncerError, match="is closed"):
+        ledger.event_ids()
+
+
+def test_reader_sees_committed_writes_while_writer_is_open(ledger_path: Path) -> None:
+    with Ledger.open(ledger_path) as writer, Ledger.open(ledger_path, create=False) as reader:
+        state = writer.begin_walk(EVENT, T0)
+        writer.record_page(EVENT, state.walk_no, 1, images("a", "b"), T0)
+        assert reader.counts_by_state()["pending"] == 2
+        with reader._engine.connect() as conn, conn.begin():  # a long read blocks no writer
+            assert conn.execute(text("SELECT count(*) FROM photos")).scalar() == 2
+            writer.record_page(EVENT, state.walk_no, 2, images("c"), T0)
+            assert conn.execute(text("SELECT count(*) FROM photos")).scalar() == 2
+        assert reader.counts_by_state()["pending"] == 3
+
+
+def test_opens_from_any_working_directory(tmp_path: Path) -> None:
+    path = tmp_path / "x" / "l.sqlite3"
+    code = f"from syncer.ledger import Ledger; Ledger.open({str(path)!r}).close()"
+    subprocess.run([sys.executable, "-c", code], cwd="/", check=True, timeout=60)
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == (
+            head_revision(),
+        )
+
+
+def test_database_errors_become_one_line_ledger_errors() -> None:
+    full = OperationalError("INSERT ...", {}, sqlite3.OperationalError("database or disk is full"))
+    with (
+        pytest.raises(DiskFullError, match=r"^ledger /l\.db: database or disk is full$"),
+        translated_errors("/l.db"),
+    ):
+        raise full
+    locked = OperationalError("UPDATE ...", {}, sqlite3.OperationalError("database is locked"))
+    with (
+        pytest.raises(LedgerError, match=r"^ledger /l\.db: database is locked$"),
+        translated_errors("/l.db"),
+    ):
+        raise locked

@@ -1,0 +1,154 @@
+"""Events, gallery walks (resume, missing photos) and BIB membership."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from ledger_fixtures import EVENT, T0, downloaded, event_record, images, photo_ids, walk
+
+from syncer.errors import SyncerError
+from syncer.ledger import EventRecord, Ledger, WalkState
+
+
+def test_upsert_event_inserts_and_refreshes(ledger: Ledger) -> None:
+    ledger.upsert_event(event_record(EVENT))
+    ledger.upsert_event(event_record(12, name="Trail"))
+    assert ledger.event(EVENT) == event_record(EVENT)
+    ledger.upsert_event(EventRecord(EVENT, name="Renamed", slug=None, date=None, status="closed"))
+    assert ledger.event(EVENT) == EventRecord(
+        EVENT, name="Renamed", slug="city-marathon", date="2026-04-30", status="closed"
+    )
+    assert ledger.event_ids() == [12, EVENT]
+    assert ledger.event(999) is None
+
+
+def test_fresh_walks_count_up(ledger: Ledger) -> None:
+    assert ledger.begin_walk(EVENT, T0) == WalkState(walk_no=1, resume_page=1)
+    assert ledger.event_ids() == [EVENT]  # a walk creates a bare event row
+    ledger.finish_walk(EVENT, 1, T0)
+    assert ledger.begin_walk(EVENT, T0 + timedelta(minutes=1)) == WalkState(2, 1)
+
+
+def test_interrupted_walk_resumes_at_next_page(ledger: Ledger) -> None:
+    state = ledger.begin_walk(EVENT, T0)
+    ledger.record_page(EVENT, state.walk_no, 1, images("a"), T0)
+    ledger.record_page(EVENT, state.walk_no, 2, images("b"), T0)
+    assert ledger.begin_walk(EVENT, T0 + timedelta(hours=5)) == WalkState(1, 3)
+    # still anchored at the original start: six hours after it, the walk starts over
+    assert ledger.begin_walk(EVENT, T0 + timedelta(hours=6, seconds=1)) == WalkState(2, 1)
+
+
+def test_resume_window_is_configurable(ledger: Ledger) -> None:
+    state = ledger.begin_walk(EVENT, T0)
+    ledger.record_page(EVENT, state.walk_no, 1, images("a"), T0)
+    later = T0 + timedelta(minutes=30)
+    assert ledger.begin_walk(EVENT, later, resume_within=timedelta(minutes=10)) == WalkState(2, 1)
+
+
+def test_record_page_counts_new_photos_once(ledger: Ledger) -> None:
+    state = ledger.begin_walk(EVENT, T0)
+    assert ledger.record_page(EVENT, state.walk_no, 1, images("a", "b", "a"), T0) == 2
+    assert ledger.record_page(EVENT, state.walk_no, 2, images("b", "c"), T0) == 1
+    assert ledger.record_page(EVENT, state.walk_no, 3, [], T0) == 0
+    assert sorted(photo_ids(ledger)) == ["a", "b", "c"]
+    assert ledger.counts_by_state()["pending"] == 3
+
+
+def test_rewalk_refreshes_sizes_but_keeps_known_ones(ledger_path: Path) -> None:
+    with Ledger.open(ledger_path) as ledger:
+        walk(ledger, EVENT, [["a", "b"]])
+        state = ledger.begin_walk(EVENT, T0 + timedelta(hours=1))
+        ledger.record_page(EVENT, state.walk_no, 1, images("a", width=10, height=20), T0)
+        ledger.record_page(EVENT, state.walk_no, 2, images("b", width=None, height=None), T0)
+    with sqlite3.connect(ledger_path) as raw:
+        rows = raw.execute("SELECT image_id, width, height FROM photos ORDER BY image_id")
+        assert rows.fetchall() == [("a", 10, 20), ("b", 3000, 2000)]
+
+
+def test_photos_missing_from_complete_walks(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a", "b", "c"]])
+    ids = photo_ids(ledger)
+    ledger.record_results([downloaded(ids["c"], "456/c.jpg")], T0)
+    assert ledger.missing(EVENT, min_walks=1) == []
+    later = T0 + timedelta(days=1)
+    state = ledger.begin_walk(EVENT, later)
+    ledger.record_page(EVENT, state.walk_no, 1, images("a", "b"), later)
+    assert ledger.finish_walk(EVENT, state.walk_no, later) == 1
+    # an interrupted walk proves nothing
+    interrupted = ledger.begin_walk(EVENT, later + timedelta(days=1))
+    ledger.record_page(EVENT, interrupted.walk_no, 1, images("a"), later)
+    assert [p.missing_walks for p in ledger.missing(EVENT, min_walks=1)] == [1]
+    assert ledger.missing(EVENT, min_walks=2) == []
+    walk(ledger, EVENT, [["a", "b"]], later + timedelta(days=2))
+    (gone,) = ledger.missing(EVENT, min_walks=2)
+    assert (gone.image_id, gone.missing_walks, gone.placements) == ("c", 2, ("456/c.jpg",))
+    # seen again: the count starts over
+    walk(ledger, EVENT, [["a", "b", "c"]], later + timedelta(days=3))
+    assert ledger.missing(EVENT, min_walks=1) == []
+
+
+def test_finish_walk_records_completion(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a"]], T0)
+    walk(ledger, EVENT, [["a"]], T0 + timedelta(hours=1))
+    (status,) = ledger.status(EVENT)
+    assert status.last_walk_completed_at == T0 + timedelta(hours=1)
+    assert ledger.begin_walk(EVENT, T0 + timedelta(hours=2)) == WalkState(3, 1)
+
+
+def test_removed_photo_seen_again_is_pending(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a"]])
+    photo = photo_ids(ledger)["a"]
+    ledger.record_results([downloaded(photo, "456/a.jpg")], T0)
+    ledger.mark_removed(photo, [(".trash/456/a.jpg", None)])
+    assert ledger.counts_by_state()["removed"] == 1
+    later = T0 + timedelta(hours=1)
+    state = ledger.begin_walk(EVENT, later)
+    ledger.record_page(EVENT, state.walk_no, 1, images("b"), later)
+    assert ledger.finish_walk(EVENT, state.walk_no, later) == 0  # removed photos are not missing
+    walk(ledger, EVENT, [["a", "b"]], T0 + timedelta(days=1))
+    assert photo_ids(ledger) == {"a": photo, "b": photo + 1}
+    assert ledger.counts_by_state()["removed"] == 0
+
+
+def test_bib_members_insert_unknown_photos(ledger: Ledger) -> None:
+    assert ledger.set_bib_members(EVENT, "1234", ["x", "y"], T0) == 2
+    assert ledger.set_bib_members(EVENT, "1234", ["x", "y"], T0) == 0
+    due = {p.image_id: p.bibs for p in ledger.due(EVENT, T0)}
+    assert due == {"x": ("1234",), "y": ("1234",)}
+
+
+def test_bib_change_marks_downloaded_photos_dirty(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a", "b", "c"]])
+    ids = photo_ids(ledger)
+    ledger.record_results([downloaded(ids[i], f"456/{i}.jpg") for i in ("a", "b")], T0)
+    assert ledger.dirty(EVENT) == []
+    assert ledger.set_bib_members(EVENT, "77", ["a", "c"], T0) == 2
+    (dirty,) = ledger.dirty(EVENT)  # "c" is not downloaded yet: nothing to re-place
+    assert (dirty.image_id, dirty.bibs, dirty.placements) == ("a", ("77",), ("456/a.jpg",))
+    ledger.set_placements(ids["a"], [("456/a.jpg", None), ("456/77/a.jpg", "77")])
+    assert ledger.dirty(EVENT) == []
+    assert ledger.set_bib_members(EVENT, "77", ["c"], T0) == 1  # "a" left the BIB
+    assert [p.image_id for p in ledger.dirty(EVENT)] == ["a"]
+
+
+def test_retain_bibs_forgets_other_bibs(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a", "b"]])
+    ids = photo_ids(ledger)
+    ledger.record_results([downloaded(ids["a"], "456/a.jpg")], T0)
+    ledger.set_bib_members(EVENT, "1", ["a", "b"], T0)
+    ledger.set_bib_members(EVENT, "2", ["b"], T0)
+    ledger.set_bib_members(99, "1", ["z"], T0)
+    ledger.set_placements(ids["a"], [("456/a.jpg", None), ("456/1/a.jpg", "1")])
+    assert ledger.retain_bibs(EVENT, ["2"]) == 2
+    assert ledger.retain_bibs(EVENT, ["2"]) == 0
+    assert {p.image_id: p.bibs for p in ledger.due(EVENT, T0)} == {"b": ("2",)}
+    assert [p.image_id for p in ledger.dirty(EVENT)] == ["a"]
+    assert [p.bibs for p in ledger.due(99, T0)] == [("1",)]  # other events untouched
+
+
+def test_empty_bib_is_refused(ledger: Ledger) -> None:
+    with pytest.raises(SyncerError, match="BIB cannot be empty"):
+        ledger.set_bib_members(EVENT, "", ["a"], T0)

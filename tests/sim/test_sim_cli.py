@@ -1,0 +1,80 @@
+"""``python -m syncer.sim.cli``: prints where it listens, serves, stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from syncer.sim.cli import build_parser, main
+
+
+def test_subprocess_serves_until_sigterm() -> None:
+    command = [sys.executable, "-m", "syncer.sim.cli", "--port", "0", "--photos-per-event", "3"]
+    command += ["--photo-bytes", "5000", "--throttle-every", "1000", "--retry-after", "date"]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().split()
+        fields = dict(part.split("=", 1) for part in first)
+        assert list(fields) == ["base_url", "org_id", "api_key"]
+        assert fields["base_url"].startswith("http://127.0.0.1:")
+        url = f"{fields['base_url']}/api/v1/ext/{fields['org_id']}/event/456/ping"
+        curl = subprocess.run(
+            ["curl", "-sS", "-H", f"X-API-Key: {fields['api_key']}", url],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        assert '"status":"ok"' in curl.stdout
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_main_in_process_stops_on_event(capsys: pytest.CaptureFixture[str]) -> None:
+    stop = threading.Event()
+    result: list[int] = []
+    argv = ["--port", "0", "--events", "2", "--photos-per-event", "2", "--photo-bytes", "1000"]
+    thread = threading.Thread(target=lambda: result.append(main(argv, stop=stop)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while "base_url=" not in (out := capsys.readouterr().out) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    base_url = out.split()[0].removeprefix("base_url=")
+    ping = httpx.get(
+        f"{base_url}/api/v1/ext/903/event/457/ping", headers={"X-API-Key": "demo-key-903"}
+    )
+    assert ping.status_code == 200
+    stop.set()
+    thread.join(timeout=10)
+    assert result == [0]
+
+
+def test_bad_settings_exit_78_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--port", "0", "--events", "-3"]) == 78
+    err = capsys.readouterr().err
+    assert err.strip() == "error: simulator: events must be 0..400"
+    assert main(["--port", "0", "--throttle-every", "0"]) == 78
+    assert "throttle_every must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_every_fault_knob_has_a_flag() -> None:
+    from syncer.sim.faults import Faults
+
+    flags = {a.dest for a in build_parser()._actions}
+    assert set(Faults().as_dict()) <= flags
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--retry-after", "soon"])

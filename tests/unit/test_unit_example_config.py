@@ -1,0 +1,66 @@
+"""config.example.toml loads as is and documents exactly the keys the settings models have."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from syncer.config import EventSettings, Settings, load_settings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
+KEY_LINE = re.compile(r"^#?\s*([a-z_]+)\s*=", re.MULTILINE)
+
+
+def _blocks() -> dict[str, str]:
+    """Text of each [section] / [[events]] block of the example, keyed by its name."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    blocks: dict[str, str] = {}
+    name = ""
+    for line in text.splitlines(keepends=True):
+        header = re.match(r"^\[\[?([a-z_]+)\]\]?\s*$", line)
+        if header:
+            name = header.group(1)
+        blocks[name] = blocks.get(name, "") + line
+    return blocks
+
+
+def _sections() -> dict[str, type[BaseModel]]:
+    sections: dict[str, type[BaseModel]] = {"events": EventSettings}
+    for name, field in Settings.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            sections[name] = field.annotation
+    return sections
+
+
+def test_example_loads_with_an_empty_environment(tmp_path: Path) -> None:
+    settings = load_settings(config_path=EXAMPLE, env={}, cwd=tmp_path)
+    assert settings.source_path == EXAMPLE
+    assert settings.require_org() == 903
+    assert settings.api.key is None
+    assert settings.require_root() == Path("/srv/9pic")
+    assert settings.event_ids() == [456]
+    assert len(settings.bibs_for(456)) == 502
+
+
+def test_every_section_is_in_the_example() -> None:
+    assert set(_sections()) == set(Settings.model_fields)
+    assert set(_blocks()) - {""} == set(_sections())
+
+
+@pytest.mark.parametrize("section", sorted(_sections()))
+def test_every_key_is_documented_and_every_documented_key_exists(section: str) -> None:
+    block = _blocks()[section]
+    documented = set(KEY_LINE.findall(block))
+    assert documented == set(_sections()[section].model_fields)
+
+
+@pytest.mark.parametrize("section", sorted(_sections()))
+def test_every_key_has_a_comment_above_it(section: str) -> None:
+    lines = _blocks()[section].splitlines()
+    for index, line in enumerate(lines):
+        if KEY_LINE.match(line) and not line.startswith("#"):
+            above = lines[index - 1] if index else ""
+            assert above.startswith("#") or KEY_LINE.match(above), f"{section}: {line!r}"
