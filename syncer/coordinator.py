@@ -8,6 +8,7 @@ ledger calls downloaded is on stable storage.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -80,7 +81,7 @@ class Coordinator:
         self._clock = clock
         self._case_insensitive = case_insensitive
         self._on_file = on_file
-        self._rng = random.Random()
+        self._rng = random.Random()  # noqa: S311 (retry jitter, not cryptography)
 
     def run(self, placer: Placer, report: EventReport) -> None:
         """Download every due photo of the event (until stopped); results land in ``report``."""
@@ -122,8 +123,13 @@ class Coordinator:
             yield [_Work(p, fixed[p.photo_id]) for p in batch]
 
     def _refill(
-        self, pool: ThreadPoolExecutor, in_flight: dict[Future[Stored], _Work], state: _State,
-        due: Iterator[list[_Work]], placer: Placer, report: EventReport,
+        self,
+        pool: ThreadPoolExecutor,
+        in_flight: dict[Future[Stored], _Work],
+        state: _State,
+        due: Iterator[list[_Work]],
+        placer: Placer,
+        report: EventReport,
     ) -> None:
         if self._tuning.min_free:
             check_free_space(placer.root, self._tuning.min_free)
@@ -150,8 +156,13 @@ class Coordinator:
         return stored
 
     def _presign_and_submit(
-        self, pool: ThreadPoolExecutor, in_flight: dict[Future[Stored], _Work], state: _State,
-        batch: list[_Work], placer: Placer, report: EventReport,
+        self,
+        pool: ThreadPoolExecutor,
+        in_flight: dict[Future[Stored], _Work],
+        state: _State,
+        batch: list[_Work],
+        placer: Placer,
+        report: EventReport,
     ) -> None:
         by_id = {work.photo.image_id: work for work in batch}
         answer = self._api.presign(placer.event.event_id, list(by_id))
@@ -170,7 +181,11 @@ class Coordinator:
     # -- results ------------------------------------------------------------------------------
 
     def _collect(
-        self, future: Future[Stored], work: _Work, state: _State, placer: Placer,
+        self,
+        future: Future[Stored],
+        work: _Work,
+        state: _State,
+        placer: Placer,
         report: EventReport,
     ) -> None:
         try:
@@ -187,21 +202,29 @@ class Coordinator:
             self._stored(stored, work, state, report)
 
     def _collect_quietly(
-        self, future: Future[Stored], work: _Work, state: _State, placer: Placer,
+        self,
+        future: Future[Stored],
+        work: _Work,
+        state: _State,
+        placer: Placer,
         report: EventReport,
     ) -> None:
-        try:
+        with contextlib.suppress(StorageError):
             self._collect(future, work, state, placer, report)
-        except StorageError:
-            pass
 
     def _stored(self, stored: Stored, work: _Work, state: _State, report: EventReport) -> None:
         placements = tuple(rel for rel, _ in work.places)
-        state.results.append(PhotoResult(
-            photo_id=work.photo.photo_id, outcome="downloaded", bytes=stored.bytes,
-            sha256=stored.sha256, content_type=stored.content_type, placements=placements,
-            bibs_placed=tuple(bib for _, bib in work.places),
-        ))
+        state.results.append(
+            PhotoResult(
+                photo_id=work.photo.photo_id,
+                outcome="downloaded",
+                bytes=stored.bytes,
+                sha256=stored.sha256,
+                content_type=stored.content_type,
+                placements=placements,
+                bibs_placed=tuple(bib for _, bib in work.places),
+            )
+        )
         state.dirs.update(target.parent for target in stored.job.targets)
         if stored.adopted:
             report.skipped += 1

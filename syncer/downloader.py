@@ -58,7 +58,7 @@ class Abandoned(TransferError):
 
 
 def looks_like_image(head: bytes) -> bool:
-    """True when ``head`` starts like a photo format we know (JPEG, PNG, GIF, WebP, TIFF/RAW, HEIF)."""
+    """True when ``head`` starts like a known photo format (JPEG, PNG, GIF, WebP, TIFF, HEIF)."""
     if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
         return True
     if head.startswith((b"II*\x00", b"MM\x00*", b"IIRO", b"IIU\x00")):  # TIFF and TIFF-based RAW
@@ -106,7 +106,7 @@ class Downloader:
         return stored
 
     def adopt(self, job: Job) -> Stored | None:
-        """Record a photo whose file an interrupted run already put in place (complete by design)."""
+        """Record a photo an interrupted run already put in place (files land only complete)."""
         primary = job.targets[0]
         try:
             with primary.open("rb") as handle:
@@ -141,13 +141,16 @@ class Downloader:
         if self._links != "copy":
             try:
                 os.link(source, temp)
-                return
             except OSError as exc:
                 if self._links == "hardlink" or exc.errno in _FULL_ERRNOS:
                     raise
                 if not self._warned_copy:
                     self._warned_copy = True
-                    log.warning("hard links are not possible here (%s); copying instead", exc.strerror)
+                    log.warning(
+                        "hard links are not possible here (%s); copying instead", exc.strerror
+                    )
+            else:
+                return
         shutil.copyfile(source, temp)
         if self._fsync:
             _fsync_path(temp)

@@ -75,7 +75,11 @@ class ApiError(SyncerError):
     exit_code = 70
 
     def __init__(
-        self, message: str, *, status: int = 0, api_message: str | None = None,
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        api_message: str | None = None,
         hint: str | None = None,
     ) -> None:
         super().__init__(message, hint=hint)

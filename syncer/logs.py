@@ -44,7 +44,10 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup_logging(
-    fmt: str = "text", level: str = "info", *, stream: TextIO | None = None,
+    fmt: str = "text",
+    level: str = "info",
+    *,
+    stream: TextIO | None = None,
     secrets: Iterable[str] = (),
 ) -> RedactFilter:
     """Configure the root logger once; returns the filter so secrets can be added later."""

@@ -33,7 +33,7 @@ class Placer:
         """One placement per BIB (``_no_bib`` without one), duplicates removed, order kept."""
         chosen: list[Placement] = []
         seen: set[str] = set()
-        for bib in (list(bibs) if bibs and self.template.uses_bib else [None]):
+        for bib in list(bibs) if bibs and self.template.uses_bib else [None]:
             rel = str(self.template.render(self._context(image_id, bib), self.rules))
             if rel not in seen:
                 seen.add(rel)
@@ -45,8 +45,12 @@ class Placer:
 
     def _context(self, image_id: str, bib: str | None) -> PhotoContext:
         return PhotoContext(
-            event_id=self.event.event_id, event_slug=self.event.slug,
-            event_date=self.event.date, bib=bib, image_id=image_id, filename=None,
+            event_id=self.event.event_id,
+            event_slug=self.event.slug,
+            event_date=self.event.date,
+            bib=bib,
+            image_id=image_id,
+            filename=None,
         )
 
 
@@ -98,7 +102,8 @@ def _replace_placements(
     ledger: Ledger, placer: Placer, downloader: Downloader, photo: PlacedPhoto
 ) -> bool:
     wanted = avoid_collisions(
-        ledger, {photo.photo_id: placer.placements(photo.image_id, photo.bibs)},
+        ledger,
+        {photo.photo_id: placer.placements(photo.image_id, photo.bibs)},
         case_insensitive=False,
     )[photo.photo_id]
     source = next((p for p in map(placer.path, photo.placements) if p.is_file()), None)
@@ -123,7 +128,10 @@ def trash_removed(
     if len(gone) > budget:
         log.warning(
             "event %d: %d photos vanished upstream; trashing only %d this cycle "
-            "(storage.trash_max_share)", placer.event.event_id, len(gone), budget,
+            "(storage.trash_max_share)",
+            placer.event.event_id,
+            len(gone),
+            budget,
         )
     stamp = today.strftime("%Y-%m-%d")
     for photo in gone[:budget]:

@@ -86,19 +86,27 @@ class Planner:
         if not bibs:
             return self._ledger.retain_bibs(event_id, ())
         if not details.bib_search:
-            log.warning("event %d: BIB search is disabled for this event; BIB folders not updated",
-                        event_id)
+            log.warning(
+                "event %d: BIB search is disabled for this event; BIB folders not updated", event_id
+            )
             return 0
         changes = 0
         for bib in bibs:
             if self._stop.is_set():
                 return changes
             try:
-                ids = {image.image_id for page in self._api.bib_pages(event_id, bib)
-                       for image in page.items}
+                ids = {
+                    image.image_id
+                    for page in self._api.bib_pages(event_id, bib)
+                    for image in page.items
+                }
             except NotFoundError as exc:
-                log.warning("event %d: BIB %s search answered 404 (%s); skipped", event_id, bib,
-                            exc.api_message)
+                log.warning(
+                    "event %d: BIB %s search answered 404 (%s); skipped",
+                    event_id,
+                    bib,
+                    exc.api_message,
+                )
                 continue
             changes += self._ledger.set_bib_members(event_id, bib, ids, self._clock())
         changes += self._ledger.retain_bibs(event_id, bibs)

@@ -18,7 +18,18 @@ log = logging.getLogger("syncer.root")
 
 MARKER_NAME = ".syncer-root"
 TRASH_DIRNAME = "_trash"  # photos gone upstream, corrupt files set aside
-NETWORK_FS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "fuse.sshfs", "9p", "afs", "ceph", "glusterfs"}
+NETWORK_FS = {
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "fuse.sshfs",
+    "9p",
+    "afs",
+    "ceph",
+    "glusterfs",
+}
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,10 @@ def filesystem_type(path: Path) -> str | None:
     try:
         out = subprocess.run(
             ["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -85,7 +99,9 @@ def warn_if_network_ledger(ledger_path: Path) -> None:
     if fstype and fstype.lower() in NETWORK_FS:
         log.warning(
             "the ledger %s is on a network filesystem (%s); SQLite locking is unreliable there: "
-            "keep the ledger on local disk", ledger_path, fstype,
+            "keep the ledger on local disk",
+            ledger_path,
+            fstype,
         )
 
 
@@ -105,8 +121,9 @@ def _write_marker(marker: Path) -> None:
     except OSError as exc:
         if exc.errno in {errno.ENOSPC, errno.EDQUOT}:
             raise DiskFullError(f"cannot write {marker}: the disk is full") from exc
-        raise RootUnavailableError(f"storage root is not writable: {marker}: {exc.strerror}") \
-            from exc
+        raise RootUnavailableError(
+            f"storage root is not writable: {marker}: {exc.strerror}"
+        ) from exc
 
 
 def _probe_links(temp_dir: Path) -> bool:

@@ -16,7 +16,7 @@ from syncer.config import Settings
 from syncer.coordinator import Coordinator, Tuning
 from syncer.downloader import Downloader, clean_temp
 from syncer.errors import AuthError, ConfigError, NotFoundError
-from syncer.layout import NameRules, Template
+from syncer.layout import Template
 from syncer.ledger import EventRecord, Ledger
 from syncer.lock import InstanceLock, lock_path_for
 from syncer.placement import Placer, reconcile, trash_removed
@@ -63,11 +63,17 @@ def run_cycle(
         ledger = stack.enter_context(_open_ledger(settings, options.dry_run))
         api = stack.enter_context(_api_client(settings, observer))
         root = None if options.dry_run else _prepare(settings, ledger)
-        storage = stack.enter_context(StorageClient(
-            timeout=settings.download.timeout, max_connections=settings.download.workers))
+        storage = stack.enter_context(
+            StorageClient(
+                timeout=settings.download.timeout, max_connections=settings.download.workers
+            )
+        )
         downloader = Downloader(
-            storage, root.temp_dir if root else Path(tempfile.gettempdir()),
-            fsync=settings.download.fsync, links=_links(settings, root), stop=stop,
+            storage,
+            root.temp_dir if root else Path(tempfile.gettempdir()),
+            fsync=settings.download.fsync,
+            links=_links(settings, root),
+            stop=stop,
             on_bytes=progress.bytes,
         )
         cycle = _Cycle(settings, options, template, ledger, api, downloader, root, stop, progress)
@@ -77,8 +83,12 @@ def run_cycle(
         finally:
             report.ended_at = utcnow()
             report.interrupted = stop.is_set()
-            counts = {"downloaded": report.total("downloaded"), "new": report.total("new"),
-                      "failed": report.total("failed"), "bytes": report.total("bytes")}
+            counts = {
+                "downloaded": report.total("downloaded"),
+                "new": report.total("new"),
+                "failed": report.total("failed"),
+                "bytes": report.total("bytes"),
+            }
             ledger.finish_run(run_id, report.ended_at, counts, report.exit_code)
     return report
 
@@ -98,8 +108,9 @@ def _prepare(settings: Settings, ledger: Ledger) -> RootInfo:
 def _links(settings: Settings, root: RootInfo | None) -> str:
     mode = settings.storage.links
     if mode == "auto" and root is not None and not root.hardlinks:
-        log.info("the filesystem under %s has no hard links; extra BIB folders get copies",
-                 root.path)
+        log.info(
+            "the filesystem under %s has no hard links; extra BIB folders get copies", root.path
+        )
         return "copy"
     return mode
 
@@ -140,10 +151,13 @@ def _api_client(settings: Settings, observer: Observer | None) -> Iterator[ApiCl
     api = settings.api
     retry = RetryPolicy(max_attempts=api.max_attempts, throttle_deadline=api.throttle_deadline)
     client = ApiClient(
-        base_url=api.base_url, org_id=settings.require_org(), api_key=settings.require_key(),
-        retry=retry, limiter=AdaptiveLimiter(initial=api.max_concurrency,
-                                             maximum=api.max_concurrency),
-        timeout=api.timeout, observer=observer,
+        base_url=api.base_url,
+        org_id=settings.require_org(),
+        api_key=settings.require_key(),
+        retry=retry,
+        limiter=AdaptiveLimiter(initial=api.max_concurrency, maximum=api.max_concurrency),
+        timeout=api.timeout,
+        observer=observer,
     )
     with client:
         yield client
@@ -151,8 +165,15 @@ def _api_client(settings: Settings, observer: Observer | None) -> Iterator[ApiCl
 
 class _Cycle:
     def __init__(
-        self, settings: Settings, options: CycleOptions, template: Template, ledger: Ledger,
-        api: ApiClient, downloader: Downloader, root: RootInfo | None, stop: threading.Event,
+        self,
+        settings: Settings,
+        options: CycleOptions,
+        template: Template,
+        ledger: Ledger,
+        api: ApiClient,
+        downloader: Downloader,
+        root: RootInfo | None,
+        stop: threading.Event,
         progress: Progress,
     ) -> None:
         self.settings = settings
@@ -181,7 +202,7 @@ class _Cycle:
                 if isinstance(exc, AuthError) and self._key_is_dead():
                     raise
                 event_report.error = f"{exc.message}"
-                log.error("event %d skipped: %s", event_id, exc.message)
+                log.error("event %d skipped: %s", event_id, exc.message)  # noqa: TRY400 (expected)
 
     def _event_ids(self) -> list[int]:
         if self.options.event_ids:
@@ -189,7 +210,9 @@ class _Cycle:
         configured = self.settings.event_ids()
         if configured is not None:
             if not configured:
-                raise ConfigError("no events to sync: pass --event ID or add [[events]] to the config")
+                raise ConfigError(
+                    "no events to sync: pass --event ID or add [[events]] to the config"
+                )
             return configured
         return [e.event_id for e in self.api.events() if (e.status or "active") == "active"]
 
@@ -230,15 +253,23 @@ class _Cycle:
         report.relinked, _ = reconcile(self.ledger, placer, self.downloader)
         self.progress.downloads(event_id, self.ledger.count_due(event_id, utcnow()))
         coordinator = Coordinator(
-            self.api, self.ledger, self.downloader, tuning=self._tuning(), stop=self.stop,
-            clock=utcnow, case_insensitive=self.root.case_insensitive,
+            self.api,
+            self.ledger,
+            self.downloader,
+            tuning=self._tuning(),
+            stop=self.stop,
+            clock=utcnow,
+            case_insensitive=self._case_insensitive(),
             on_file=self.progress.file_done,
         )
         coordinator.run(placer, report)
         if walk.complete and self.settings.storage.on_remote_delete == "trash":
             report.trashed = trash_removed(
-                self.ledger, placer, known=walk.seen + walk.missing,
-                max_share=self.settings.storage.trash_max_share, today=utcnow(),
+                self.ledger,
+                placer,
+                known=walk.seen + walk.missing,
+                max_share=self.settings.storage.trash_max_share,
+                today=utcnow(),
             )
 
     def _bibs(self, event_id: int) -> list[str]:
@@ -246,12 +277,21 @@ class _Cycle:
             return list(self.options.bibs)
         return self.settings.bibs_for(event_id)
 
+    def _case_insensitive(self) -> bool:
+        configured = self.settings.storage.case_insensitive
+        if configured == "auto":
+            return self.root is not None and self.root.case_insensitive
+        return bool(configured)
+
     def _tuning(self) -> Tuning:
         download = self.settings.download
         return Tuning(
-            workers=download.workers, presign_batch=download.presign_batch,
-            max_attempts=download.max_attempts, retry_base=download.retry_base,
-            retry_cap=download.retry_cap, min_free=self.settings.storage.min_free,
+            workers=download.workers,
+            presign_batch=download.presign_batch,
+            max_attempts=download.max_attempts,
+            retry_base=download.retry_base,
+            retry_cap=download.retry_cap,
+            min_free=self.settings.storage.min_free,
         )
 
 
@@ -260,8 +300,9 @@ def _merge_walk(report: EventReport, walk: WalkResult) -> None:
 
 
 def _record(event_id: int, details: EventDetails) -> EventRecord:
-    return EventRecord(event_id, details.event_name, details.event_slug,
-                       details.event_date, details.status)
+    return EventRecord(
+        event_id, details.event_name, details.event_slug, details.event_date, details.status
+    )
 
 
 __all__ = ["CycleOptions", "Progress", "run_cycle"]

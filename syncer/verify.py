@@ -35,8 +35,13 @@ class VerifyReport:
 
 
 def verify(
-    ledger: Ledger, root: Path, *, event_id: int | None = None, repair: bool = False,
-    stop: threading.Event | None = None, on_file: Callable[[int], None] | None = None,
+    ledger: Ledger,
+    root: Path,
+    *,
+    event_id: int | None = None,
+    repair: bool = False,
+    stop: threading.Event | None = None,
+    on_file: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every placement of every downloaded photo; with ``repair`` re-queue bad ones."""
     report = VerifyReport()

@@ -21,20 +21,31 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="syncer", description="Mirror 9Pic event photo originals onto your own storage.")
+        prog="syncer", description="Mirror 9Pic event photo originals onto your own storage."
+    )
     parser.add_argument("--version", action="version", version=f"syncer {__version__}")
-    parser.add_argument("--config", type=Path, metavar="PATH",
-                        help="settings file (default: $SYNCER_CONFIG, ./syncer.toml, "
-                             "$XDG_CONFIG_HOME/syncer/config.toml, /etc/syncer/config.toml)")
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default: $SYNCER_CONFIG, ./syncer.toml, "
+        "$XDG_CONFIG_HOME/syncer/config.toml, /etc/syncer/config.toml)",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), help="log line format")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sync = sub.add_parser("sync", help="download every new photo of the events once")
-    sync.add_argument("--event", type=int, action="append", metavar="ID",
-                      help="event id (repeatable; default: the events in the config)")
-    sync.add_argument("--bibs", metavar="SPEC",
-                      help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"')
+    sync.add_argument(
+        "--event",
+        type=int,
+        action="append",
+        metavar="ID",
+        help="event id (repeatable; default: the events in the config)",
+    )
+    sync.add_argument(
+        "--bibs", metavar="SPEC", help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"'
+    )
     sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
     sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
     sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
@@ -59,14 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
 
     daemon = sub.add_parser("daemon", help="run as a service: sync on a schedule")
-    daemon.add_argument("--health", metavar="HOST:PORT",
-                        help="serve /healthz and /metrics (overrides health.listen)")
+    daemon.add_argument(
+        "--health",
+        metavar="HOST:PORT",
+        help="serve /healthz and /metrics (overrides health.listen)",
+    )
     demo = sub.add_parser("demo", help="sync a demo event from the bundled simulator")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("syncer-demo"))
     demo.add_argument("--photos", type=int, default=120, help="photos in the demo event")
     _output_flags(demo, progress=True)
-    sub.add_parser("simulate", help="run the bundled 9Pic simulator (see: syncer simulate -h)",
-                   add_help=False)
+    sub.add_parser(
+        "simulate", help="run the bundled 9Pic simulator (see: syncer simulate -h)", add_help=False
+    )
     return parser
 
 
@@ -97,8 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: one line for the user, the traceback for the report
         log.debug("internal error", exc_info=True)
-        print(f"syncer: internal error: {type(exc).__name__}: {exc} "
-              "(run with --log-level debug for details)", file=sys.stderr)
+        print(
+            f"syncer: internal error: {type(exc).__name__}: {exc} "
+            "(run with --log-level debug for details)",
+            file=sys.stderr,
+        )
         return 1
 
 
@@ -127,11 +145,16 @@ def _dispatch(args: argparse.Namespace, redact: Any) -> int:
     if args.log_format is None and settings.log.format != "text":
         from syncer.logs import setup_logging
 
-        setup_logging(settings.log.format, args.log_level or settings.log.level,
-                      secrets=redact.secrets)
+        setup_logging(
+            settings.log.format, args.log_level or settings.log.level, secrets=redact.secrets
+        )
     handler = {
-        "sync": commands.sync, "events": commands.events, "status": commands.status,
-        "verify": commands.verify, "db": commands.db, "config": commands.config,
+        "sync": commands.sync,
+        "events": commands.events,
+        "status": commands.status,
+        "verify": commands.verify,
+        "db": commands.db,
+        "config": commands.config,
         "daemon": commands.daemon,
     }.get(args.command)
     if handler is None:
@@ -145,8 +168,9 @@ def stop_on_signals(stop: threading.Event) -> None:
     def handle(signum: int, _frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
-        log.warning("received %s: finishing files in flight, then stopping",
-                    signal.Signals(signum).name)
+        log.warning(
+            "received %s: finishing files in flight, then stopping", signal.Signals(signum).name
+        )
         stop.set()
 
     signal.signal(signal.SIGTERM, handle)

@@ -79,15 +79,21 @@ def _cwd() -> Any:
 def events(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.api import ApiClient
 
-    with ApiClient(base_url=settings.api.base_url, org_id=settings.require_org(),
-                   api_key=settings.require_key(), timeout=settings.api.timeout) as api:
+    with ApiClient(
+        base_url=settings.api.base_url,
+        org_id=settings.require_org(),
+        api_key=settings.require_key(),
+        timeout=settings.api.timeout,
+    ) as api:
         items = list(api.events())
     if args.json:
         emit_json([item.model_dump() for item in items])
         return 0
     for item in items:
-        print(f"{item.event_id}\t{item.status or '-'}\t{item.event_date or '-'}\t"
-              f"{item.event_slug or '-'}\t{item.event_name or ''}")
+        print(
+            f"{item.event_id}\t{item.status or '-'}\t{item.event_date or '-'}\t"
+            f"{item.event_slug or '-'}\t{item.event_name or ''}"
+        )
     return 0
 
 
@@ -116,15 +122,23 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
         lock.acquire()
     try:
         with Ledger.open(settings.storage.ledger) as ledger:
-            report = run_verify(ledger, settings.require_root(), event_id=args.event,
-                                repair=args.repair)
+            report = run_verify(
+                ledger, settings.require_root(), event_id=args.event, repair=args.repair
+            )
     finally:
         if lock is not None:
             lock.release()
     if args.json:
-        emit_json({"photos": report.photos, "files": report.files, "bytes": report.bytes,
-                   "missing": report.missing, "corrupt": report.corrupt,
-                   "requeued": report.requeued})
+        emit_json(
+            {
+                "photos": report.photos,
+                "files": report.files,
+                "bytes": report.bytes,
+                "missing": report.missing,
+                "corrupt": report.corrupt,
+                "requeued": report.requeued,
+            }
+        )
     else:
         print_verify(report)
     return report.exit_code

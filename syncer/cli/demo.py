@@ -24,13 +24,18 @@ def run_demo(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     config = SimConfig(events=4, photos_per_event=args.photos, photo_bytes=300_000)
     with Simulator(config) as sim:
-        event = next(e for e in sim.events()
-                     if e.configured and e.status == "active" and e.flags.get("bib_search"))
+        event = next(
+            e
+            for e in sim.events()
+            if e.configured and e.status == "active" and e.flags.get("bib_search")
+        )
         config_file = _write_config(folder, sim.base_url, sim.org_id, event.event_id)
         env = {**_plain_env(), "SYNCER_API_KEY": sim.api_key}
         settings = load_settings(config_path=config_file, env=env)
-        print(f"simulated 9Pic API at {sim.base_url}; syncing event {event.event_id} "
-              f"({event.name}) with BIBs {DEMO_BIBS} into {folder / 'photos'}")
+        print(
+            f"simulated 9Pic API at {sim.base_url}; syncing event {event.event_id} "
+            f"({event.name}) with BIBs {DEMO_BIBS} into {folder / 'photos'}"
+        )
         stop = threading.Event()
         stop_on_signals(stop)
         report = run_cycle(settings, CycleOptions(), stop=stop, progress=_progress(args))

@@ -29,19 +29,24 @@ def cycle_dict(report: CycleReport) -> dict[str, Any]:
     seconds = report.seconds
     total_bytes = report.total("bytes")
     return {
-        "started_at": report.started_at, "ended_at": report.ended_at,
-        "seconds": round(seconds, 3), "dry_run": report.dry_run,
-        "interrupted": report.interrupted, "exit_code": report.exit_code,
-        "new": report.total("new"), "due": report.total("due"),
-        "downloaded": report.total("downloaded"), "skipped": report.total("skipped"),
-        "failed": report.total("failed"), "unavailable": report.total("unavailable"),
-        "relinked": report.total("relinked"), "trashed": report.total("trashed"),
+        "started_at": report.started_at,
+        "ended_at": report.ended_at,
+        "seconds": round(seconds, 3),
+        "dry_run": report.dry_run,
+        "interrupted": report.interrupted,
+        "exit_code": report.exit_code,
+        "new": report.total("new"),
+        "due": report.total("due"),
+        "downloaded": report.total("downloaded"),
+        "skipped": report.total("skipped"),
+        "failed": report.total("failed"),
+        "unavailable": report.total("unavailable"),
+        "relinked": report.total("relinked"),
+        "trashed": report.total("trashed"),
         "bytes": total_bytes,
         "mb_per_s": round(total_bytes / seconds / 1e6, 2) if seconds > 0 else 0.0,
         "failures": dict(report.failures),
-        "events": [
-            {**asdict(event), "failures": dict(event.failures)} for event in report.events
-        ],
+        "events": [{**asdict(event), "failures": dict(event.failures)} for event in report.events],
     }
 
 
@@ -53,16 +58,22 @@ def print_cycle(report: CycleReport) -> None:
         if event.error:
             print(f"event {event.event_id}{name}: skipped: {event.error}")
         elif report.dry_run:
-            print(f"event {event.event_id}{name}: {event.seen} photos listed, {event.new} new, "
-                  f"{event.due} would be downloaded")
+            print(
+                f"event {event.event_id}{name}: {event.seen} photos listed, {event.new} new, "
+                f"{event.due} would be downloaded"
+            )
         else:
-            print(f"event {event.event_id}{name}: {event.seen} listed, {event.new} new, "
-                  f"{event.downloaded} downloaded, {event.failed + event.unavailable} failed")
+            print(
+                f"event {event.event_id}{name}: {event.seen} listed, {event.new} new, "
+                f"{event.downloaded} downloaded, {event.failed + event.unavailable} failed"
+            )
     if not report.dry_run:
-        print(f"{mode}{data['downloaded']} downloaded ({_size(data['bytes'])}), "
-              f"{data['skipped']} already on disk, {data['failed']} failed, "
-              f"{data['unavailable']} unavailable, {data['relinked']} re-placed "
-              f"in {data['seconds']:.1f} s ({data['mb_per_s']} MB/s)")
+        print(
+            f"{mode}{data['downloaded']} downloaded ({_size(data['bytes'])}), "
+            f"{data['skipped']} already on disk, {data['failed']} failed, "
+            f"{data['unavailable']} unavailable, {data['relinked']} re-placed "
+            f"in {data['seconds']:.1f} s ({data['mb_per_s']} MB/s)"
+        )
     for reason, count in report.failures.most_common(10):
         print(f"  failed x{count}: {reason}")
     if report.interrupted:
@@ -74,9 +85,11 @@ def print_status(rows: Sequence[EventStatus]) -> None:
         print("the ledger knows no events yet")
     for row in rows:
         name = f" {row.name}" if row.name else ""
-        print(f"event {row.event_id}{name}: {row.known} known, {row.downloaded} downloaded, "
-              f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
-              f"{_size(row.bytes)}; last run {_when(row.last_run_ended_at)}")
+        print(
+            f"event {row.event_id}{name}: {row.known} known, {row.downloaded} downloaded, "
+            f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
+            f"{_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
+        )
         for reason, count in row.failures:
             print(f"  x{count}: {reason}")
 
@@ -89,9 +102,11 @@ def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:
 
 
 def print_verify(report: VerifyReport) -> None:
-    print(f"checked {report.photos} photos in {report.files} files ({_size(report.bytes)}): "
-          f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
-          + (f", {report.requeued} re-queued for download" if report.requeued else ""))
+    print(
+        f"checked {report.photos} photos in {report.files} files ({_size(report.bytes)}): "
+        f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
+        + (f", {report.requeued} re-queued for download" if report.requeued else "")
+    )
     for rel in report.missing[:50]:
         print(f"  missing: {rel}")
     for rel in report.corrupt[:50]:

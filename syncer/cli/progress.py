@@ -23,17 +23,36 @@ class BarProgress(Progress):
     def walk_page(self, event_id: int, images: int) -> None:
         walk = self._walk
         if walk is None:
-            walk = self._walk = tqdm(desc=f"walk {event_id}", unit=" photos", file=sys.stderr,
-                                     leave=False, dynamic_ncols=True)
+            walk = self._walk = tqdm(
+                desc=f"walk {event_id}",
+                unit=" photos",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
         walk.update(images)
 
     def downloads(self, event_id: int, files: int) -> None:
         self._close_walk()
         self._close_downloads()
-        self._files = tqdm(total=files, desc=f"event {event_id}", unit=" files",
-                           file=sys.stderr, dynamic_ncols=True, position=0)
-        self._bytes = tqdm(desc="bytes", unit="B", unit_scale=True, unit_divisor=1024,
-                           file=sys.stderr, dynamic_ncols=True, position=1, leave=False)
+        self._files = tqdm(
+            total=files,
+            desc=f"event {event_id}",
+            unit=" files",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            position=0,
+        )
+        self._bytes = tqdm(
+            desc="bytes",
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            position=1,
+            leave=False,
+        )
 
     def bytes(self, count: int) -> None:
         if self._bytes is not None:

@@ -200,6 +200,10 @@ class JpegFactory:
             handle.write(self._prefix)
             handle.write(self.tail(event_id, image_id)[0])
 
+    def parts(self, event_id: int, image_id: str) -> tuple[bytes, bytes]:
+        """The file content as (shared prefix, per-photo tail), without copying the prefix."""
+        return self._prefix, self.tail(event_id, image_id)[0]
+
     def render(self, event_id: int, image_id: str) -> bytes:
         """The complete file content in memory (for small files and tests)."""
         return self._prefix + self.tail(event_id, image_id)[0]

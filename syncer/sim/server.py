@@ -181,7 +181,8 @@ class Simulator:
         self.api_key = self.config.api_key
         self._clock = clock
         self._sleep = sleep
-        self._files = DataDir(self.config.data_dir, self.config.photo_bytes)
+        eager = self.config.storage_base_url is not None  # another server reads data_dir
+        self._files = DataDir(self.config.data_dir, self.config.photo_bytes, eager=eager)
         try:
             self._world = World(self.config, self._files)
         except BaseException:
@@ -191,7 +192,6 @@ class Simulator:
         self._selfies = SelfieStore(self._world, self.config.seed)
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
         self._stopped = False
         self._base_url: str | None = None
         self._presigner: Presigner | None = None
@@ -236,15 +236,11 @@ class Simulator:
             self._files, self._world, self._presigner, self.faults, self.stats, self._sleep
         )
         self._server = server
-        if self.config.storage_base_url is not None:
-            self.wait_files()  # another server reads data_dir directly
-        self._spawn("syncer-sim-http", lambda: server.serve_forever(poll_interval=0.05))
-        self._spawn("syncer-sim-files", lambda: self._files.fill(self._all_keys(), self._stopping))
+        self._spawn("syncer-sim-http", lambda: server.serve_forever(poll_interval=0.01))
         return self
 
     def stop(self) -> None:
         """Stop serving, close open connections, delete a temporary data dir (idempotent)."""
-        self._stopping.set()
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
@@ -280,7 +276,10 @@ class Simulator:
         ]
 
     def wait_files(self) -> None:
-        """Write every photo file now (they are otherwise written lazily and in background)."""
+        """Write every photo file to ``data_dir`` now (otherwise only ``photo_path`` writes).
+
+        Not needed for the built-in storage route, which serves unwritten photos from memory.
+        """
         self._files.fill(self._all_keys())
 
     # addresses and identities

@@ -1,14 +1,14 @@
 """The presigned "storage" host: URL signing (HMAC + expiry in the query) and byte serving.
 
-Errors here look like an S3-style object store: XML bodies, never the API envelope. Bodies are
-sent with ``socket.sendfile`` so loopback throughput is limited by the client, not by us.
+Errors here look like an S3-style object store: XML bodies, never the API envelope. Bodies go
+out with ``socket.sendfile`` (files on disk) or one ``sendall`` per in-memory part, so loopback
+throughput is limited by the client, not by us.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from syncer.sim.datadir import DataDir
+from syncer.sim.datadir import DataDir, PhotoBody
 from syncer.sim.faults import Faults
 from syncer.sim.stats import SimStats
 from syncer.sim.world import World
@@ -136,25 +136,26 @@ class StorageRoute:
         faults: bool,
     ) -> None:
         try:
-            handle = self._files.path(event_id, image_id).open("rb")
+            body = self._files.open(event_id, image_id)
         except FileNotFoundError:
             self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
             return
-        with handle:
-            size = os.fstat(handle.fileno()).st_size
-            span = _byte_range(handler.headers.get("Range"), size)
+        try:
+            span = _byte_range(handler.headers.get("Range"), body.size)
             if span is None:
                 handler.send_response(416)
-                handler.send_header("Content-Range", f"bytes */{size}")
+                handler.send_header("Content-Range", f"bytes */{body.size}")
                 self._finish_xml(handler, 416, "InvalidRange", "The range is not satisfiable", head)
                 return
             fault = self._faults.storage_fault() if faults and not head else None
-            plan = _plan(span, size, fault)
-            self._headers(handler, plan, size, event_id, image_id)
+            plan = _plan(span, body.size, fault)
+            self._headers(handler, plan, body.size, event_id, image_id)
             if faults and self._faults.slow_storage_seconds:
                 self._sleep(self._faults.slow_storage_seconds)
             if not head:
-                self._body(handler, handle, plan)
+                self._body(handler, body, plan)
+        finally:
+            body.close()
 
     def _headers(
         self, handler: BaseHTTPRequestHandler, plan: _Plan, size: int, event_id: int, image_id: str
@@ -172,14 +173,14 @@ class StorageRoute:
             handler.send_header("Content-Range", f"bytes {plan.start}-{end}/{size}")
         handler.end_headers()
 
-    def _body(self, handler: BaseHTTPRequestHandler, handle: object, plan: _Plan) -> None:
+    def _body(self, handler: BaseHTTPRequestHandler, body: PhotoBody, plan: _Plan) -> None:
         sent = 0
         try:
             if plan.fault == "html200":
                 handler.wfile.write(_HTML_PAGE)
                 sent = len(_HTML_PAGE)
-            elif plan.length:
-                sent = handler.connection.sendfile(handle, plan.start, plan.length)
+            else:
+                sent = body.send(handler.connection, plan.start, plan.length)
         except OSError:
             handler.close_connection = True
         finally:

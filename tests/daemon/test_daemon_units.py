@@ -17,7 +17,7 @@ SERVICES = ("syncer.service", "syncer-sync@.service")
 BINARY = "/opt/syncer/bin/syncer"
 README_SECTION = "## Running as a service"
 # The section lives in README.md; before it is merged there, in its draft beside the brief.
-README_CANDIDATES = (REPO / "README.md", Path("/tmp/brief/out/daemon_readme.md"))
+README = REPO / "README.md"
 HARDENING = {
     "NoNewPrivileges",
     "ProtectSystem",
@@ -78,13 +78,12 @@ def syncer_commands() -> list[list[str]]:
 
 
 def readme_section() -> str:
-    for candidate in README_CANDIDATES:
-        if candidate.is_file() and README_SECTION in candidate.read_text():
-            text = candidate.read_text()
-            start = text.index(README_SECTION)
-            end = text.find("\n## ", start + len(README_SECTION))
-            return text[start : end if end != -1 else None]
-    pytest.fail(f"no '{README_SECTION}' section in {[str(c) for c in README_CANDIDATES]}")
+    text = README.read_text()
+    if README_SECTION not in text:
+        pytest.fail(f"no '{README_SECTION}' section in {README}")
+    start = text.index(README_SECTION)
+    end = text.find("\n## ", start + len(README_SECTION))
+    return text[start : end if end != -1 else None]
 
 
 def cli_help(*args: str) -> str:

@@ -66,14 +66,21 @@ class World:
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(*args), env=self.env(), capture_output=True, text=True,
-            timeout=timeout, check=False,
+            self.command(*args),
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            self.command(*args), env=self.env(), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            self.command(*args),
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
 
     def truth(self) -> dict[str, str]:
@@ -96,19 +103,29 @@ def temp_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*.part")]
 
 
-def make_world(tmp_path: Path, *, photos: int = 30, size: int = 20_000,
-               faults: Faults | None = None, **config: object) -> Iterator[World]:
-    sim_config = SimConfig(events=4, photos_per_event=photos, photo_bytes=size,
-                           **config)  # type: ignore[arg-type]
+def make_world(
+    tmp_path: Path,
+    *,
+    photos: int = 30,
+    size: int = 20_000,
+    faults: Faults | None = None,
+    **config: object,
+) -> Iterator[World]:
+    sim_config = SimConfig(events=4, photos_per_event=photos, photo_bytes=size, **config)  # type: ignore[arg-type]
     with Simulator(sim_config, faults=faults) as sim:
-        event = next(e for e in sim.events()
-                     if e.configured and e.status == "active" and e.flags.get("bib_search"))
+        event = next(
+            e
+            for e in sim.events()
+            if e.configured and e.status == "active" and e.flags.get("bib_search")
+        )
         world = World(sim=sim, tmp=tmp_path, event_id=event.event_id)
         world.write_config()
         yield world
 
 
-def run_ok(world: World, *args: str, expect: Sequence[int] = (0,)) -> subprocess.CompletedProcess[str]:
+def run_ok(
+    world: World, *args: str, expect: Sequence[int] = (0,)
+) -> subprocess.CompletedProcess[str]:
     result = world.run(*args)
     assert result.returncode in expect, (result.returncode, result.stdout, result.stderr)
     return result

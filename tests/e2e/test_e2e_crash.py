@@ -65,10 +65,15 @@ def test_sigkill_at_many_moments_then_rerun(slow_world: World) -> None:
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
-        complete_before = {
-            Path(rel).stem: sha for rel, sha in files_under(world.root).items()
-            if world.truth().get(Path(rel).stem) == sha
-        } if world.root.exists() else {}
+        complete_before = (
+            {
+                Path(rel).stem: sha
+                for rel, sha in files_under(world.root).items()
+                if world.truth().get(Path(rel).stem) == sha
+            }
+            if world.root.exists()
+            else {}
+        )
         storage_before = world.sim.stats.storage_requests
         rerun = world.run("sync", "--no-progress")
         assert rerun.returncode == 0, (delay, rerun.stderr)

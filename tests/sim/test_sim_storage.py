@@ -34,6 +34,20 @@ def test_get_serves_the_true_bytes(sim: Simulator, client: httpx.Client) -> None
     assert urlsplit(_link(sim, client, photo)).path == f"/storage/456/{photo.image_id}.jpg"
 
 
+def test_memory_and_disk_copies_serve_identical_bytes(sim: Simulator) -> None:
+    photo = sim.photos(456)[4]
+    url = sim.presign(456, photo.image_id)
+    from_memory = httpx.get(url).content
+    middle = httpx.get(url, headers={"Range": "bytes=1000-15000"}).content  # prefix/tail seam
+    assert not (sim.data_dir / sim.storage_relpath(456, photo.image_id)).exists()
+    on_disk = sim.photo_path(456, photo.image_id).read_bytes()
+    assert from_memory == on_disk
+    assert hashlib.sha256(from_memory).hexdigest() == photo.sha256
+    assert middle == on_disk[1000:15001]
+    assert httpx.get(url).content == on_disk
+    assert httpx.get(url, headers={"Range": "bytes=1000-15000"}).content == middle
+
+
 def test_head_and_ranges(sim: Simulator, client: httpx.Client) -> None:
     photo = sim.photos(456)[1]
     url = _link(sim, client, photo)
@@ -177,6 +191,8 @@ def test_storage_base_url_points_links_elsewhere(make_sim: MakeSim) -> None:
     assert url.startswith(f"http://files.example:8080/objects/456/{photo.image_id}.jpg?")
     on_disk = sim.data_dir / sim.storage_relpath(456, photo.image_id)
     assert on_disk.stat().st_size == photo.size, "files are written before links are handed out"
+    added = sim.add_photos(456, 1)[0]
+    assert (sim.data_dir / sim.storage_relpath(456, added.image_id)).stat().st_size == added.size
 
 
 def test_loopback_throughput(make_sim: MakeSim) -> None:

@@ -1,0 +1,301 @@
+"""Benchmark results as data, their medians, the markdown report and the target verdicts."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bench_ledger import LedgerRate
+
+SYNCER = "syncer"
+MB = 1e6
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured run of one tool."""
+
+    tool: str
+    round: int
+    wall: float
+    cpu: float
+    peak_rss: int  # bytes
+    bytes: int  # photo bytes it stored (verified)
+
+
+@dataclass(frozen=True)
+class ToolSummary:
+    """Medians over the runs of one tool."""
+
+    tool: str
+    runs: int
+    wall: float
+    cpu: float
+    peak_rss: float
+    bytes: int
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes / self.wall / MB if self.wall > 0 else 0.0
+
+    @classmethod
+    def of(cls, tool: str, samples: Sequence[Sample]) -> ToolSummary | None:
+        mine = [s for s in samples if s.tool == tool]
+        if not mine:
+            return None
+        return cls(tool, len(mine), statistics.median(s.wall for s in mine),
+                   statistics.median(s.cpu for s in mine),
+                   statistics.median(s.peak_rss for s in mine),
+                   round(statistics.median(s.bytes for s in mine)))
+
+
+@dataclass
+class FullResult:
+    """Full sync of N photos of size S: syncer and its peers, alternately."""
+
+    photos: int
+    photo_bytes: int
+    total_bytes: int
+    storage: str  # "nginx" or "simulator"
+    rounds: int
+    samples: list[Sample] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)  # peer -> how to install it
+
+    def summary(self, tool: str) -> ToolSummary | None:
+        return ToolSummary.of(tool, self.samples)
+
+    def tools(self) -> list[str]:
+        return list(dict.fromkeys(s.tool for s in self.samples))
+
+
+@dataclass
+class NoopResult:
+    """A second sync of a complete event against the bare page walk."""
+
+    photos: int
+    storage: str
+    first: Sample
+    noop_wall: list[float] = field(default_factory=list)  # the whole `syncer sync` process
+    noop_cycle: list[float] = field(default_factory=list)  # syncer's own "seconds"
+    noop_seen: int = 0
+    walk_wall: list[float] = field(default_factory=list)  # the whole bare-walk process
+    walk_inner: list[float] = field(default_factory=list)  # the walk loop alone
+    walk_pages: int = 0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """``Ledger.record_page`` timed inside one syncer process."""
+
+    pages: int
+    photos: int
+    seconds: float
+
+    @property
+    def per_s(self) -> float:
+        return self.photos / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class WalkResult:
+    """The first sync of a large event: upsert rate during its walk and peak RSS."""
+
+    photos: int
+    storage: str
+    first: Sample
+    cycle_seconds: float
+    seen: int
+    probe_first: Probe
+    probe_rewalk: Probe
+    rewalk_cycle_seconds: float
+    ledger: LedgerRate
+
+
+@dataclass
+class Results:
+    full: FullResult | None = None
+    noop: NoopResult | None = None
+    walk: WalkResult | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One goal of the issue, with the measured value (None: not measured)."""
+
+    text: str
+    value: float | None
+    limit: float
+    at_least: bool = False  # the value must reach the limit (else: stay at or below it)
+    unit: str = "x"
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "SKIP"
+        ok = self.value >= self.limit if self.at_least else self.value <= self.limit
+        return "PASS" if ok else "FAIL"
+
+    def line(self) -> str:
+        measured = "not measured" if self.value is None else f"{_num(self.value)}{self.unit}"
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.verdict}  {self.text}: {measured}{note}"
+
+
+def _num(value: float) -> str:
+    if value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}"
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("inf")
+
+
+# -- markdown ----------------------------------------------------------------------------------
+
+
+def render(results: Results) -> str:
+    parts: list[str] = []
+    if results.full is not None:
+        parts.append(render_full(results.full))
+    if results.noop is not None:
+        parts.append(render_noop(results.noop))
+    if results.walk is not None:
+        parts.append(render_walk(results.walk))
+    parts.append("### Targets\n\n" + "\n".join(t.line() for t in targets(results)))
+    return "\n\n".join(parts) + "\n"
+
+
+def render_full(full: FullResult) -> str:
+    lines = [
+        f"### Full sync: {full.photos} photos x {full.photo_bytes / MB:g} MB "
+        f"({full.total_bytes / 1e9:.2f} GB), {full.rounds} round(s), bytes served by "
+        f"{full.storage}",
+        "",
+        "| tool | runs | wall s | CPU s (user+sys) | peak RSS MB | MB/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for tool in full.tools():
+        s = full.summary(tool)
+        assert s is not None
+        lines.append(f"| {tool} | {s.runs} | {s.wall:.2f} | {s.cpu:.2f} | "
+                     f"{s.peak_rss / MB:.1f} | {s.mb_per_s:.0f} |")
+    lines.append("")
+    lines.append("Medians; each run starts from an empty folder (syncer: fresh root and ledger) "
+                 "and ends with `sync`, counted in its time.")
+    lines.extend(_ratio_lines(full))
+    return "\n".join(lines)
+
+
+def _ratio_lines(full: FullResult) -> list[str]:
+    mine = full.summary(SYNCER)
+    if mine is None:
+        return []
+    lines = [""]
+    for peer in full.tools():
+        other = full.summary(peer)
+        if peer == SYNCER or other is None:
+            continue
+        lines.append(f"- syncer / {peer}: wall {_ratio(mine.wall, other.wall):.2f}x, "
+                     f"CPU {_ratio(mine.cpu, other.cpu):.2f}x")
+    for peer, hint in full.missing.items():
+        lines.append(f"- syncer / {peer}: not measured ({hint})")
+    per_gb = mine.cpu / (mine.bytes / 1e9) if mine.bytes else 0.0
+    lines.append(f"- syncer: {mine.mb_per_s:.0f} MB/s, {per_gb:.2f} CPU-seconds per GB")
+    return lines
+
+
+def render_noop(noop: NoopResult) -> str:
+    cycle = statistics.median(noop.noop_cycle)
+    rate = noop.noop_seen / cycle if cycle > 0 else 0.0
+    return "\n".join([
+        f"### No-op resync of a complete {noop.photos}-photo event "
+        f"({len(noop.noop_wall)} round(s), medians)",
+        "",
+        "| measure | seconds |",
+        "| --- | ---: |",
+        f"| first sync (downloads everything) | {noop.first.wall:.2f} |",
+        f"| no-op `syncer sync`, whole process | {statistics.median(noop.noop_wall):.2f} |",
+        f"| no-op cycle, syncer's own `seconds` | {cycle:.2f} |",
+        f"| bare page walk ({noop.walk_pages} pages), whole process | "
+        f"{statistics.median(noop.walk_wall):.2f} |",
+        f"| bare page walk, walk loop only | {statistics.median(noop.walk_inner):.2f} |",
+        "",
+        f"- no-op / bare walk: process {noop_ratio(noop):.2f}x, in-process "
+        f"{_ratio(cycle, statistics.median(noop.walk_inner)):.2f}x",
+        f"- no-op walk rate: {rate:,.0f} photos/s ({noop.noop_seen} seen in {cycle:.2f} s)",
+    ])
+
+
+def noop_ratio(noop: NoopResult) -> float:
+    return _ratio(statistics.median(noop.noop_wall), statistics.median(noop.walk_wall))
+
+
+def render_walk(walk: WalkResult) -> str:
+    first, rewalk, ledger = walk.probe_first, walk.probe_rewalk, walk.ledger
+    return "\n".join([
+        f"### Large event: first sync of {walk.photos} photos (bytes served by {walk.storage})",
+        "",
+        f"- first `syncer sync`: {walk.first.wall:.1f} s wall, {walk.first.cpu:.1f} s CPU, "
+        f"peak RSS {walk.first.peak_rss / MB:.1f} MB, {walk.seen} photos listed",
+        f"- ledger upserts inside syncer, first walk: {first.per_s:,.0f} photos/s "
+        f"({first.photos} photos in {first.pages} pages, {first.seconds:.2f} s in record_page)",
+        f"- ledger upserts inside syncer, no-op re-walk: {rewalk.per_s:,.0f} photos/s "
+        f"({rewalk.seconds:.2f} s in record_page; whole cycle {walk.rewalk_cycle_seconds:.2f} s, "
+        f"{walk.seen / walk.rewalk_cycle_seconds if walk.rewalk_cycle_seconds else 0:,.0f} "
+        "photos/s)",
+        f"- `Ledger.record_page` alone, {ledger.pages} pages of 100 on a fresh file: "
+        f"{ledger.insert_per_s:,.0f} photos/s inserted, {ledger.rewalk_per_s:,.0f} photos/s "
+        "re-walked",
+    ])
+
+
+# -- targets -----------------------------------------------------------------------------------
+
+
+def targets(results: Results) -> list[Target]:
+    return [*_full_targets(results.full), *_noop_targets(results.noop),
+            *_walk_targets(results.walk)]
+
+
+def _full_targets(full: FullResult | None) -> list[Target]:
+    mine = full.summary(SYNCER) if full else None
+
+    def versus(peer: str, attr: str) -> tuple[float | None, str]:
+        other = full.summary(peer) if full else None
+        if mine is None or other is None:
+            hint = full.missing.get(peer, "") if full else ""
+            return None, hint or "full sync skipped"
+        return _ratio(getattr(mine, attr), getattr(other, attr)), ""
+
+    wall_wget, note_wget = versus("wget2", "wall")
+    wall_aria, note_aria = versus("aria2c", "wall")
+    cpu_wget, _ = versus("wget2", "cpu")
+    return [
+        Target("full sync wall time <= 1.3x wget2", wall_wget, 1.3, note=note_wget),
+        Target("full sync faster than aria2c (wall ratio < 1)", wall_aria, 0.999,
+               note=note_aria),
+        Target("syncer CPU (user+sys) <= 2x wget2", cpu_wget, 2.0, note=note_wget),
+    ]
+
+
+def _noop_targets(noop: NoopResult | None) -> list[Target]:
+    value = noop_ratio(noop) if noop else None
+    return [Target("no-op resync <= 1.2x the bare walk (whole processes)", value, 1.2,
+                   note="" if noop else "skipped")]
+
+
+def _walk_targets(walk: WalkResult | None) -> list[Target]:
+    if walk is None:
+        return [Target("ledger upserts >= 20,000 photos/s", None, 20_000, True, "", "skipped"),
+                Target("peak RSS <= 150 MB on the large event", None, 150, unit=" MB",
+                       note="skipped")]
+    slowest = min(walk.probe_first.per_s, walk.probe_rewalk.per_s)
+    return [
+        Target("ledger upserts >= 20,000 photos/s (slower of first walk and re-walk, inside "
+               "syncer)", slowest, 20_000, True, " photos/s"),
+        Target(f"peak RSS <= 150 MB on the {walk.photos}-photo event",
+               walk.first.peak_rss / MB, 150, unit=" MB"),
+    ]

@@ -1,0 +1,351 @@
+"""Reproducible performance benchmark of ``syncer sync`` against wget2 and aria2c.
+
+    python tests/bench/bench_sync.py [--photos 2000] [--size 2MB] [--rounds 3] [--workers N]
+        [--noop-photos 20000] [--walk-photos 100000] [--skip-noop] [--skip-walk]
+        [--out results.json] [--workdir DIR]
+
+1. Full sync: N photos of size S in one simulated event. The bundled simulator answers the API;
+   its presigned URLs point at a private nginx on 127.0.0.1 (started and stopped here) serving
+   the photo files, or at the simulator's own storage route when nginx is missing. syncer
+   (default settings, fresh root and ledger each run), wget2 and aria2c (same presigned URLs)
+   run alternately, each followed by ``sync``; wall time, CPU (user + sys) and peak RSS come
+   from ``wait4`` on each child.
+2. No-op: a second sync of a complete event against the bare page walk.
+3. Large event: the first sync of a big event of tiny photos, with ``Ledger.record_page``
+   timed inside syncer, plus ``record_page`` alone on a real file.
+
+Prints a markdown report with PASS/FAIL per target. Needs nginx, wget2 and aria2c for the full
+picture (``sudo apt-get install -y nginx wget2 aria2``); runs without them and says what it
+skipped. The page cache is not dropped between runs (that needs root); the order of the tools
+rotates every round instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench_ledger import upsert_rate
+from bench_peers import Peer, find_peers
+from bench_procs import BenchError, Command, Usage, measure, measure_then_sync
+from bench_report import SYNCER, FullResult, NoopResult, Probe, Results, Sample, WalkResult
+from bench_report import render, targets
+from bench_world import BenchWorld, Say
+from syncer.errors import ConfigError, SyncerError
+from syncer.units import parse_size
+
+HERE = Path(__file__).resolve().parent
+EXIT_TARGET_MISSED = 3
+
+
+@dataclass(frozen=True)
+class Options:
+    photos: int = 2000
+    size: int = 2_000_000
+    rounds: int = 3
+    workers: int | None = None  # None: syncer's default
+    noop_photos: int = 20_000
+    walk_photos: int = 100_000
+    tiny_size: int = 2_000  # photos of the no-op and large-event scenarios
+    ledger_pages: int = 1000
+    skip_full: bool = False
+    skip_noop: bool = False
+    skip_walk: bool = False
+    peers: bool = True
+    nginx: bool = True
+    workdir: Path | None = None
+    keep: bool = False
+    out: Path | None = None
+    check: bool = False
+
+
+# -- one syncer run ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncerRun:
+    usage: Usage
+    report: dict[str, Any]
+
+
+def run_syncer(world: BenchWorld, run_dir: Path, options: Options, *, label: str,
+               then_sync: bool = True, probe: Path | None = None) -> SyncerRun:
+    """``syncer sync --json`` on ``run_dir``'s root and ledger (``probe``: timed record_page)."""
+    config = world.write_config(run_dir)
+    launcher = [sys.executable, str(HERE / "bench_probe.py"), str(probe)] if probe else None
+    command = Command(world.syncer_argv(config, workers=options.workers, launcher=launcher),
+                      run_dir / f"{label}.json", env=world.env(),
+                      timeout=600 + world.photos * 0.05 + world.total_bytes / 10e6)
+    usage = measure_then_sync(command) if then_sync else measure(command)[0]
+    try:
+        report: dict[str, Any] = json.loads(command.log.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise BenchError(f"syncer printed no JSON summary (see {command.log})") from exc
+    if report.get("exit_code") != 0 or report.get("failed") or report.get("unavailable"):
+        raise BenchError(f"syncer did not sync everything: {report.get('failures')}")
+    return SyncerRun(usage, report)
+
+
+def _sample(tool: str, round_no: int, usage: Usage, stored: int) -> Sample:
+    return Sample(tool, round_no, usage.wall, usage.cpu, usage.peak_rss, stored)
+
+
+# -- 1. full sync ------------------------------------------------------------------------------
+
+
+def run_full(options: Options, home: Path, say: Say) -> FullResult:
+    _require_space(home, 2.3 * options.photos * options.size)
+    peers = find_peers() if options.peers else []
+    present = [p for p in peers if p.binary is not None]
+    with BenchWorld(home / "world", options.photos, options.size, use_nginx=options.nginx,
+                    say=say) as world:
+        result = FullResult(options.photos, options.size, world.total_bytes, world.storage,
+                            options.rounds,
+                            missing={p.name: p.install_hint for p in peers if p.binary is None})
+        for hint in result.missing.values():
+            say(hint)
+        urls = home / "urls.txt"
+        if present:
+            world.write_url_list(urls)
+        tools: list[str | Peer] = [SYNCER, *present]
+        for round_no in range(options.rounds):
+            shift = round_no % len(tools)
+            for tool in tools[shift:] + tools[:shift]:
+                sample = _full_run(world, tool, urls, home / f"{_name(tool)}-{round_no}",
+                                   round_no, options)
+                say(f"round {round_no + 1}: {sample.tool} {sample.wall:.2f} s wall, "
+                    f"{sample.cpu:.2f} s CPU")
+                result.samples.append(sample)
+    return result
+
+
+def _name(tool: str | Peer) -> str:
+    return tool if isinstance(tool, str) else tool.name
+
+
+def _full_run(world: BenchWorld, tool: str | Peer, urls: Path, run_dir: Path, round_no: int,
+              options: Options) -> Sample:
+    if isinstance(tool, Peer):
+        dest = run_dir / "photos"
+        dest.mkdir(parents=True)
+        usage = measure_then_sync(Command(tool.argv(urls, dest), run_dir / f"{tool.name}.out",
+                                          timeout=600 + world.total_bytes / 10e6))
+    else:
+        usage = run_syncer(world, run_dir, options, label="sync").usage
+    stored = world.verify(run_dir / "photos")
+    if not options.keep:
+        shutil.rmtree(run_dir)
+    return _sample(_name(tool), round_no, usage, stored.bytes)
+
+
+# -- 2. no-op resync vs the bare walk ----------------------------------------------------------
+
+
+def run_noop(options: Options, home: Path, say: Say) -> NoopResult:
+    with BenchWorld(home / "world", options.noop_photos, options.tiny_size,
+                    use_nginx=options.nginx, say=say) as world:
+        run_dir = home / "syncer"
+        say(f"first sync of the {options.noop_photos}-photo event")
+        first = run_syncer(world, run_dir, options, label="first")
+        world.verify(run_dir / "photos")
+        result = NoopResult(options.noop_photos, world.storage,
+                            _sample(SYNCER, 0, first.usage, world.total_bytes))
+        for round_no in range(options.rounds):
+            noop_first = round_no % 2 == 0  # alternate which of the two goes first
+            if noop_first:
+                _noop_once(world, run_dir, options, result, round_no)
+            _bare_walk_once(world, home, result, round_no)
+            if not noop_first:
+                _noop_once(world, run_dir, options, result, round_no)
+        say(f"no-op sync {statistics.median(result.noop_wall):.2f} s, bare walk "
+            f"{statistics.median(result.walk_wall):.2f} s")
+    return result
+
+
+def _noop_once(world: BenchWorld, run_dir: Path, options: Options, result: NoopResult,
+               round_no: int) -> None:
+    run = run_syncer(world, run_dir, options, label=f"noop-{round_no}", then_sync=False)
+    if run.report.get("downloaded"):
+        raise BenchError("the no-op sync downloaded photos: the first sync was incomplete")
+    result.noop_wall.append(run.usage.wall)
+    result.noop_cycle.append(float(run.report["seconds"]))
+    result.noop_seen = int(run.report["events"][0]["seen"])
+
+
+def _bare_walk_once(world: BenchWorld, home: Path, result: NoopResult, round_no: int) -> None:
+    log = home / f"walk-{round_no}.json"
+    argv = [sys.executable, str(HERE / "bench_walk.py"), "--base-url", world.sim.base_url,
+            "--org", str(world.sim.org_id), "--event", str(world.event_id)]
+    usage, _ = measure(Command(argv, log, env=world.env(), timeout=600 + world.photos * 0.05))
+    walked = json.loads(log.read_text(encoding="utf-8"))
+    if walked["photos"] != world.photos:
+        raise BenchError(f"the bare walk listed {walked['photos']} of {world.photos} photos")
+    result.walk_wall.append(usage.wall)
+    result.walk_inner.append(float(walked["seconds"]))
+    result.walk_pages = int(walked["pages"])
+
+
+# -- 3. a large event: upsert rate and peak RSS -------------------------------------------------
+
+
+def run_walk(options: Options, home: Path, say: Say) -> WalkResult:
+    with BenchWorld(home / "world", options.walk_photos, options.tiny_size,
+                    use_nginx=options.nginx, say=say) as world:
+        run_dir = home / "syncer"
+        say(f"first sync of the {options.walk_photos}-photo event")
+        first = run_syncer(world, run_dir, options, label="first", probe=home / "probe1.json")
+        say(f"re-walk of the {options.walk_photos}-photo event")
+        again = run_syncer(world, run_dir, options, label="rewalk", then_sync=False,
+                           probe=home / "probe2.json")
+        storage = world.storage
+    say(f"Ledger.record_page alone: {options.ledger_pages} pages of 100")
+    ledger = upsert_rate(home / "alone.sqlite3", options.ledger_pages)
+    return WalkResult(
+        photos=options.walk_photos, storage=storage,
+        first=_sample(SYNCER, 0, first.usage, int(first.report["bytes"])),
+        cycle_seconds=float(first.report["seconds"]),
+        seen=int(first.report["events"][0]["seen"]),
+        probe_first=_probe(home / "probe1.json"), probe_rewalk=_probe(home / "probe2.json"),
+        rewalk_cycle_seconds=float(again.report["seconds"]), ledger=ledger,
+    )
+
+
+def _probe(path: Path) -> Probe:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Probe(int(data["pages"]), int(data["photos"]), float(data["seconds"]))
+
+
+# -- driver ------------------------------------------------------------------------------------
+
+
+def _require_space(folder: Path, needed: float) -> None:
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise BenchError(f"the benchmark needs about {needed / 1e9:.1f} GB free under {folder}, "
+                         f"there are {free / 1e9:.1f} GB: use --workdir or fewer/smaller photos")
+
+
+def run(options: Options, say: Say) -> Results:
+    """Every scenario not skipped, each in its own folder of one temp dir (removed after)."""
+    base = tempfile.mkdtemp(prefix="syncer-bench-", dir=options.workdir)
+    home = Path(base)
+    home.chmod(0o755)  # nginx workers may run as another user
+    say(f"working in {home}")
+    results = Results()
+    try:
+        if not options.skip_full:
+            results.full = run_full(options, _sub(home, "full"), say)
+        if not options.skip_noop:
+            results.noop = run_noop(options, _sub(home, "noop"), say)
+        if not options.skip_walk:
+            results.walk = run_walk(options, _sub(home, "walk"), say)
+    finally:
+        if not options.keep:
+            shutil.rmtree(home, ignore_errors=True)
+    return results
+
+
+def _sub(home: Path, name: str) -> Path:
+    folder = home / name
+    folder.mkdir(mode=0o755)
+    return folder
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="bench_sync.py", description="benchmark syncer sync against wget2 and aria2c")
+    parser.add_argument("--photos", type=int, default=2000, help="photos in the full-sync event")
+    parser.add_argument("--size", default="2MB", help="photo size, e.g. 2MB, 500KB (default 2MB)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per tool (default 3)")
+    parser.add_argument("--workers", type=int, help="syncer --workers (default: its setting)")
+    parser.add_argument("--noop-photos", type=int, default=20_000)
+    parser.add_argument("--walk-photos", type=int, default=100_000)
+    parser.add_argument("--tiny-size", default="2KB", help="photo size of those two events")
+    parser.add_argument("--ledger-pages", type=int, default=1000,
+                        help="pages of 100 for the record_page measurement")
+    parser.add_argument("--skip-full", action="store_true")
+    parser.add_argument("--skip-noop", action="store_true")
+    parser.add_argument("--skip-walk", action="store_true")
+    parser.add_argument("--no-peers", action="store_true", help="measure syncer only")
+    parser.add_argument("--no-nginx", action="store_true",
+                        help="serve the bytes from the simulator even if nginx is installed")
+    parser.add_argument("--workdir", type=Path, help="where the temp dir goes (default: $TMPDIR)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir and the files")
+    parser.add_argument("--out", type=Path, help="also write every number to this JSON file")
+    parser.add_argument("--check", action="store_true",
+                        help=f"exit {EXIT_TARGET_MISSED} when a target is missed")
+    args = parser.parse_args(argv)
+    options = Options(
+        photos=args.photos, size=_size(args.size, "--size"), rounds=args.rounds,
+        workers=args.workers, noop_photos=args.noop_photos, walk_photos=args.walk_photos,
+        tiny_size=_size(args.tiny_size, "--tiny-size"), ledger_pages=args.ledger_pages,
+        skip_full=args.skip_full, skip_noop=args.skip_noop, skip_walk=args.skip_walk,
+        peers=not args.no_peers, nginx=not args.no_nginx, workdir=args.workdir,
+        keep=args.keep, out=args.out, check=args.check,
+    )
+    _validate(options)
+    return options
+
+
+def _size(text: str, flag: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}") from None
+
+
+def _validate(options: Options) -> None:
+    checks = [
+        (options.photos >= 1, "--photos must be at least 1"),
+        (options.noop_photos >= 1, "--noop-photos must be at least 1"),
+        (options.walk_photos >= 1, "--walk-photos must be at least 1"),
+        (options.rounds >= 1, "--rounds must be at least 1"),
+        (options.ledger_pages >= 1, "--ledger-pages must be at least 1"),
+        (options.workers is None or 1 <= options.workers <= 64, "--workers must be 1..64"),
+        (1_000 <= options.size <= 1 << 31, "--size must be between 1KB and 2GiB"),
+        (1_000 <= options.tiny_size <= 1 << 31, "--tiny-size must be between 1KB and 2GiB"),
+        (options.workdir is None or options.workdir.is_dir(), "--workdir must be a folder"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def say(text: str) -> None:
+        print(f"bench: {text}", file=sys.stderr, flush=True)
+
+    try:
+        options = parse_args(argv)
+        results = run(options, say)
+    except SyncerError as exc:
+        print(f"bench_sync: error: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("bench_sync: interrupted", file=sys.stderr)
+        return 130
+    print(render(results), end="")
+    if options.out is not None:
+        options.out.write_text(json.dumps(_as_json(results), indent=2) + "\n", encoding="utf-8")
+    missed = any(t.verdict == "FAIL" for t in targets(results))
+    return EXIT_TARGET_MISSED if options.check and missed else 0
+
+
+def _as_json(results: Results) -> dict[str, Any]:
+    data = asdict(results)
+    data["targets"] = [{**asdict(t), "verdict": t.verdict} for t in targets(results)]
+    data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    return data
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
