@@ -154,8 +154,8 @@ class Cadence:
 
     An event is due when its interval has elapsed, minus half a tick (ticks are the shortest
     interval, so this picks the nearest tick instead of the one after). Its interval is the
-    per-event override, else ``active_interval`` if it gained photos within ``active_window``,
-    else ``schedule.interval``.
+    per-event override, else ``active_interval`` if it gained photos within ``active_window``
+    (never longer than ``schedule.interval``), else ``schedule.interval``.
     """
 
     def __init__(self) -> None:
@@ -198,7 +198,9 @@ class Cadence:
     def _interval(self, plan: Plan, event_id: int, override: float | None, now: float) -> float:
         if override is not None:
             return override
-        return plan.active_interval if self._active(plan, event_id, now) else plan.interval
+        if self._active(plan, event_id, now):  # "active" may only shorten the interval
+            return min(plan.active_interval, plan.interval)
+        return plan.interval
 
 
 class Daemon(Generic[S]):
@@ -375,9 +377,10 @@ class Daemon(Generic[S]):
     def _describe(plan: Plan) -> str:
         count = 0 if plan.events is None else len(plan.events)
         events = "all events" if plan.events is None else f"{count} event{'s' * (count != 1)}"
+        active = min(plan.active_interval, plan.interval)
         return (
             f"{events} every {human(plan.interval)} "
-            f"({human(plan.active_interval)} while active), checked every {human(plan.tick)}"
+            f"({human(active)} while active), checked every {human(plan.tick)}"
         )
 
     # -- scheduler thread ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
 from syncer.cli.output import (
@@ -20,8 +20,11 @@ from syncer.cli.output import (
 )
 from syncer.cli.progress import BarProgress
 from syncer.config import Settings, load_settings, masked_settings
-from syncer.errors import ConfigError
+from syncer.errors import ConfigError, SyncerError
 from syncer.sync import CycleOptions, Progress, run_cycle
+
+if TYPE_CHECKING:
+    from syncer.metrics import Metrics
 
 log = logging.getLogger("syncer.cli")
 
@@ -173,7 +176,10 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
 
     def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
         options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
-        return run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+        try:
+            return run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+        finally:
+            _publish_states(current, metrics)
 
     def reload() -> Settings:
         fresh = load(args)
@@ -187,3 +193,14 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
         return first.pop() if first else reload()
 
     return run_daemon(loader, cycle, env=dict(os.environ), metrics=metrics)
+
+
+def _publish_states(settings: Settings, metrics: Metrics) -> None:
+    """Photo counts by state for /metrics; a ledger that cannot be read leaves them as they were."""
+    from syncer.ledger import Ledger
+
+    try:
+        with Ledger.open(settings.storage.ledger, create=False) as ledger:
+            metrics.set_states(ledger.counts_by_state())
+    except SyncerError as exc:
+        log.debug("photo counts not published: %s", exc.message)

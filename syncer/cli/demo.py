@@ -81,7 +81,7 @@ def _print_tree(root: Path) -> None:
         per_folder[str(rel.parent)] += 1
         total += 1
     print(f"\n{root}: {total} files in {len(per_folder)} folders")
-    for folder, count in sorted(per_folder.items())[:12]:
+    for folder, count in sorted(per_folder.items(), key=lambda item: (-item[1], item[0]))[:12]:
         print(f"  {folder}/  {count} photos")
     if len(per_folder) > 12:
         print(f"  ... and {len(per_folder) - 12} more folders")

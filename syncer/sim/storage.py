@@ -105,6 +105,7 @@ class StorageRoute:
 
     def serve(self, handler: BaseHTTPRequestHandler, path: str, query: str) -> None:
         head = handler.command == "HEAD"
+        self._stats.storage_request(with_api_key=handler.headers.get("X-API-Key") is not None)
         if handler.command not in ("GET", "HEAD"):
             self._xml(handler, 405, "MethodNotAllowed", "Only GET and HEAD are allowed", head)
             return
@@ -115,7 +116,6 @@ class StorageRoute:
                 return
             self._send(handler, int(found[1]), found[2], head, faults=False)
             return
-        self._stats.storage_request(with_api_key=handler.headers.get("X-API-Key") is not None)
         found = _OBJECT.match(path)
         if found is None:
             self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)

@@ -30,8 +30,10 @@ def upsert_rate(path: Path, pages: int, per_page: int = 100, seed: int = 7) -> L
     """Photos per second recorded by ``record_page`` on a fresh ledger file at ``path``."""
     rng = random.Random(seed)
     book = [
-        [SeenImage(str(uuid.UUID(int=rng.getrandbits(128), version=4)), 96, 64)
-         for _ in range(per_page)]
+        [
+            SeenImage(str(uuid.UUID(int=rng.getrandbits(128), version=4)), 96, 64)
+            for _ in range(per_page)
+        ]
         for _ in range(pages)
     ]
     with Ledger.open(path) as ledger:

@@ -7,6 +7,9 @@ presigned URL is ignored, so the simulator can hand out URLs that point here.
 from __future__ import annotations
 
 import contextlib
+import grp
+import os
+import pwd
 import shutil
 import signal
 import socket
@@ -22,7 +25,7 @@ _START_ATTEMPTS = 5
 _READY_SECONDS = 10.0
 
 _CONFIG = """\
-worker_processes {workers};
+{user}worker_processes {workers};
 daemon off;
 master_process on;
 pid {home}/nginx.pid;
@@ -81,8 +84,12 @@ class Nginx:
                 return self
         raise BenchError(f"nginx did not start: {last_line(self.home / 'error.log')}")
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def stop(self) -> None:
@@ -101,14 +108,26 @@ class Nginx:
         """Start on ``port``; False when the port was taken meanwhile (try another)."""
         self.port = port
         conf = self.home / "nginx.conf"
-        conf.write_text(_CONFIG.format(workers=self.workers, home=self.home, port=port,
-                                       root=self.root), encoding="utf-8")
+        conf.write_text(
+            _CONFIG.format(
+                user=_user_line(), workers=self.workers, home=self.home, port=port, root=self.root
+            ),
+            encoding="utf-8",
+        )
         log = (self.home / "nginx.out").open("wb")
         with log:
             self._process = subprocess.Popen(
-                [self.binary, "-p", f"{self.home}/", "-c", str(conf), "-e",
-                 str(self.home / "error.log")],
-                stdout=log, stderr=subprocess.STDOUT,
+                [
+                    self.binary,
+                    "-p",
+                    f"{self.home}/",
+                    "-c",
+                    str(conf),
+                    "-e",
+                    str(self.home / "error.log"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         if self._wait_ready(port):
             return True
@@ -125,6 +144,15 @@ class Nginx:
                 return True
             time.sleep(0.02)
         return False
+
+
+def _user_line() -> str:
+    """Started by root, nginx workers would switch to ``nobody``: keep our own identity."""
+    if os.geteuid() != 0:
+        return ""  # nginx ignores ``user`` when it is not root
+    user = pwd.getpwuid(os.getuid()).pw_name
+    group = grp.getgrgid(os.getgid()).gr_name
+    return f"user {user} {group};\n"
 
 
 def _free_port() -> int:

@@ -33,14 +33,40 @@ class Peer:
         if self.binary is None:
             raise ValueError(self.install_hint)
         if self.name == "wget2":
-            return [self.binary, "--no-config", "--quiet", "--progress=none",
-                    f"--max-threads={CONNECTIONS}", "--input-file", str(urls),
-                    "--directory-prefix", str(dest), "--cut-file-get-vars", "--no-xattr",
-                    "--no-hsts", "--no-hpkp", "--no-netrc", "--no-robots"]
-        return [self.binary, "--no-conf", "--quiet", f"-j{CONNECTIONS}", "-x1", "-i", str(urls),
-                "-d", str(dest), "--file-allocation=none", "--auto-file-renaming=false",
-                "--allow-overwrite=true", "--remote-time=false", "--summary-interval=0",
-                "--download-result=hide"]
+            return [
+                self.binary,
+                "--no-config",
+                "--quiet",
+                "--progress=none",
+                f"--max-threads={CONNECTIONS}",
+                "--input-file",
+                str(urls),
+                "--directory-prefix",
+                str(dest),
+                "--cut-file-get-vars",
+                "--no-xattr",
+                "--no-hsts",
+                "--no-hpkp",
+                "--no-netrc",
+                "--no-robots",
+            ]
+        return [
+            self.binary,
+            "--no-conf",
+            "--quiet",
+            f"-j{CONNECTIONS}",
+            "-x1",
+            "-i",
+            str(urls),
+            "-d",
+            str(dest),
+            "--file-allocation=none",
+            "--auto-file-renaming=false",
+            "--allow-overwrite=true",
+            "--remote-time=false",
+            "--summary-interval=0",
+            "--download-result=hide",
+        ]
 
 
 def find_peers(names: Sequence[str] = ("wget2", "aria2c")) -> list[Peer]:

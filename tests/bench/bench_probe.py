@@ -25,8 +25,14 @@ def run_probed(stats_path: Path, argv: Sequence[str]) -> int:
     stats = {"pages": 0, "photos": 0, "seconds": 0.0}
     original = Ledger.record_page
 
-    def timed(self: Ledger, event_id: int, walk_no: int, page: int,
-              images: Sequence[SeenImage], now: datetime) -> int:
+    def timed(
+        self: Ledger,
+        event_id: int,
+        walk_no: int,
+        page: int,
+        images: Sequence[SeenImage],
+        now: datetime,
+    ) -> int:
         started = time.perf_counter()
         try:
             return original(self, event_id, walk_no, page, images, now)

@@ -1,13 +1,19 @@
 """Run one child process and measure it: wall time, CPU time (user + sys) and peak RSS.
 
-The numbers come from ``os.wait4`` on the child itself, so each measurement covers exactly one
-command (and the descendants it waited for), never the whole benchmark process tree.
+Wall and CPU time come from ``os.wait4`` on the child, so each measurement covers exactly one
+command (and what it waited for), never the whole benchmark process tree. Peak RSS comes from a
+small wrapper (GNU ``time -f %M``, else ``bench_rss.py``): see ``bench_rss.py`` for why the
+benchmark's own ``wait4`` cannot report it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -15,6 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncer.errors import SyncerError
+
+GNU_TIME = "/usr/bin/time"
+TIME_HINT = "sudo apt-get install -y time"
+_RSS_HELPER = Path(__file__).resolve().with_name("bench_rss.py")
 
 
 class BenchError(SyncerError):
@@ -32,8 +42,9 @@ class Usage:
     peak_rss: int  # bytes (the largest of the measured processes)
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.wall + other.wall, self.cpu + other.cpu,
-                     max(self.peak_rss, other.peak_rss))
+        return Usage(
+            self.wall + other.wall, self.cpu + other.cpu, max(self.peak_rss, other.peak_rss)
+        )
 
 
 @dataclass(frozen=True)
@@ -46,13 +57,32 @@ class Command:
     cwd: Path | None = None
     timeout: float = 3600.0
 
-    @property
-    def stderr_path(self) -> Path:
-        return self.log.with_name(self.log.name + ".err")
+    def beside(self, suffix: str) -> Path:
+        return self.log.with_name(self.log.name + suffix)
 
     @property
     def name(self) -> str:
         return Path(self.argv[0]).name
+
+
+@functools.cache
+def gnu_time() -> str | None:
+    """``/usr/bin/time`` when it is GNU time (it has ``-f`` and ``-o``), else None."""
+    try:
+        probe = subprocess.run(
+            [GNU_TIME, "--version"], capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return GNU_TIME if "GNU" in probe.stdout + probe.stderr else None
+
+
+def rss_wrapper(rss_file: Path) -> list[str]:
+    """The argv prefix that writes the command's peak RSS (KiB) into ``rss_file``."""
+    binary = gnu_time()
+    if binary is not None:
+        return [binary, "-f", "%M", "-o", str(rss_file)]
+    return [sys.executable, "-I", "-S", str(_RSS_HELPER), str(rss_file)]
 
 
 def measure(command: Command, *, check: bool = True) -> tuple[Usage, int]:
@@ -61,35 +91,60 @@ def measure(command: Command, *, check: bool = True) -> tuple[Usage, int]:
     Raises :class:`BenchError` when it cannot start, runs past its timeout, or (with ``check``)
     exits non-zero; the message ends with the last line the child wrote to stderr.
     """
-    with command.log.open("wb") as out, command.stderr_path.open("wb") as err:
+    rss_file = command.beside(".rss")
+    with command.log.open("wb") as out, command.beside(".err").open("wb") as err:
         started = time.perf_counter()
         try:
-            child = subprocess.Popen(command.argv, stdout=out, stderr=err, env=command.env,
-                                     cwd=command.cwd)
+            child = subprocess.Popen(
+                [*rss_wrapper(rss_file), *command.argv],
+                stdout=out,
+                stderr=err,
+                env=command.env,
+                cwd=command.cwd,
+                start_new_session=True,
+            )
         except OSError as exc:
             raise BenchError(f"cannot start {command.name}: {exc.strerror}") from exc
-        killer = threading.Timer(command.timeout, child.kill)
-        killer.start()
+        timer = threading.Timer(command.timeout, _kill_group, (child.pid,))
+        timer.start()
         try:
             _, status, rusage = os.wait4(child.pid, 0)
+        except BaseException:  # interrupted: take the whole group down with us
+            _kill_group(child.pid)
+            child.wait()
+            raise
         finally:
-            killer.cancel()
+            timer.cancel()
         wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     child.returncode = code  # reaped here: keep Popen from waiting again
-    if killer.finished.is_set() and code < 0:
+    if timer.finished.is_set() and code != 0:
         raise BenchError(f"{command.name} ran longer than {command.timeout:.0f} s and was killed")
     if check and code != 0:
-        raise BenchError(f"{command.name} exited with {code}: {last_line(command.stderr_path)}")
-    usage = Usage(wall, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss * 1024)
+        raise BenchError(f"{command.name} exited with {code}: {last_line(command.beside('.err'))}")
+    usage = Usage(wall, rusage.ru_utime + rusage.ru_stime, _read_rss(rss_file))
     return usage, code
 
 
 def measure_then_sync(command: Command) -> Usage:
     """``command`` followed by coreutils ``sync``: both count, so every byte is on disk."""
     usage, _ = measure(command)
-    flushed, _ = measure(Command(["sync"], command.log.with_name(command.log.name + ".sync")))
+    flushed, _ = measure(Command(["sync"], command.beside(".sync")))
     return usage + flushed
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _read_rss(path: Path) -> int:
+    """Bytes from the wrapper's KiB figure (GNU time may put a status line before it)."""
+    try:
+        lines = path.read_text(encoding="utf-8").split()
+        return int(lines[-1]) * 1024
+    except (OSError, ValueError, IndexError) as exc:
+        raise BenchError(f"no peak RSS figure in {path}") from exc
 
 
 def last_line(path: Path) -> str:

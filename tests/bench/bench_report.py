@@ -44,10 +44,14 @@ class ToolSummary:
         mine = [s for s in samples if s.tool == tool]
         if not mine:
             return None
-        return cls(tool, len(mine), statistics.median(s.wall for s in mine),
-                   statistics.median(s.cpu for s in mine),
-                   statistics.median(s.peak_rss for s in mine),
-                   round(statistics.median(s.bytes for s in mine)))
+        return cls(
+            tool,
+            len(mine),
+            statistics.median(s.wall for s in mine),
+            statistics.median(s.cpu for s in mine),
+            statistics.median(s.peak_rss for s in mine),
+            round(statistics.median(s.bytes for s in mine)),
+        )
 
 
 @dataclass
@@ -180,11 +184,15 @@ def render_full(full: FullResult) -> str:
     for tool in full.tools():
         s = full.summary(tool)
         assert s is not None
-        lines.append(f"| {tool} | {s.runs} | {s.wall:.2f} | {s.cpu:.2f} | "
-                     f"{s.peak_rss / MB:.1f} | {s.mb_per_s:.0f} |")
+        lines.append(
+            f"| {tool} | {s.runs} | {s.wall:.2f} | {s.cpu:.2f} | "
+            f"{s.peak_rss / MB:.1f} | {s.mb_per_s:.0f} |"
+        )
     lines.append("")
-    lines.append("Medians; each run starts from an empty folder (syncer: fresh root and ledger) "
-                 "and ends with `sync`, counted in its time.")
+    lines.append(
+        "Medians; each run starts from an empty folder (syncer: fresh root and ledger) "
+        "and ends with `sync`, counted in its time."
+    )
     lines.extend(_ratio_lines(full))
     return "\n".join(lines)
 
@@ -198,8 +206,10 @@ def _ratio_lines(full: FullResult) -> list[str]:
         other = full.summary(peer)
         if peer == SYNCER or other is None:
             continue
-        lines.append(f"- syncer / {peer}: wall {_ratio(mine.wall, other.wall):.2f}x, "
-                     f"CPU {_ratio(mine.cpu, other.cpu):.2f}x")
+        lines.append(
+            f"- syncer / {peer}: wall {_ratio(mine.wall, other.wall):.2f}x, "
+            f"CPU {_ratio(mine.cpu, other.cpu):.2f}x"
+        )
     for peer, hint in full.missing.items():
         lines.append(f"- syncer / {peer}: not measured ({hint})")
     per_gb = mine.cpu / (mine.bytes / 1e9) if mine.bytes else 0.0
@@ -210,23 +220,25 @@ def _ratio_lines(full: FullResult) -> list[str]:
 def render_noop(noop: NoopResult) -> str:
     cycle = statistics.median(noop.noop_cycle)
     rate = noop.noop_seen / cycle if cycle > 0 else 0.0
-    return "\n".join([
-        f"### No-op resync of a complete {noop.photos}-photo event "
-        f"({len(noop.noop_wall)} round(s), medians)",
-        "",
-        "| measure | seconds |",
-        "| --- | ---: |",
-        f"| first sync (downloads everything) | {noop.first.wall:.2f} |",
-        f"| no-op `syncer sync`, whole process | {statistics.median(noop.noop_wall):.2f} |",
-        f"| no-op cycle, syncer's own `seconds` | {cycle:.2f} |",
-        f"| bare page walk ({noop.walk_pages} pages), whole process | "
-        f"{statistics.median(noop.walk_wall):.2f} |",
-        f"| bare page walk, walk loop only | {statistics.median(noop.walk_inner):.2f} |",
-        "",
-        f"- no-op / bare walk: process {noop_ratio(noop):.2f}x, in-process "
-        f"{_ratio(cycle, statistics.median(noop.walk_inner)):.2f}x",
-        f"- no-op walk rate: {rate:,.0f} photos/s ({noop.noop_seen} seen in {cycle:.2f} s)",
-    ])
+    return "\n".join(
+        [
+            f"### No-op resync of a complete {noop.photos}-photo event "
+            f"({len(noop.noop_wall)} round(s), medians)",
+            "",
+            "| measure | seconds |",
+            "| --- | ---: |",
+            f"| first sync (downloads everything) | {noop.first.wall:.2f} |",
+            f"| no-op `syncer sync`, whole process | {statistics.median(noop.noop_wall):.2f} |",
+            f"| no-op cycle, syncer's own `seconds` | {cycle:.2f} |",
+            f"| bare page walk ({noop.walk_pages} pages), whole process | "
+            f"{statistics.median(noop.walk_wall):.2f} |",
+            f"| bare page walk, walk loop only | {statistics.median(noop.walk_inner):.2f} |",
+            "",
+            f"- no-op / bare walk: process {noop_ratio(noop):.2f}x, in-process "
+            f"{_ratio(cycle, statistics.median(noop.walk_inner)):.2f}x",
+            f"- no-op walk rate: {rate:,.0f} photos/s ({noop.noop_seen} seen in {cycle:.2f} s)",
+        ]
+    )
 
 
 def noop_ratio(noop: NoopResult) -> float:
@@ -235,29 +247,35 @@ def noop_ratio(noop: NoopResult) -> float:
 
 def render_walk(walk: WalkResult) -> str:
     first, rewalk, ledger = walk.probe_first, walk.probe_rewalk, walk.ledger
-    return "\n".join([
-        f"### Large event: first sync of {walk.photos} photos (bytes served by {walk.storage})",
-        "",
-        f"- first `syncer sync`: {walk.first.wall:.1f} s wall, {walk.first.cpu:.1f} s CPU, "
-        f"peak RSS {walk.first.peak_rss / MB:.1f} MB, {walk.seen} photos listed",
-        f"- ledger upserts inside syncer, first walk: {first.per_s:,.0f} photos/s "
-        f"({first.photos} photos in {first.pages} pages, {first.seconds:.2f} s in record_page)",
-        f"- ledger upserts inside syncer, no-op re-walk: {rewalk.per_s:,.0f} photos/s "
-        f"({rewalk.seconds:.2f} s in record_page; whole cycle {walk.rewalk_cycle_seconds:.2f} s, "
-        f"{walk.seen / walk.rewalk_cycle_seconds if walk.rewalk_cycle_seconds else 0:,.0f} "
-        "photos/s)",
-        f"- `Ledger.record_page` alone, {ledger.pages} pages of 100 on a fresh file: "
-        f"{ledger.insert_per_s:,.0f} photos/s inserted, {ledger.rewalk_per_s:,.0f} photos/s "
-        "re-walked",
-    ])
+    cycle = walk.rewalk_cycle_seconds
+    return "\n".join(
+        [
+            f"### Large event: first sync of {walk.photos} photos (bytes served by {walk.storage})",
+            "",
+            f"- first `syncer sync`: {walk.first.wall:.1f} s wall, {walk.first.cpu:.1f} s CPU, "
+            f"peak RSS {walk.first.peak_rss / MB:.1f} MB, {walk.seen} photos listed",
+            f"- ledger upserts inside syncer, first walk: {first.per_s:,.0f} photos/s "
+            f"({first.photos} photos in {first.pages} pages, {first.seconds:.2f} s in "
+            "record_page)",
+            f"- ledger upserts inside syncer, no-op re-walk: {rewalk.per_s:,.0f} photos/s "
+            f"({rewalk.seconds:.2f} s in record_page); the whole no-op cycle took {cycle:.2f} s "
+            f"({_ratio(walk.seen, cycle):,.0f} photos/s)",
+            f"- `Ledger.record_page` alone, {ledger.pages} pages of 100 on a fresh file: "
+            f"{ledger.insert_per_s:,.0f} photos/s inserted, {ledger.rewalk_per_s:,.0f} photos/s "
+            "re-walked",
+        ]
+    )
 
 
 # -- targets -----------------------------------------------------------------------------------
 
 
 def targets(results: Results) -> list[Target]:
-    return [*_full_targets(results.full), *_noop_targets(results.noop),
-            *_walk_targets(results.walk)]
+    return [
+        *_full_targets(results.full),
+        *_noop_targets(results.noop),
+        *_walk_targets(results.walk),
+    ]
 
 
 def _full_targets(full: FullResult | None) -> list[Target]:
@@ -275,27 +293,42 @@ def _full_targets(full: FullResult | None) -> list[Target]:
     cpu_wget, _ = versus("wget2", "cpu")
     return [
         Target("full sync wall time <= 1.3x wget2", wall_wget, 1.3, note=note_wget),
-        Target("full sync faster than aria2c (wall ratio < 1)", wall_aria, 0.999,
-               note=note_aria),
+        Target("full sync faster than aria2c (wall ratio < 1)", wall_aria, 0.999, note=note_aria),
         Target("syncer CPU (user+sys) <= 2x wget2", cpu_wget, 2.0, note=note_wget),
     ]
 
 
 def _noop_targets(noop: NoopResult | None) -> list[Target]:
     value = noop_ratio(noop) if noop else None
-    return [Target("no-op resync <= 1.2x the bare walk (whole processes)", value, 1.2,
-                   note="" if noop else "skipped")]
+    return [
+        Target(
+            "no-op resync <= 1.2x the bare walk (whole processes)",
+            value,
+            1.2,
+            note="" if noop else "skipped",
+        )
+    ]
 
 
 def _walk_targets(walk: WalkResult | None) -> list[Target]:
     if walk is None:
-        return [Target("ledger upserts >= 20,000 photos/s", None, 20_000, True, "", "skipped"),
-                Target("peak RSS <= 150 MB on the large event", None, 150, unit=" MB",
-                       note="skipped")]
+        return [
+            Target("ledger upserts >= 20,000 photos/s", None, 20_000, True, "", "skipped"),
+            Target("peak RSS <= 150 MB on the large event", None, 150, unit=" MB", note="skipped"),
+        ]
     slowest = min(walk.probe_first.per_s, walk.probe_rewalk.per_s)
     return [
-        Target("ledger upserts >= 20,000 photos/s (slower of first walk and re-walk, inside "
-               "syncer)", slowest, 20_000, True, " photos/s"),
-        Target(f"peak RSS <= 150 MB on the {walk.photos}-photo event",
-               walk.first.peak_rss / MB, 150, unit=" MB"),
+        Target(
+            "ledger upserts >= 20,000 photos/s (slower of first walk and re-walk, inside syncer)",
+            slowest,
+            20_000,
+            True,
+            " photos/s",
+        ),
+        Target(
+            f"peak RSS <= 150 MB on the {walk.photos}-photo event",
+            walk.first.peak_rss / MB,
+            150,
+            unit=" MB",
+        ),
     ]

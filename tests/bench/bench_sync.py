@@ -36,10 +36,28 @@ from typing import Any
 
 from bench_ledger import upsert_rate
 from bench_peers import Peer, find_peers
-from bench_procs import BenchError, Command, Usage, measure, measure_then_sync
-from bench_report import SYNCER, FullResult, NoopResult, Probe, Results, Sample, WalkResult
-from bench_report import render, targets
+from bench_procs import (
+    TIME_HINT,
+    BenchError,
+    Command,
+    Usage,
+    gnu_time,
+    measure,
+    measure_then_sync,
+)
+from bench_report import (
+    SYNCER,
+    FullResult,
+    NoopResult,
+    Probe,
+    Results,
+    Sample,
+    WalkResult,
+    render,
+    targets,
+)
 from bench_world import BenchWorld, Say
+
 from syncer.errors import ConfigError, SyncerError
 from syncer.units import parse_size
 
@@ -77,14 +95,24 @@ class SyncerRun:
     report: dict[str, Any]
 
 
-def run_syncer(world: BenchWorld, run_dir: Path, options: Options, *, label: str,
-               then_sync: bool = True, probe: Path | None = None) -> SyncerRun:
+def run_syncer(
+    world: BenchWorld,
+    run_dir: Path,
+    options: Options,
+    *,
+    label: str,
+    then_sync: bool = True,
+    probe: Path | None = None,
+) -> SyncerRun:
     """``syncer sync --json`` on ``run_dir``'s root and ledger (``probe``: timed record_page)."""
     config = world.write_config(run_dir)
     launcher = [sys.executable, str(HERE / "bench_probe.py"), str(probe)] if probe else None
-    command = Command(world.syncer_argv(config, workers=options.workers, launcher=launcher),
-                      run_dir / f"{label}.json", env=world.env(),
-                      timeout=600 + world.photos * 0.05 + world.total_bytes / 10e6)
+    command = Command(
+        world.syncer_argv(config, workers=options.workers, launcher=launcher),
+        run_dir / f"{label}.json",
+        env=world.env(),
+        timeout=600 + world.photos * 0.05 + world.total_bytes / 10e6,
+    )
     usage = measure_then_sync(command) if then_sync else measure(command)[0]
     try:
         report: dict[str, Any] = json.loads(command.log.read_text(encoding="utf-8"))
@@ -106,11 +134,17 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
     _require_space(home, 2.3 * options.photos * options.size)
     peers = find_peers() if options.peers else []
     present = [p for p in peers if p.binary is not None]
-    with BenchWorld(home / "world", options.photos, options.size, use_nginx=options.nginx,
-                    say=say) as world:
-        result = FullResult(options.photos, options.size, world.total_bytes, world.storage,
-                            options.rounds,
-                            missing={p.name: p.install_hint for p in peers if p.binary is None})
+    with BenchWorld(
+        home / "world", options.photos, options.size, use_nginx=options.nginx, say=say
+    ) as world:
+        result = FullResult(
+            options.photos,
+            options.size,
+            world.total_bytes,
+            world.storage,
+            options.rounds,
+            missing={p.name: p.install_hint for p in peers if p.binary is None},
+        )
         for hint in result.missing.values():
             say(hint)
         urls = home / "urls.txt"
@@ -120,10 +154,13 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
         for round_no in range(options.rounds):
             shift = round_no % len(tools)
             for tool in tools[shift:] + tools[:shift]:
-                sample = _full_run(world, tool, urls, home / f"{_name(tool)}-{round_no}",
-                                   round_no, options)
-                say(f"round {round_no + 1}: {sample.tool} {sample.wall:.2f} s wall, "
-                    f"{sample.cpu:.2f} s CPU")
+                sample = _full_run(
+                    world, tool, urls, home / f"{_name(tool)}-{round_no}", round_no, options
+                )
+                say(
+                    f"round {round_no + 1}: {sample.tool} {sample.wall:.2f} s wall, "
+                    f"{sample.cpu:.2f} s CPU"
+                )
                 result.samples.append(sample)
     return result
 
@@ -132,13 +169,19 @@ def _name(tool: str | Peer) -> str:
     return tool if isinstance(tool, str) else tool.name
 
 
-def _full_run(world: BenchWorld, tool: str | Peer, urls: Path, run_dir: Path, round_no: int,
-              options: Options) -> Sample:
+def _full_run(
+    world: BenchWorld, tool: str | Peer, urls: Path, run_dir: Path, round_no: int, options: Options
+) -> Sample:
     if isinstance(tool, Peer):
         dest = run_dir / "photos"
         dest.mkdir(parents=True)
-        usage = measure_then_sync(Command(tool.argv(urls, dest), run_dir / f"{tool.name}.out",
-                                          timeout=600 + world.total_bytes / 10e6))
+        usage = measure_then_sync(
+            Command(
+                tool.argv(urls, dest),
+                run_dir / f"{tool.name}.out",
+                timeout=600 + world.total_bytes / 10e6,
+            )
+        )
     else:
         usage = run_syncer(world, run_dir, options, label="sync").usage
     stored = world.verify(run_dir / "photos")
@@ -151,14 +194,16 @@ def _full_run(world: BenchWorld, tool: str | Peer, urls: Path, run_dir: Path, ro
 
 
 def run_noop(options: Options, home: Path, say: Say) -> NoopResult:
-    with BenchWorld(home / "world", options.noop_photos, options.tiny_size,
-                    use_nginx=options.nginx, say=say) as world:
+    with BenchWorld(
+        home / "world", options.noop_photos, options.tiny_size, use_nginx=options.nginx, say=say
+    ) as world:
         run_dir = home / "syncer"
         say(f"first sync of the {options.noop_photos}-photo event")
         first = run_syncer(world, run_dir, options, label="first")
         world.verify(run_dir / "photos")
-        result = NoopResult(options.noop_photos, world.storage,
-                            _sample(SYNCER, 0, first.usage, world.total_bytes))
+        result = NoopResult(
+            options.noop_photos, world.storage, _sample(SYNCER, 0, first.usage, world.total_bytes)
+        )
         for round_no in range(options.rounds):
             noop_first = round_no % 2 == 0  # alternate which of the two goes first
             if noop_first:
@@ -166,13 +211,16 @@ def run_noop(options: Options, home: Path, say: Say) -> NoopResult:
             _bare_walk_once(world, home, result, round_no)
             if not noop_first:
                 _noop_once(world, run_dir, options, result, round_no)
-        say(f"no-op sync {statistics.median(result.noop_wall):.2f} s, bare walk "
-            f"{statistics.median(result.walk_wall):.2f} s")
+        say(
+            f"no-op sync {statistics.median(result.noop_wall):.2f} s, bare walk "
+            f"{statistics.median(result.walk_wall):.2f} s"
+        )
     return result
 
 
-def _noop_once(world: BenchWorld, run_dir: Path, options: Options, result: NoopResult,
-               round_no: int) -> None:
+def _noop_once(
+    world: BenchWorld, run_dir: Path, options: Options, result: NoopResult, round_no: int
+) -> None:
     run = run_syncer(world, run_dir, options, label=f"noop-{round_no}", then_sync=False)
     if run.report.get("downloaded"):
         raise BenchError("the no-op sync downloaded photos: the first sync was incomplete")
@@ -183,8 +231,16 @@ def _noop_once(world: BenchWorld, run_dir: Path, options: Options, result: NoopR
 
 def _bare_walk_once(world: BenchWorld, home: Path, result: NoopResult, round_no: int) -> None:
     log = home / f"walk-{round_no}.json"
-    argv = [sys.executable, str(HERE / "bench_walk.py"), "--base-url", world.sim.base_url,
-            "--org", str(world.sim.org_id), "--event", str(world.event_id)]
+    argv = [
+        sys.executable,
+        str(HERE / "bench_walk.py"),
+        "--base-url",
+        world.sim.base_url,
+        "--org",
+        str(world.sim.org_id),
+        "--event",
+        str(world.event_id),
+    ]
     usage, _ = measure(Command(argv, log, env=world.env(), timeout=600 + world.photos * 0.05))
     walked = json.loads(log.read_text(encoding="utf-8"))
     if walked["photos"] != world.photos:
@@ -198,24 +254,29 @@ def _bare_walk_once(world: BenchWorld, home: Path, result: NoopResult, round_no:
 
 
 def run_walk(options: Options, home: Path, say: Say) -> WalkResult:
-    with BenchWorld(home / "world", options.walk_photos, options.tiny_size,
-                    use_nginx=options.nginx, say=say) as world:
+    with BenchWorld(
+        home / "world", options.walk_photos, options.tiny_size, use_nginx=options.nginx, say=say
+    ) as world:
         run_dir = home / "syncer"
         say(f"first sync of the {options.walk_photos}-photo event")
         first = run_syncer(world, run_dir, options, label="first", probe=home / "probe1.json")
         say(f"re-walk of the {options.walk_photos}-photo event")
-        again = run_syncer(world, run_dir, options, label="rewalk", then_sync=False,
-                           probe=home / "probe2.json")
+        again = run_syncer(
+            world, run_dir, options, label="rewalk", then_sync=False, probe=home / "probe2.json"
+        )
         storage = world.storage
     say(f"Ledger.record_page alone: {options.ledger_pages} pages of 100")
     ledger = upsert_rate(home / "alone.sqlite3", options.ledger_pages)
     return WalkResult(
-        photos=options.walk_photos, storage=storage,
+        photos=options.walk_photos,
+        storage=storage,
         first=_sample(SYNCER, 0, first.usage, int(first.report["bytes"])),
         cycle_seconds=float(first.report["seconds"]),
         seen=int(first.report["events"][0]["seen"]),
-        probe_first=_probe(home / "probe1.json"), probe_rewalk=_probe(home / "probe2.json"),
-        rewalk_cycle_seconds=float(again.report["seconds"]), ledger=ledger,
+        probe_first=_probe(home / "probe1.json"),
+        probe_rewalk=_probe(home / "probe2.json"),
+        rewalk_cycle_seconds=float(again.report["seconds"]),
+        ledger=ledger,
     )
 
 
@@ -230,8 +291,10 @@ def _probe(path: Path) -> Probe:
 def _require_space(folder: Path, needed: float) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed:
-        raise BenchError(f"the benchmark needs about {needed / 1e9:.1f} GB free under {folder}, "
-                         f"there are {free / 1e9:.1f} GB: use --workdir or fewer/smaller photos")
+        raise BenchError(
+            f"the benchmark needs about {needed / 1e9:.1f} GB free under {folder}, "
+            f"there are {free / 1e9:.1f} GB: use --workdir or fewer/smaller photos"
+        )
 
 
 def run(options: Options, say: Say) -> Results:
@@ -240,6 +303,11 @@ def run(options: Options, say: Say) -> Results:
     home = Path(base)
     home.chmod(0o755)  # nginx workers may run as another user
     say(f"working in {home}")
+    if gnu_time() is None:
+        say(
+            f"GNU time not found: peak RSS is measured through a small Python parent, so values "
+            f"below ~8 MB read as ~8 MB ({TIME_HINT})"
+        )
     results = Results()
     try:
         if not options.skip_full:
@@ -262,7 +330,8 @@ def _sub(home: Path, name: str) -> Path:
 
 def parse_args(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="bench_sync.py", description="benchmark syncer sync against wget2 and aria2c")
+        prog="bench_sync.py", description="benchmark syncer sync against wget2 and aria2c"
+    )
     parser.add_argument("--photos", type=int, default=2000, help="photos in the full-sync event")
     parser.add_argument("--size", default="2MB", help="photo size, e.g. 2MB, 500KB (default 2MB)")
     parser.add_argument("--rounds", type=int, default=3, help="runs per tool (default 3)")
@@ -270,27 +339,46 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--noop-photos", type=int, default=20_000)
     parser.add_argument("--walk-photos", type=int, default=100_000)
     parser.add_argument("--tiny-size", default="2KB", help="photo size of those two events")
-    parser.add_argument("--ledger-pages", type=int, default=1000,
-                        help="pages of 100 for the record_page measurement")
+    parser.add_argument(
+        "--ledger-pages",
+        type=int,
+        default=1000,
+        help="pages of 100 for the record_page measurement",
+    )
     parser.add_argument("--skip-full", action="store_true")
     parser.add_argument("--skip-noop", action="store_true")
     parser.add_argument("--skip-walk", action="store_true")
     parser.add_argument("--no-peers", action="store_true", help="measure syncer only")
-    parser.add_argument("--no-nginx", action="store_true",
-                        help="serve the bytes from the simulator even if nginx is installed")
+    parser.add_argument(
+        "--no-nginx",
+        action="store_true",
+        help="serve the bytes from the simulator even if nginx is installed",
+    )
     parser.add_argument("--workdir", type=Path, help="where the temp dir goes (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and the files")
     parser.add_argument("--out", type=Path, help="also write every number to this JSON file")
-    parser.add_argument("--check", action="store_true",
-                        help=f"exit {EXIT_TARGET_MISSED} when a target is missed")
+    parser.add_argument(
+        "--check", action="store_true", help=f"exit {EXIT_TARGET_MISSED} when a target is missed"
+    )
     args = parser.parse_args(argv)
     options = Options(
-        photos=args.photos, size=_size(args.size, "--size"), rounds=args.rounds,
-        workers=args.workers, noop_photos=args.noop_photos, walk_photos=args.walk_photos,
-        tiny_size=_size(args.tiny_size, "--tiny-size"), ledger_pages=args.ledger_pages,
-        skip_full=args.skip_full, skip_noop=args.skip_noop, skip_walk=args.skip_walk,
-        peers=not args.no_peers, nginx=not args.no_nginx, workdir=args.workdir,
-        keep=args.keep, out=args.out, check=args.check,
+        photos=args.photos,
+        size=_size(args.size, "--size"),
+        rounds=args.rounds,
+        workers=args.workers,
+        noop_photos=args.noop_photos,
+        walk_photos=args.walk_photos,
+        tiny_size=_size(args.tiny_size, "--tiny-size"),
+        ledger_pages=args.ledger_pages,
+        skip_full=args.skip_full,
+        skip_noop=args.skip_noop,
+        skip_walk=args.skip_walk,
+        peers=not args.no_peers,
+        nginx=not args.no_nginx,
+        workdir=args.workdir,
+        keep=args.keep,
+        out=args.out,
+        check=args.check,
     )
     _validate(options)
     return options

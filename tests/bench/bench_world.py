@@ -18,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from pydantic import SecretStr
-
 from bench_nginx import INSTALL_HINT, Nginx, find_nginx
 from bench_procs import BenchError
+from pydantic import SecretStr
+
 from syncer.api import MAX_BATCH, ApiClient
 from syncer.sim import SimConfig, SimPhoto, Simulator
 
@@ -39,8 +39,9 @@ class Verified:
 class BenchWorld:
     """``with BenchWorld(home, photos, size, use_nginx=True, say=print) as world:``."""
 
-    def __init__(self, home: Path, photos: int, photo_bytes: int, *, use_nginx: bool,
-                 say: Say) -> None:
+    def __init__(
+        self, home: Path, photos: int, photo_bytes: int, *, use_nginx: bool, say: Say
+    ) -> None:
         self.home = home
         self.photos = photos
         self.photo_bytes = photo_bytes
@@ -70,18 +71,30 @@ class BenchWorld:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._stack.close()
 
     def _start(self) -> None:
         data = self.home / "data"
         data.mkdir(parents=True, exist_ok=True)
         storage_url = self._start_nginx(data)
-        self.say(f"generating {self.photos} photos of ~{self.photo_bytes / 1e6:g} MB "
-                 f"(bytes served by {self.storage})")
-        config = SimConfig(events=1, photos_per_event=self.photos, photo_bytes=self.photo_bytes,
-                           presign_ttl=PRESIGN_TTL, data_dir=data, storage_base_url=storage_url)
+        self.say(
+            f"generating {self.photos} photos of ~{self.photo_bytes / 1e6:g} MB "
+            f"(bytes served by {self.storage})"
+        )
+        config = SimConfig(
+            events=1,
+            photos_per_event=self.photos,
+            photo_bytes=self.photo_bytes,
+            presign_ttl=PRESIGN_TTL,
+            data_dir=data,
+            storage_base_url=storage_url,
+        )
         self._sim = self._stack.enter_context(Simulator(config))
         self.event_id = next(e.event_id for e in self.sim.events() if e.configured)
         self.truth = {p.image_id: p for p in self.sim.photos(self.event_id)}
@@ -106,8 +119,10 @@ class BenchWorld:
         except httpx.HTTPError as exc:
             raise BenchError(f"nginx does not answer: {type(exc).__name__}") from exc
         if answer.status_code != 200 or len(answer.content) != photo.size:
-            raise BenchError(f"nginx answered HTTP {answer.status_code} for a photo; can its "
-                             f"worker user read {self.home}? (try --workdir under /tmp)")
+            raise BenchError(
+                f"nginx answered HTTP {answer.status_code} for a photo; can its "
+                f"worker user read {self.home}? (try --workdir under /tmp)"
+            )
 
     # -- what the tools need -------------------------------------------------------------
 
@@ -131,11 +146,25 @@ class BenchWorld:
         config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return config
 
-    def syncer_argv(self, config: Path, *, workers: int | None, dry_run: bool = False,
-                    launcher: list[str] | None = None) -> list[str]:
+    def syncer_argv(
+        self,
+        config: Path,
+        *,
+        workers: int | None,
+        dry_run: bool = False,
+        launcher: list[str] | None = None,
+    ) -> list[str]:
         """``syncer sync`` for this event (``launcher`` replaces ``python -m syncer``)."""
-        argv = [*(launcher or [sys.executable, "-m", "syncer"]), "--config", str(config),
-                "sync", "--event", str(self.event_id), "--json", "--no-progress"]
+        argv = [
+            *(launcher or [sys.executable, "-m", "syncer"]),
+            "--config",
+            str(config),
+            "sync",
+            "--event",
+            str(self.event_id),
+            "--json",
+            "--no-progress",
+        ]
         if workers is not None:
             argv += ["--workers", str(workers)]
         if dry_run:
@@ -146,10 +175,11 @@ class BenchWorld:
         """Presign every photo (batches of 60, as syncer does) into a URL-per-line file."""
         ids = list(self.truth)
         urls: list[str] = []
-        with ApiClient(base_url=self.sim.base_url, org_id=self.sim.org_id,
-                       api_key=SecretStr(self.sim.api_key)) as api:
+        with ApiClient(
+            base_url=self.sim.base_url, org_id=self.sim.org_id, api_key=SecretStr(self.sim.api_key)
+        ) as api:
             for start in range(0, len(ids), MAX_BATCH):
-                answer = api.presign(self.event_id, ids[start:start + MAX_BATCH])
+                answer = api.presign(self.event_id, ids[start : start + MAX_BATCH])
                 if answer.failed or answer.missing or answer.invalid:
                     raise BenchError("the simulator refused to presign some photos")
                 urls.extend(item.url for item in answer.urls.values())

@@ -108,8 +108,10 @@ def test_requests_carrying_the_api_key_are_counted(sim: Simulator, client: httpx
     httpx.get(url)
     httpx.get(url, headers={"X-API-Key": sim.api_key})
     httpx.head(url, headers={"x-api-key": "anything"})
-    assert sim.stats.storage_requests == 3
-    assert sim.stats.storage_requests_with_api_key == 2
+    preview = f"{sim.base_url}/imgs/456/large/{sim.photos(456)[0].image_id}.jpg"
+    assert httpx.get(preview, headers={"X-API-Key": sim.api_key}).status_code == 200
+    assert sim.stats.storage_requests == 4
+    assert sim.stats.storage_requests_with_api_key == 3
 
 
 def test_expire_first_presign(sim: Simulator, client: httpx.Client) -> None:

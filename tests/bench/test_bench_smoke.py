@@ -1,0 +1,102 @@
+"""The benchmark script end to end with tiny numbers (peers and nginx are used when installed).
+
+It must print the table and the verdicts, and the photos syncer stored during the benchmark
+must be byte-identical to the simulator's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import bench_sync
+import pytest
+from bench_procs import BenchError
+from bench_world import verify_tree
+
+from syncer.sim import SimConfig, Simulator
+
+PHOTOS = 20
+SIZE = 50_000
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _truth() -> dict[str, str]:
+    """image_id -> sha256 of the event the benchmark generated (the simulator is seeded)."""
+    with Simulator(SimConfig(events=1, photos_per_event=PHOTOS, photo_bytes=SIZE)) as sim:
+        event = next(e.event_id for e in sim.events() if e.configured)
+        return {p.image_id: p.sha256 for p in sim.photos(event)}
+
+
+def test_bench_prints_the_table_and_syncer_stores_the_true_bytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "results.json"
+    code = bench_sync.main(
+        [
+            "--photos",
+            str(PHOTOS),
+            "--size",
+            f"{SIZE // 1000}KB",
+            "--rounds",
+            "1",
+            "--noop-photos",
+            "120",
+            "--walk-photos",
+            "150",
+            "--ledger-pages",
+            "3",
+            "--workdir",
+            str(tmp_path),
+            "--keep",
+            "--out",
+            str(out_json),
+        ]
+    )
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert "| tool | runs | wall s | CPU s (user+sys) | peak RSS MB | MB/s |" in printed
+    assert "| syncer | 1 |" in printed
+    verdicts = [
+        line.split()[0]
+        for line in printed.splitlines()
+        if line.startswith(("PASS ", "FAIL ", "SKIP "))
+    ]
+    assert len(verdicts) == 6
+    assert "SKIP" not in verdicts[3:]  # the no-op and large-event targets were measured
+
+    roots = list(tmp_path.glob("syncer-bench-*/full/syncer-0/photos"))
+    assert len(roots) == 1
+    stored = {p.stem: _sha256(p) for p in roots[0].rglob("*.jpg") if ".syncer-tmp" not in p.parts}
+    assert stored == _truth()
+
+    results = json.loads(out_json.read_text(encoding="utf-8"))
+    syncer_runs = [s for s in results["full"]["samples"] if s["tool"] == "syncer"]
+    assert [s["bytes"] for s in syncer_runs] == [results["full"]["total_bytes"]]
+    assert results["walk"]["seen"] == 150
+
+
+def test_verification_catches_a_corrupt_photo(tmp_path: Path) -> None:
+    with Simulator(SimConfig(events=1, photos_per_event=3, photo_bytes=5_000)) as sim:
+        event = next(e.event_id for e in sim.events() if e.configured)
+        truth = {p.image_id: p for p in sim.photos(event)}
+        for image_id in truth:
+            (tmp_path / f"{image_id}.jpg").write_bytes(sim.photo_path(event, image_id).read_bytes())
+    assert verify_tree(tmp_path, truth).files == 3
+    victim = tmp_path / f"{next(iter(truth))}.jpg"
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(BenchError, match="sha256 mismatch"):
+        verify_tree(tmp_path, truth)
+
+
+def test_bad_size_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_sync.main(["--size", "lots"]) == 78
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "bench_sync: error: --size: bad size 'lots': expected a number of bytes or "
+        "e.g. '500MB', '2GiB'"
+    ]

@@ -1,0 +1,209 @@
+"""Helpers for the reliability tests: small simulated worlds, config files, archive checks.
+
+Every check runs the real ``syncer`` CLI in a subprocess against the simulator on 127.0.0.1
+(see tests/e2e/e2e_fixtures.py for the :class:`World` it builds on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from e2e_fixtures import World, files_under, temp_files
+
+from syncer.sim import Faults, SimConfig, Simulator
+
+__all__ = [
+    "Outcome",
+    "World",
+    "all_files",
+    "assert_complete",
+    "assert_no_bad_photo",
+    "assert_one_line_error",
+    "build_world",
+    "configure",
+    "files_under",
+    "status_row",
+    "sync",
+    "temp_files",
+]
+
+TOML = Mapping[str, object]
+
+
+def build_world(
+    tmp: Path,
+    *,
+    photos: int = 20,
+    size: int = 12_000,
+    faults: Faults | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    event_id: int | None = None,
+    **sim_config: Any,
+) -> Iterator[World]:
+    """A running simulator with a small world, and a config file for one of its events."""
+    config = SimConfig(events=4, photos_per_event=photos, photo_bytes=size, **sim_config)
+    with Simulator(config, faults=faults, sleep=sleep) as sim:
+        chosen = event_id or next(
+            e.event_id
+            for e in sim.events()
+            if e.configured and e.status == "active" and e.flags.get("bib_search")
+        )
+        world = World(sim=sim, tmp=tmp, event_id=chosen)
+        configure(world)
+        yield world
+
+
+def configure(
+    world: World,
+    *,
+    api: TOML | None = None,
+    storage: TOML | None = None,
+    download: TOML | None = None,
+    event: TOML | None = None,
+    top: TOML | None = None,
+    path: Path | None = None,
+) -> Path:
+    """Write the world's config file; each mapping overrides or adds keys of its section.
+
+    A value of None removes a key. Sections: small retries (``retry_base = "10ms"``) so that a
+    photo parked by one run is due again in the next one.
+    """
+    sections: dict[str, dict[str, object]] = {
+        "api": {"base_url": world.sim.base_url, "org_id": world.sim.org_id, "max_attempts": 3},
+        "storage": {"root": str(world.root), "ledger": str(world.ledger), "min_free": "1MiB"},
+        "download": {"workers": 4, "retry_base": "10ms"},
+    }
+    for name, extra in (("api", api), ("storage", storage), ("download", download)):
+        for key, value in (extra or {}).items():
+            if value is None:
+                sections[name].pop(key, None)
+            else:
+                sections[name][key] = value
+    lines = [f"{key} = {_toml(value)}" for key, value in (top or {}).items()]
+    for name, values in sections.items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml(value)}" for key, value in values.items())
+    lines.append("[[events]]")
+    entry: dict[str, object] = {"id": world.event_id, **(event or {})}
+    lines.extend(f"{key} = {_toml(value)}" for key, value in entry.items())
+    target = path or world.config
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target.chmod(0o600)
+    return target
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+class Outcome:
+    """A finished CLI run: exit code, output and wall time."""
+
+    def __init__(self, result: subprocess.CompletedProcess[str], seconds: float) -> None:
+        self.code = result.returncode
+        self.stdout = result.stdout
+        self.stderr = result.stderr
+        self.seconds = seconds
+
+    def __repr__(self) -> str:
+        return f"Outcome(code={self.code}, stderr={self.stderr[-2000:]!r})"
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+
+def sync(world: World, *args: str, expect: tuple[int, ...] = (0,), **popen: Any) -> Outcome:
+    """``syncer sync --json`` (plus ``args``); asserts the exit code is one of ``expect``."""
+    started = time.monotonic()
+    result = subprocess.run(
+        world.command("sync", "--json", *args),
+        env=world.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        **popen,
+    )
+    outcome = Outcome(result, time.monotonic() - started)
+    assert outcome.code in expect, outcome
+    assert "Traceback" not in outcome.stderr, outcome
+    return outcome
+
+
+def status_row(world: World) -> dict[str, Any]:
+    """The world's event in ``syncer status --json``."""
+    result = world.run("status", "--json")
+    assert result.returncode == 0, result.stderr
+    rows: list[dict[str, Any]] = json.loads(result.stdout)
+    return next(r for r in rows if r["event_id"] == world.event_id)
+
+
+def assert_complete(world: World) -> None:
+    """The archive is exactly the simulator's truth: every photo once, right bytes, no temp."""
+    stored = files_under(world.root)
+    by_stem = {Path(rel).stem: sha for rel, sha in stored.items()}
+    assert len(by_stem) == len(stored), "a photo is stored twice"
+    assert by_stem == world.truth()
+    assert not temp_files(world.root)
+    assert ledger_counts(world.ledger) == {"downloaded": len(by_stem)}
+
+
+def assert_no_bad_photo(world: World) -> int:
+    """Every file anywhere under the root holds its photo's true bytes; returns how many."""
+    truth = world.truth()
+    count = 0
+    for path in all_files(world.root):
+        if path.name == ".syncer-root":
+            continue
+        assert not path.name.endswith(".part"), f"temp file left: {path}"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert truth.get(path.stem) == digest, f"{path} does not hold photo {path.stem}"
+        count += 1
+    return count
+
+
+def all_files(root: Path) -> list[Path]:
+    """Every regular file under ``root``, hidden folders included."""
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()] if root.exists() else []
+
+
+def assert_one_line_error(outcome: Outcome, code: int, *words: str) -> str:
+    """Exit ``code``, no traceback, exactly one ``syncer: error:`` line naming ``words``."""
+    assert outcome.code == code, outcome
+    assert "Traceback" not in outcome.stderr, outcome
+    errors = [line for line in outcome.stderr.splitlines() if line.startswith("syncer: error:")]
+    assert len(errors) == 1, outcome
+    others = [
+        line
+        for line in outcome.stderr.splitlines()
+        if line.strip() and not line.startswith(("syncer: error:", "syncer: hint:"))
+    ]
+    assert not others, outcome
+    for word in words:
+        assert word in errors[0], (word, errors[0])
+    return errors[0]
+
+
+def ledger_counts(ledger: Path) -> dict[str, int]:
+    """Photo rows per state, read straight from the SQLite file (read-only)."""
+    connection = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+    try:
+        rows = connection.execute("SELECT state, COUNT(*) FROM photos GROUP BY state").fetchall()
+    finally:
+        connection.close()
+    return {str(state): int(n) for state, n in rows}

@@ -1,0 +1,135 @@
+"""/healthz, /metrics and systemd notifications of the real `syncer daemon`."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from e2e_fixtures import World
+from service_fixtures import FAST_SCHEDULE, HEALTH_ON, DaemonRun, wait_until, write_config
+
+Start = Callable[..., DaemonRun]
+SERVICE = {"schedule": FAST_SCHEDULE, "health": HEALTH_ON}
+
+
+def sample(
+    samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+@pytest.mark.slow
+def test_healthz_and_metrics_over_http(world: World, daemons: Start) -> None:
+    world.sim.faults.retry_after = 0.05
+    world.sim.faults.throttle_every = 3
+    write_config(world, sections=SERVICE)
+    started = time.time()
+    daemon = daemons(world)
+    daemon.wait_cycles(1)
+    status, body = daemon.health()
+    assert (status, body["status"]) == (200, "ok")
+    assert body["last_success"] is not None
+    world.sim.faults.throttle_every = None
+    samples = daemon.metrics()
+    truth = world.sim.photos(world.event_id)
+    assert sample(samples, "syncer_photos", state="downloaded") == len(truth)
+    assert sample(samples, "syncer_photos", state="pending") == 0
+    assert sample(samples, "syncer_downloaded_bytes_total") == sum(p.size for p in truth)
+    assert sample(samples, "syncer_cycle_duration_seconds_count") >= 1
+    assert sample(samples, "syncer_cycle_duration_seconds_sum") > 0
+    assert sample(samples, "syncer_api_throttled_total") >= 1
+    throttled = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "syncer_api_responses_total" and ("status", "429") in labels
+    )
+    answered = sum(
+        value
+        for (name, labels), value in samples.items()
+        if name == "syncer_api_responses_total" and ("status", "200") in labels
+    )
+    assert throttled == sample(samples, "syncer_api_throttled_total")
+    assert answered > 0
+    assert started <= sample(samples, "syncer_last_success_timestamp_seconds") <= time.time()
+    assert daemon.get("/nothing-here")[0] == 404
+    assert daemon.stop() == 0
+
+
+@pytest.mark.slow
+def test_metrics_follow_photos_by_state_across_cycles(world: World, daemons: Start) -> None:
+    write_config(world, sections=SERVICE)
+    daemon = daemons(world)
+    daemon.wait_cycles(1)
+    world.sim.add_photos(world.event_id, 2)
+    total = len(world.truth())
+    wait_until(
+        lambda: sample(daemon.metrics(), "syncer_photos", state="downloaded") == total,
+        timeout=15,
+        what="the new photos in syncer_photos",
+    )
+    assert daemon.stop() == 0
+
+
+class Listener:
+    """A bound AF_UNIX datagram socket standing in for systemd's notification socket."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[str] = []
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except TimeoutError:
+                return self.messages
+
+    def wait_for(self, wanted: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
+        return wait_until(
+            lambda: next((m for m in self.drain() if wanted(m)), None), timeout=timeout, what=what
+        )
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    folder = Path(tempfile.mkdtemp(prefix="sd-", dir="/tmp"))  # AF_UNIX paths are short
+    listener = Listener(folder / "notify")
+    yield listener
+    listener.sock.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_systemd_notifications(world: World, daemons: Start, listener: Listener) -> None:
+    write_config(world, sections={"schedule": FAST_SCHEDULE})
+    env = {"NOTIFY_SOCKET": str(listener.path), "WATCHDOG_USEC": "1000000"}
+    daemon = daemons(world, env=env)
+    listener.wait_for(lambda m: m == "READY=1", "READY=1")
+    listener.wait_for(lambda m: m.startswith("STATUS=cycle 1: 12 new, 12 downloaded"), "STATUS")
+    count = listener.messages.count("WATCHDOG=1")
+    listener.wait_for(lambda m: listener.messages.count("WATCHDOG=1") > count + 1, "WATCHDOG=1")
+    assert daemon.stop() == 0
+    listener.wait_for(lambda m: m == "STOPPING=1", "STOPPING=1")
+    assert listener.messages.index("READY=1") < listener.messages.index("STOPPING=1")
+    assert world.sim.api_key not in "".join(listener.messages)
+
+
+@pytest.mark.slow
+def test_no_watchdog_pings_without_watchdog_usec(
+    world: World, daemons: Start, listener: Listener
+) -> None:
+    write_config(world, sections={"schedule": FAST_SCHEDULE})
+    daemon = daemons(world, env={"NOTIFY_SOCKET": str(listener.path)})
+    listener.wait_for(lambda m: m.startswith("STATUS=cycle 2:"), "a second cycle")
+    assert daemon.stop() == 0
+    listener.wait_for(lambda m: m == "STOPPING=1", "STOPPING=1")
+    assert "READY=1" in listener.messages
+    assert "WATCHDOG=1" not in listener.messages
