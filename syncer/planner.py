@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from syncer.api import ApiClient, EventDetails
 from syncer.errors import NotFoundError
 from syncer.ledger import EventRecord, Ledger, SeenImage
+from syncer.prefetch import Prefetcher
 
 log = logging.getLogger("syncer.planner")
 
@@ -41,12 +44,14 @@ class Planner:
         stop: threading.Event,
         clock: Clock = utcnow,
         on_page: Callable[[int, int], None] | None = None,
+        search_threads: int = 4,
     ) -> None:
         self._api = api
         self._ledger = ledger
         self._stop = stop
         self._clock = clock
         self._on_page = on_page
+        self._search_threads = search_threads
 
     def refresh_event(self, event_id: int) -> EventDetails:
         """Fetch and store the event's metadata (404 -> NotFoundError, 403 -> AuthError)."""
@@ -66,20 +71,38 @@ class Planner:
         """Page through All Photos, committing each page; resumes an interrupted walk."""
         result = WalkResult()
         state = self._ledger.begin_walk(event_id, self._clock())
-        for page in self._api.image_pages(event_id, start_page=state.resume_page, page_size=100):
-            images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
-            result.new += self._ledger.record_page(
-                event_id, state.walk_no, page.page, images, self._clock()
-            )
-            result.pages += 1
-            result.seen += len(images)
-            if self._on_page is not None:
-                self._on_page(event_id, len(images))
-            if self._stop.is_set():
-                return result
+        pages = self._api.image_pages(event_id, start_page=state.resume_page, page_size=100)
+        with Prefetcher(pages, name=f"walk-{event_id}") as ahead:
+            for page in ahead:
+                images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
+                result.new += self._ledger.record_page(
+                    event_id, state.walk_no, page.page, images, self._clock()
+                )
+                result.pages += 1
+                result.seen += len(images)
+                if self._on_page is not None:
+                    self._on_page(event_id, len(images))
+                if self._stop.is_set():
+                    return result
         result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())
         result.complete = True
         return result
+
+    def _bib_ids(self, event_id: int, bib: str) -> set[str] | None:
+        """Every image id tagged with ``bib`` (None when the search is not possible)."""
+        if self._stop.is_set():
+            return None
+        try:
+            return {
+                image.image_id
+                for page in self._api.bib_pages(event_id, bib)
+                for image in page.items
+            }
+        except NotFoundError as exc:
+            log.warning(
+                "event %d: BIB %s search answered 404 (%s); skipped", event_id, bib, exc.api_message
+            )
+            return None
 
     def search_bibs(self, event_id: int, bibs: Sequence[str], details: EventDetails) -> int:
         """Record BIB membership for each configured BIB; returns how many memberships changed."""
@@ -91,23 +114,15 @@ class Planner:
             )
             return 0
         changes = 0
-        for bib in bibs:
-            if self._stop.is_set():
-                return changes
+        with ThreadPoolExecutor(self._search_threads, thread_name_prefix="bibs") as pool:
+            results = pool.map(partial(self._bib_ids, event_id), bibs)
             try:
-                ids = {
-                    image.image_id
-                    for page in self._api.bib_pages(event_id, bib)
-                    for image in page.items
-                }
-            except NotFoundError as exc:
-                log.warning(
-                    "event %d: BIB %s search answered 404 (%s); skipped",
-                    event_id,
-                    bib,
-                    exc.api_message,
-                )
-                continue
-            changes += self._ledger.set_bib_members(event_id, bib, ids, self._clock())
+                for bib, ids in zip(bibs, results, strict=True):
+                    if self._stop.is_set():
+                        return changes
+                    if ids is not None:
+                        changes += self._ledger.set_bib_members(event_id, bib, ids, self._clock())
+            finally:  # a refused key or a stop: no further searches start
+                pool.shutdown(cancel_futures=True)
         changes += self._ledger.retain_bibs(event_id, bibs)
         return changes

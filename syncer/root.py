@@ -50,8 +50,12 @@ def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootIn
                 hint="mount the share (or fix storage.root) and run again",
             )
         if not root.parent.is_dir():
-            raise RootUnavailableError(f"storage root {root} does not exist, nor does its parent")
+            problem = "is not a folder" if root.parent.exists() else "does not exist either"
+            raise RootUnavailableError(
+                f"storage root {root} does not exist and its parent {root.parent} {problem}"
+            )
         _mkdir(root)
+    _refuse_symlink(marker)
     if not marker.exists():
         if not first_use and require_marker:
             raise RootUnavailableError(
@@ -61,6 +65,7 @@ def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootIn
             )
         _write_marker(marker)
     temp_dir = root / TEMP_DIRNAME
+    _refuse_symlink(temp_dir)
     _mkdir(temp_dir)
     return RootInfo(root, temp_dir, _probe_links(temp_dir), _probe_case(temp_dir))
 
@@ -102,6 +107,15 @@ def warn_if_network_ledger(ledger_path: Path) -> None:
             "keep the ledger on local disk",
             ledger_path,
             fstype,
+        )
+
+
+def _refuse_symlink(path: Path) -> None:
+    """Our own entries in the root are never symbolic links: one could lead outside the root."""
+    if path.is_symlink():
+        raise RootUnavailableError(
+            f"{path} is a symbolic link; refusing to write through it",
+            hint=f"remove the link {path} and run again",
         )
 
 

@@ -186,7 +186,13 @@ class _Cycle:
         self.stop = stop
         self.progress = progress
         self.rules = settings.storage.name_rules
-        self.planner = Planner(api, ledger, stop=stop, on_page=progress.walk_page)
+        self.planner = Planner(
+            api,
+            ledger,
+            stop=stop,
+            on_page=progress.walk_page,
+            search_threads=settings.api.max_concurrency,
+        )
 
     def run(self, report: CycleReport) -> None:
         event_ids = self._event_ids()

@@ -117,7 +117,18 @@ class WalkResult:
 
 
 @dataclass
+class Machine:
+    """Where the numbers come from; a busy machine makes them noisy."""
+
+    cpus: int
+    python: str
+    load_start: float  # 1-minute load average
+    load_end: float = 0.0
+
+
+@dataclass
 class Results:
+    machine: Machine
     full: FullResult | None = None
     noop: NoopResult | None = None
     walk: WalkResult | None = None
@@ -161,7 +172,11 @@ def _ratio(a: float, b: float) -> float:
 
 
 def render(results: Results) -> str:
-    parts: list[str] = []
+    machine = results.machine
+    parts = [
+        f"Machine: {machine.cpus} CPUs, Python {machine.python}; 1-minute load average "
+        f"{machine.load_start:.2f} at start, {machine.load_end:.2f} at end"
+    ]
     if results.full is not None:
         parts.append(render_full(results.full))
     if results.noop is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import statistics
 import sys
@@ -48,6 +49,7 @@ from bench_procs import (
 from bench_report import (
     SYNCER,
     FullResult,
+    Machine,
     NoopResult,
     Probe,
     Results,
@@ -132,8 +134,13 @@ def _sample(tool: str, round_no: int, usage: Usage, stored: int) -> Sample:
 
 def run_full(options: Options, home: Path, say: Say) -> FullResult:
     _require_space(home, 2.3 * options.photos * options.size)
-    peers = find_peers() if options.peers else []
-    present = [p for p in peers if p.binary is not None]
+    peers = find_peers()
+    present = [p for p in peers if p.binary is not None and options.peers]
+    missing = {
+        p.name: p.install_hint if options.peers else "left out with --no-peers"
+        for p in peers
+        if p not in present
+    }
     with BenchWorld(
         home / "world", options.photos, options.size, use_nginx=options.nginx, say=say
     ) as world:
@@ -143,9 +150,9 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
             world.total_bytes,
             world.storage,
             options.rounds,
-            missing={p.name: p.install_hint for p in peers if p.binary is None},
+            missing=missing,
         )
-        for hint in result.missing.values():
+        for hint in missing.values():
             say(hint)
         urls = home / "urls.txt"
         if present:
@@ -301,14 +308,15 @@ def run(options: Options, say: Say) -> Results:
     """Every scenario not skipped, each in its own folder of one temp dir (removed after)."""
     base = tempfile.mkdtemp(prefix="syncer-bench-", dir=options.workdir)
     home = Path(base)
-    home.chmod(0o755)  # nginx workers may run as another user
     say(f"working in {home}")
     if gnu_time() is None:
         say(
             f"GNU time not found: peak RSS is measured through a small Python parent, so values "
             f"below ~8 MB read as ~8 MB ({TIME_HINT})"
         )
-    results = Results()
+    results = Results(Machine(os.cpu_count() or 1, platform.python_version(), os.getloadavg()[0]))
+    if results.machine.load_start > 0.5:
+        say(f"the machine is busy (load average {results.machine.load_start:.2f}): expect noise")
     try:
         if not options.skip_full:
             results.full = run_full(options, _sub(home, "full"), say)
@@ -319,12 +327,13 @@ def run(options: Options, say: Say) -> Results:
     finally:
         if not options.keep:
             shutil.rmtree(home, ignore_errors=True)
+    results.machine.load_end = os.getloadavg()[0]
     return results
 
 
 def _sub(home: Path, name: str) -> Path:
     folder = home / name
-    folder.mkdir(mode=0o755)
+    folder.mkdir()
     return folder
 
 
@@ -431,7 +440,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _as_json(results: Results) -> dict[str, Any]:
     data = asdict(results)
     data["targets"] = [{**asdict(t), "verdict": t.verdict} for t in targets(results)]
-    data["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     return data
 
 

@@ -120,8 +120,8 @@ class BenchWorld:
             raise BenchError(f"nginx does not answer: {type(exc).__name__}") from exc
         if answer.status_code != 200 or len(answer.content) != photo.size:
             raise BenchError(
-                f"nginx answered HTTP {answer.status_code} for a photo; can its "
-                f"worker user read {self.home}? (try --workdir under /tmp)"
+                f"nginx answered HTTP {answer.status_code} for a photo "
+                f"(see {self.home / 'nginx' / 'error.log'})"
             )
 
     # -- what the tools need -------------------------------------------------------------

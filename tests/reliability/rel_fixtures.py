@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from syncer.sim import Faults, SimConfig, Simulator
 
 __all__ = [
     "Outcome",
+    "TimedFaults",
     "World",
     "all_files",
     "assert_complete",
@@ -29,6 +31,7 @@ __all__ = [
     "build_world",
     "configure",
     "files_under",
+    "in_parallel",
     "status_row",
     "sync",
     "temp_files",
@@ -48,6 +51,7 @@ def build_world(
     **sim_config: Any,
 ) -> Iterator[World]:
     """A running simulator with a small world, and a config file for one of its events."""
+    tmp.mkdir(parents=True, exist_ok=True)
     config = SimConfig(events=4, photos_per_event=photos, photo_bytes=size, **sim_config)
     with Simulator(config, faults=faults, sleep=sleep) as sim:
         chosen = event_id or next(
@@ -58,6 +62,20 @@ def build_world(
         world = World(sim=sim, tmp=tmp, event_id=chosen)
         configure(world)
         yield world
+
+
+class TimedFaults(Faults):
+    """Fault knobs that also note when each API request arrived (``stamps``, monotonic)."""
+
+    stamps: list[float]
+
+    def __init__(self, **knobs: Any) -> None:
+        object.__setattr__(self, "stamps", [])
+        super().__init__(**knobs)
+
+    def api_fault(self) -> Any:
+        self.stamps.append(time.monotonic())
+        return super().api_fault()
 
 
 def configure(
@@ -126,12 +144,25 @@ class Outcome:
     def json(self) -> Any:
         return json.loads(self.stdout)
 
+    @classmethod
+    def of(cls, process: subprocess.Popen[str], timeout: float = 60) -> Outcome:
+        """Wait for a started process and collect its outcome."""
+        stdout, stderr = process.communicate(timeout=timeout)
+        result = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+        return cls(result, 0.0)
 
-def sync(world: World, *args: str, expect: tuple[int, ...] = (0,), **popen: Any) -> Outcome:
-    """``syncer sync --json`` (plus ``args``); asserts the exit code is one of ``expect``."""
+
+def sync(
+    world: World,
+    *args: str,
+    expect: tuple[int, ...] = (0,),
+    options: tuple[str, ...] = (),
+    **popen: Any,
+) -> Outcome:
+    """``syncer [options] sync --json [args]``; asserts the exit code is one of ``expect``."""
     started = time.monotonic()
     result = subprocess.run(
-        world.command("sync", "--json", *args),
+        world.command(*options, "sync", "--json", *args),
         env=world.env(),
         capture_output=True,
         text=True,
@@ -146,11 +177,12 @@ def sync(world: World, *args: str, expect: tuple[int, ...] = (0,), **popen: Any)
 
 
 def status_row(world: World) -> dict[str, Any]:
-    """The world's event in ``syncer status --json``."""
+    """The world's event in ``syncer status --json`` (all zero while the ledger has none)."""
     result = world.run("status", "--json")
     assert result.returncode == 0, result.stderr
     rows: list[dict[str, Any]] = json.loads(result.stdout)
-    return next(r for r in rows if r["event_id"] == world.event_id)
+    empty = {"event_id": world.event_id, "downloaded": 0, "pending": 0, "failed": 0}
+    return next((r for r in rows if r["event_id"] == world.event_id), empty)
 
 
 def assert_complete(world: World) -> None:
@@ -179,7 +211,9 @@ def assert_no_bad_photo(world: World) -> int:
 
 def all_files(root: Path) -> list[Path]:
     """Every regular file under ``root``, hidden folders included."""
-    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()] if root.exists() else []
+    if not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
 def assert_one_line_error(outcome: Outcome, code: int, *words: str) -> str:
@@ -207,3 +241,18 @@ def ledger_counts(ledger: Path) -> dict[str, int]:
     finally:
         connection.close()
     return {str(state): int(n) for state, n in rows}
+
+
+def in_parallel(cases: Mapping[str, Callable[[], None]]) -> None:
+    """Run independent scenarios (each with its own simulator) at once; report every failure.
+
+    The scenarios mostly wait for CLI subprocesses, so running them together saves wall time.
+    """
+    with ThreadPoolExecutor(max_workers=len(cases)) as pool:
+        futures = {name: pool.submit(case) for name, case in cases.items()}
+    failures = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
+    if failures:
+        lines = "\n".join(f"{name}: {exc!r}" for name, exc in failures.items())
+        raise AssertionError(f"{len(failures)} scenario(s) failed:\n{lines}") from next(
+            iter(failures.values())
+        )

@@ -10,8 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
-from e2e_fixtures import World, make_world  # noqa: E402
-from service_fixtures import DaemonRun, start_daemon  # noqa: E402
+from e2e_fixtures import World, make_world
+from service_fixtures import DaemonRun, start_daemon
 
 PHOTOS = 12
 SIZE = 8_000

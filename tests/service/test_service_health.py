@@ -23,7 +23,6 @@ def sample(
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-@pytest.mark.slow
 def test_healthz_and_metrics_over_http(world: World, daemons: Start) -> None:
     world.sim.faults.retry_after = 0.05
     world.sim.faults.throttle_every = 3
@@ -60,7 +59,6 @@ def test_healthz_and_metrics_over_http(world: World, daemons: Start) -> None:
     assert daemon.stop() == 0
 
 
-@pytest.mark.slow
 def test_metrics_follow_photos_by_state_across_cycles(world: World, daemons: Start) -> None:
     write_config(world, sections=SERVICE)
     daemon = daemons(world)
@@ -107,7 +105,6 @@ def listener() -> Iterator[Listener]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.slow
 def test_systemd_notifications(world: World, daemons: Start, listener: Listener) -> None:
     write_config(world, sections={"schedule": FAST_SCHEDULE})
     env = {"NOTIFY_SOCKET": str(listener.path), "WATCHDOG_USEC": "1000000"}
@@ -122,7 +119,6 @@ def test_systemd_notifications(world: World, daemons: Start, listener: Listener)
     assert world.sim.api_key not in "".join(listener.messages)
 
 
-@pytest.mark.slow
 def test_no_watchdog_pings_without_watchdog_usec(
     world: World, daemons: Start, listener: Listener
 ) -> None:

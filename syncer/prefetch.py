@@ -1,0 +1,73 @@
+"""Run an iterator one step ahead in a background thread (network pages while the ledger writes)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class _End:
+    pass
+
+
+class _Failure:
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class Prefetcher(Generic[T]):
+    """Iterates ``source`` in a daemon thread, at most ``depth`` items ahead of the consumer.
+
+    Exceptions raised by ``source`` are re-raised in the consumer, in order. ``close()`` stops
+    the producer after its current item; the consumer never blocks on a dead producer.
+    """
+
+    def __init__(self, source: Iterator[T], *, depth: int = 2, name: str = "prefetch") -> None:
+        self._queue: queue.Queue[T | _End | _Failure] = queue.Queue(maxsize=depth)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(
+            target=self._produce, args=(source,), name=name, daemon=True
+        )
+        self._thread.start()
+
+    def _produce(self, source: Iterator[T]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(_Failure(exc))
+            return
+        self._put(_End())
+
+    def _put(self, item: T | _End | _Failure) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, _End):
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Prefetcher[T]:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
