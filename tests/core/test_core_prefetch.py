@@ -22,9 +22,8 @@ def test_reraises_the_source_error_after_the_items_before_it() -> None:
         raise RuntimeError("page 3 failed")
 
     seen: list[int] = []
-    with Prefetcher(source()) as ahead:
-        with pytest.raises(RuntimeError, match="page 3 failed"):
-            seen.extend(ahead)
+    with Prefetcher(source()) as ahead, pytest.raises(RuntimeError, match="page 3 failed"):
+        seen.extend(ahead)
     assert seen == [1, 2]
 
 
