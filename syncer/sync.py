@@ -77,9 +77,10 @@ def run_cycle(
             on_bytes=progress.bytes,
         )
         cycle = _Cycle(settings, options, template, ledger, api, downloader, root, stop, progress)
-        run_id = ledger.start_run(options.kind, list(options.event_ids or ()), utcnow())
+        event_ids = cycle.event_ids()
+        run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
-            cycle.run(report)
+            cycle.run(report, event_ids)
         finally:
             report.ended_at = utcnow()
             report.interrupted = stop.is_set()
@@ -194,8 +195,7 @@ class _Cycle:
             search_threads=settings.api.max_concurrency,
         )
 
-    def run(self, report: CycleReport) -> None:
-        event_ids = self._event_ids()
+    def run(self, report: CycleReport, event_ids: Sequence[int]) -> None:
         self._ping(event_ids)
         for event_id in event_ids:
             if self.stop.is_set():
@@ -210,7 +210,8 @@ class _Cycle:
                 event_report.error = f"{exc.message}"
                 log.error("event %d skipped: %s", event_id, exc.message)  # noqa: TRY400 (expected)
 
-    def _event_ids(self) -> list[int]:
+    def event_ids(self) -> list[int]:
+        """The events of this cycle: asked for, configured, or all of the org's active ones."""
         if self.options.event_ids:
             return list(dict.fromkeys(self.options.event_ids))
         configured = self.settings.event_ids()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
@@ -174,10 +176,17 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
 
     metrics = Metrics()
 
+    verified_at = [time.monotonic()]
+
     def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
         options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
         try:
-            return run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+            report = run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+            every = current.schedule.verify_interval
+            if every > 0 and time.monotonic() - verified_at[0] >= every and not stop.is_set():
+                verified_at[0] = time.monotonic()
+                _scheduled_verify(current, stop)
+            return report
         finally:
             _publish_states(current, metrics)
 
@@ -193,6 +202,29 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
         return first.pop() if first else reload()
 
     return run_daemon(loader, cycle, env=dict(os.environ), metrics=metrics)
+
+
+def _scheduled_verify(settings: Settings, stop: threading.Event) -> None:
+    """Bit-rot check of the whole archive; bad files are set aside and fetched again."""
+    from syncer.ledger import Ledger
+    from syncer.lock import InstanceLock, lock_path_for
+    from syncer.verify import verify as run_verify
+
+    lock_path = lock_path_for(settings.storage.ledger)
+    with contextlib.ExitStack() as stack:
+        if lock_path is not None:
+            stack.enter_context(InstanceLock(lock_path))
+        ledger = stack.enter_context(Ledger.open(settings.storage.ledger))
+        report = run_verify(ledger, settings.require_root(), repair=True, stop=stop)
+    level = logging.WARNING if report.missing or report.corrupt else logging.INFO
+    log.log(
+        level,
+        "verify: %d photos checked, %d missing, %d corrupt, %d queued again",
+        report.photos,
+        len(report.missing),
+        len(report.corrupt),
+        report.requeued,
+    )
 
 
 def _publish_states(settings: Settings, metrics: Metrics) -> None:

@@ -10,6 +10,8 @@ import hashlib
 import json
 import sqlite3
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +23,7 @@ from e2e_fixtures import World, files_under, temp_files
 from syncer.sim import Faults, SimConfig, Simulator
 
 __all__ = [
+    "Gate",
     "Outcome",
     "TimedFaults",
     "World",
@@ -30,6 +33,7 @@ __all__ = [
     "assert_one_line_error",
     "build_world",
     "configure",
+    "file_size_limit",
     "files_under",
     "in_parallel",
     "status_row",
@@ -62,6 +66,27 @@ def build_world(
         world = World(sim=sim, tmp=tmp, event_id=chosen)
         configure(world)
         yield world
+
+
+class Gate:
+    """A simulator ``sleep`` that holds every slowed answer until the test opens the gate.
+
+    With a slow knob set (e.g. ``slow_api_seconds=0.01``) the CLI under test is parked at a
+    known point for as long as the test needs, however loaded the machine is.
+    """
+
+    def __init__(self, limit: float = 60.0) -> None:
+        self.opened = threading.Event()
+        self.waiting = threading.Semaphore(0)
+        self._limit = limit
+
+    def __call__(self, seconds: float) -> None:
+        self.waiting.release()
+        self.opened.wait(self._limit)
+
+    def reached(self, timeout: float = 60.0) -> bool:
+        """True once a request is held at the gate."""
+        return self.waiting.acquire(timeout=timeout)
 
 
 class TimedFaults(Faults):
@@ -129,6 +154,20 @@ def _toml(value: object) -> str:
     raise TypeError(f"no TOML form for {value!r}")
 
 
+def file_size_limit(limit: int) -> tuple[str, ...]:
+    """A launcher that runs the command with ``RLIMIT_FSIZE`` set (no file may grow past it).
+
+    A tiny exec wrapper instead of ``preexec_fn``, which is unsafe while the simulator's
+    threads run in this process.
+    """
+    code = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return (sys.executable, "-c", code)
+
+
 class Outcome:
     """A finished CLI run: exit code, output and wall time."""
 
@@ -157,18 +196,20 @@ def sync(
     *args: str,
     expect: tuple[int, ...] = (0,),
     options: tuple[str, ...] = (),
-    **popen: Any,
+    launcher: tuple[str, ...] = (),
 ) -> Outcome:
-    """``syncer [options] sync --json [args]``; asserts the exit code is one of ``expect``."""
+    """``syncer [options] sync --json [args]``; asserts the exit code is one of ``expect``.
+
+    ``launcher`` prefixes the command (see :func:`file_size_limit`).
+    """
     started = time.monotonic()
     result = subprocess.run(
-        world.command(*options, "sync", "--json", *args),
+        [*launcher, *world.command(*options, "sync", "--json", *args)],
         env=world.env(),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
-        **popen,
     )
     outcome = Outcome(result, time.monotonic() - started)
     assert outcome.code in expect, outcome

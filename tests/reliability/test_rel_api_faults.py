@@ -48,7 +48,7 @@ def test_429_storm_with_retry_after_waits_as_told(tmp_path: Path) -> None:
         sync(world)
         assert world.sim.stats.throttled == 2
         gaps = [b - a for a, b in zip(faults.stamps[:2], faults.stamps[1:3], strict=True)]
-        assert all(1.0 <= gap < 1.8 for gap in gaps), gaps
+        assert all(1.0 <= gap < 3.0 for gap in gaps), gaps
         assert world.sim.stats.api_requests <= 2 + clean_calls(world)
         assert_complete(world)
 
@@ -78,8 +78,10 @@ def test_endless_429_gives_up_within_the_deadline_then_resumes(world: World) -> 
     assert_complete(world)
 
 
+@pytest.mark.slow
 def test_5xx_and_html_gateway_pages_are_retried(world: World) -> None:
-    configure(world, event={"bibs": BIBS})
+    # one call at a time, so the simulator's request counters map onto each call's attempts
+    configure(world, api={"max_concurrency": 1}, event={"bibs": BIBS})
     faults = world.sim.faults
     # never three failures in a row (api.max_attempts = 3), and each status gets its turn
     faults.error_500_every = 6
@@ -109,31 +111,30 @@ class SlowFirst:
 
 
 def test_slow_answers_time_out_and_are_retried(tmp_path: Path) -> None:
-    sleeper = SlowFirst(2)
-    faults = Faults(slow_api_seconds=1.0)
+    sleeper = SlowFirst(2)  # the first two API answers take 8 s; the client waits 0.3 s
+    faults = Faults(slow_api_seconds=8.0)
     for world in build_world(tmp_path, faults=faults, sleep=sleeper):
         configure(world, api={"timeout": "0.3s"})
         out = sync(world)
-        assert sleeper.left < 0  # both slow answers were served (and timed out)
-        assert world.sim.stats.api_requests >= clean_calls(world) + 2
-        assert out.seconds < 10
+        assert sleeper.left < 0  # both slow answers were served (and a fast one after them)
+        assert world.sim.stats.api_requests >= clean_calls(world) + 2  # two calls repeated
+        assert out.seconds < 12  # it did not sit through the 16 s of slow answers
         assert_complete(world)
 
 
 def test_drift_while_walking_misses_nothing_after_the_next_cycle(tmp_path: Path) -> None:
     for world in build_world(tmp_path, photos=150, size=4_000):
+        # after each page: 3 photos inserted before the current offset, 1 removed
         world.sim.faults.drift_insert_per_page = 3
         world.sim.faults.drift_remove_per_page = 1
-        sync(world, expect=(0, 4))
-        world.sim.faults.drift_insert_per_page = 0
-        world.sim.faults.drift_remove_per_page = 0
-        sync(world, expect=(0, 4))
+        sync(world, expect=(0, 4))  # removed photos get no link: exit 4 is fine
+        world.sim.faults.reset()
+        second = sync(world, expect=(0, 4)).json()
+        assert second["new"] > 0  # the shifting pages did hide photos from the first walk
         truth = world.truth()
-        assert len(truth) > 150  # the knob did insert photos while the walk was paging
         stored = {Path(rel).stem: sha for rel, sha in files_under(world.root).items()}
         assert {image_id: stored.get(image_id) for image_id in truth} == truth
-        row = status_row(world)
-        assert row["pending"] == 0, row
+        assert status_row(world)["pending"] == 0
 
 
 def _quirk(tmp: Path, knobs: dict[str, bool], *, non_hex_ids: bool = False) -> None:

@@ -47,6 +47,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     yield from build_world(tmp_path)
 
 
+@pytest.mark.slow
 def test_bad_settings_give_one_line_and_exit_78(world: World) -> None:
     """All cases run at once (they are independent processes); none may touch anything."""
     running: dict[str, subprocess.Popen[str]] = {}

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import resource
-import shutil
+import random
+import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rel_fixtures import (
+    Gate,
     Outcome,
     World,
     all_files,
@@ -22,6 +21,7 @@ from rel_fixtures import (
     assert_one_line_error,
     build_world,
     configure,
+    file_size_limit,
     files_under,
     ledger_counts,
     sync,
@@ -55,13 +55,9 @@ def assert_consistent(world: World) -> int:
 
 
 def test_file_size_limit_stops_with_74_and_no_partial_file(tmp_path: Path) -> None:
-    limit = 600_000  # above the ledger and its WAL, below one photo
-
-    def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
+    limit = file_size_limit(600_000)  # above the ledger and its WAL, below one photo
     for world in build_world(tmp_path, photos=6, size=1_000_000):
-        out = sync(world, expect=(74,), preexec_fn=small_files)
+        out = sync(world, expect=(74,), launcher=limit)
         assert_one_line_error(out, 74, "full")
         assert assert_consistent(world) == 0
         sync(world)
@@ -185,26 +181,22 @@ def test_root_without_its_marker_writes_nothing(world: World) -> None:
 
 
 def test_second_syncer_on_the_same_ledger_exits_75_naming_the_pid(tmp_path: Path) -> None:
-    for world in build_world(tmp_path, faults=Faults(slow_api_seconds=0.4)):
+    gate = Gate()
+    for world in build_world(tmp_path, faults=Faults(slow_api_seconds=0.01), sleep=gate):
         first = world.start("sync", "--no-progress")
         try:
-            lock = world.ledger.with_name(world.ledger.name + ".lock")
-            deadline = time.monotonic() + 20
-            while f"pid={first.pid}" not in (lock.read_text() if lock.exists() else ""):
-                assert time.monotonic() < deadline, "the first syncer never took the lock"
-                time.sleep(0.05)
+            assert gate.reached(), "the first syncer never called the API"  # it holds the lock
             out = sync(world, expect=(75,))
             assert_one_line_error(out, 75, f"pid {first.pid}")
             assert first.poll() is None, "the first syncer should still be running"
         finally:
+            gate.opened.set()
             _, err = first.communicate(timeout=60)
         assert first.returncode == 0, err
         assert_complete(world)
 
 
 def _foreign_sqlite(path: Path) -> None:
-    import sqlite3
-
     connection = sqlite3.connect(path)
     with connection:
         connection.execute("CREATE TABLE guests (name TEXT)")
@@ -216,17 +208,17 @@ def _foreign_sqlite(path: Path) -> None:
 def test_unusable_ledger_file_is_refused_and_left_untouched(world: World, kind: str) -> None:
     world.ledger.parent.mkdir(parents=True)
     if kind == "random bytes":
-        world.ledger.write_bytes(os.urandom(64 * 1024))
+        world.ledger.write_bytes(random.Random(7).randbytes(64 * 1024))
     else:
         _foreign_sqlite(world.ledger)
     before = digest(world.ledger)
+    words = ("not a database",) if kind == "random bytes" else ("not a syncer ledger",)
     for command in (("sync", "--json"), ("status",)):
         out = Outcome.of(world.start(*command))
-        assert_one_line_error(out, 74, str(world.ledger))
+        assert_one_line_error(out, 74, str(world.ledger), *words)
         assert digest(world.ledger) == before
     assert sorted(p.name for p in world.ledger.parent.iterdir()) == sorted(
         [world.ledger.name, world.ledger.name + ".lock"]
     )
     assert world.sim.stats.api_requests == 0
     assert not world.root.exists()
-    shutil.rmtree(world.ledger.parent)

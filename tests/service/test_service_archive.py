@@ -5,12 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_fixtures import World, run_ok
-from service_fixtures import EventSpec, event_status, ledger_status, photos_on_disk, write_config
+from service_fixtures import (
+    FAST_SCHEDULE,
+    HEALTH_ON,
+    DaemonRun,
+    EventSpec,
+    event_status,
+    ledger_status,
+    photos_on_disk,
+    wait_until,
+    write_config,
+)
+
+Start = Callable[[World], DaemonRun]
 
 TRASH = "_trash"
 TRASH_SHARE = 0.25  # of the 12 photos: at most 3 per cycle
@@ -106,11 +119,23 @@ def test_verify_finds_bit_rot_and_repair_restores_it(world: World) -> None:
     assert run_ok(world, "verify").returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sync.run_cycle records the run with options.event_ids only, so a sync of the "
-    "configured events is stored with no events and status says 'last run never'",
-)
 def test_status_knows_the_last_run_of_the_configured_events(world: World) -> None:
     sync_json(world)
     assert event_status(world)["last_run_ended_at"] is not None
+
+
+def test_daemon_verifies_on_schedule_and_heals_bit_rot(world: World, daemons: Start) -> None:
+    schedule = {**FAST_SCHEDULE, "verify_interval": "1s"}
+    write_config(world, sections={"schedule": schedule, "health": HEALTH_ON})
+    daemon = daemons(world)
+    daemon.wait_cycles(1)
+    victim = next(p for p in sorted(world.root.rglob("*.jpg")) if "_trash" not in p.parts)
+    good = victim.read_bytes()
+    victim.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))  # one flipped byte
+    wait_until(
+        lambda: victim.is_file() and victim.read_bytes() == good,
+        timeout=20,
+        what="the rotten photo healed",
+    )
+    assert "1 corrupt" in daemon.log()
+    assert daemon.stop() == 0

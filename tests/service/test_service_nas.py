@@ -218,11 +218,19 @@ def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
 @pytest.mark.slow
 def test_sync_onto_a_real_vfat_filesystem(world: World, vfat: Path) -> None:
     root = vfat / "photos"
+    odd = [p.image_id for p in world.sim.add_photos(world.event_id, 2, bibs=("CON", "a:b?"))]
     bibs = [str(n) for n in range(1, 301)] + ["A-17", "0042", "Bx9", "42"]
-    write_config(world, events=[EventSpec(world.event_id, BIBS)], storage={"root": str(root)})
+    spec = BIBS + ",CON,a:b?"
+    write_config(world, events=[EventSpec(world.event_id, spec)], storage={"root": str(root)})
     first = run_ok(world, "sync", "--no-progress")
     assert "no hard links" in first.stderr
-    assert files_under(root) == expected_tree(world, bibs)
+    stored = files_under(root)
+    usual = {rel: sha for rel, sha in stored.items() if Path(rel).stem not in odd}
+    assert usual == {r: s for r, s in expected_tree(world, bibs).items() if Path(r).stem not in odd}
+    truth = world.truth()
+    for image_id in odd:  # one file in each of its two (renamed) BIB folders
+        mine = [sha for rel, sha in stored.items() if Path(rel).stem == image_id]
+        assert mine == [truth[image_id]] * 2
     for path in root.rglob("*"):
         assert all(windows_safe(part) for part in path.relative_to(root).parts), path
     for paths in multi_bib_groups(root):
