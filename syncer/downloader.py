@@ -30,6 +30,7 @@ TEMP_DIRNAME = ".syncer-tmp"
 TEMP_SUFFIX = ".part"
 _NOT_IMAGE_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+JPEG_TAIL = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -170,20 +171,25 @@ class Downloader:
     def _write_body(self, temp: Path, chunks: Iterator[bytes]) -> tuple[str, int]:
         hasher = hashlib.sha256()
         size = 0
+        head = last = previous = b""
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             for chunk in chunks:
-                if size == 0 and not looks_like_image(chunk[:16]):
-                    raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
+                if size == 0:
+                    head = chunk[:16]
+                    if not looks_like_image(head):
+                        raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
                 if self._stop.is_set():
                     raise Abandoned("stopped during the download")
                 hasher.update(chunk)
                 _write_all(fd, chunk)
                 size += len(chunk)
+                previous, last = last, chunk
                 if self._on_bytes is not None:
                     self._on_bytes(len(chunk))
             if size == 0:
                 raise IntegrityError("empty body")
+            _check_complete(head, previous, last)
             if self._fsync:
                 os.fsync(fd)
         except OSError as exc:
@@ -191,6 +197,19 @@ class Downloader:
         finally:
             os.close(fd)
         return hasher.hexdigest(), size
+
+
+def _check_complete(head: bytes, previous: bytes, last: bytes) -> None:
+    """A JPEG must have its end-of-image marker near the end: catches bodies cut short.
+
+    Some cameras append data after the marker, so it is looked for in the last 64 KiB rather
+    than in the last two bytes; entropy-coded image data never contains FF D9.
+    """
+    if not head.startswith(b"\xff\xd8\xff"):
+        return
+    tail = last if len(last) >= JPEG_TAIL else previous[-(JPEG_TAIL - len(last)) :] + last
+    if b"\xff\xd9" not in tail[-JPEG_TAIL:]:
+        raise IntegrityError("the JPEG has no end marker: the body was cut short")
 
 
 def _write_all(fd: int, chunk: bytes) -> None:

@@ -58,5 +58,6 @@ class CycleReport:
     @property
     def exit_code(self) -> int:
         """0 when everything due was stored, 4 when some photos or events failed."""
-        failed = self.total("failed") + sum(1 for event in self.events if event.error)
+        failed = self.total("failed") + self.total("unavailable")
+        failed += sum(1 for event in self.events if event.error)
         return 4 if failed else 0

@@ -50,7 +50,7 @@ def test_key_never_printed_at_debug_level_with_and_without_faults(world: World) 
     world.sim.faults.drop_ids_every = 5
     world.sim.faults.corrupt_storage = "html200"
     world.sim.faults.corrupt_every = 4
-    configure(world, event={"bibs": "1-4"})
+    configure(world, api={"max_attempts": 6}, event={"bibs": "1-4"})
     faulty = sync(world, options=("--log-level", "debug", "--log-format", "json"), expect=(0, 4))
     assert world.sim.stats.throttled > 0
     assert world.sim.stats.errors_served.get(403)

@@ -84,11 +84,6 @@ def test_bad_storage_bodies_are_never_stored_as_photos(tmp_path: Path) -> None:
     in_parallel({mode: partial(_never_stored, tmp_path / mode, mode) for mode in modes})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="downloader keeps a body cut at a too-small Content-Length: no end-of-image or "
-    "ETag check (syncer/downloader.py Downloader._stream_to)",
-)
 def test_body_longer_than_content_length_is_never_stored(tmp_path: Path) -> None:
     _never_stored(tmp_path, "long")
 
@@ -115,11 +110,6 @@ def test_photo_that_never_gets_a_link_is_parked_and_reported(world: World) -> No
     assert assert_no_bad_photo(world) == len(world.truth()) - 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the run that gives up on a photo exits 0: CycleReport.exit_code ignores "
-    "'unavailable' (syncer/report.py)",
-)
 def test_run_that_gives_up_on_a_photo_exits_4(world: World) -> None:
     _never_linked(world)
     sync(world, expect=(4,))
