@@ -57,7 +57,8 @@ def test_record_page_counts_new_photos_once(ledger: Ledger) -> None:
     assert ledger.counts_by_state()["pending"] == 3
 
 
-def test_rewalk_refreshes_sizes_but_keeps_known_ones(ledger_path: Path) -> None:
+def test_rewalk_keeps_the_sizes_seen_first(ledger_path: Path) -> None:
+    """Re-walks only mark photos seen (one UPDATE a page): sizes are recorded on first sight."""
     with Ledger.open(ledger_path) as ledger:
         walk(ledger, EVENT, [["a", "b"]])
         state = ledger.begin_walk(EVENT, T0 + timedelta(hours=1))
@@ -65,7 +66,7 @@ def test_rewalk_refreshes_sizes_but_keeps_known_ones(ledger_path: Path) -> None:
         ledger.record_page(EVENT, state.walk_no, 2, images("b", width=None, height=None), T0)
     with sqlite3.connect(ledger_path) as raw:
         rows = raw.execute("SELECT image_id, width, height FROM photos ORDER BY image_id")
-        assert rows.fetchall() == [("a", 10, 20), ("b", 3000, 2000)]
+        assert rows.fetchall() == [("a", 3000, 2000), ("b", 3000, 2000)]
 
 
 def test_photos_missing_from_complete_walks(ledger: Ledger) -> None:
