@@ -15,18 +15,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from syncer.api import ApiClient
-from syncer.downloader import Abandoned, Downloader, Job, Stored, fsync_dirs
+from syncer.downloader import Abandoned, Job, Stored, fsync_dirs
 from syncer.errors import LinkExpiredError, StorageError, TransferError
 from syncer.ledger import DuePhoto, Ledger, PhotoResult
 from syncer.placement import Placement, Placer, avoid_collisions
 from syncer.report import EventReport
 from syncer.root import check_free_space
+from syncer.workers import Workers
 
 log = logging.getLogger("syncer.coordinator")
 
@@ -65,22 +66,24 @@ class Coordinator:
         self,
         api: ApiClient,
         ledger: Ledger,
-        downloader: Downloader,
+        workers_for: Callable[[int], Workers],
         *,
         tuning: Tuning,
         stop: threading.Event,
         clock: Callable[[], datetime],
         case_insensitive: bool = False,
         on_file: Callable[[bool], None] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> None:
         self._api = api
         self._ledger = ledger
-        self._downloader = downloader
+        self._workers_for = workers_for
         self._tuning = tuning
         self._stop = stop
         self._clock = clock
         self._case_insensitive = case_insensitive
         self._on_file = on_file
+        self._on_bytes = on_bytes
         self._rng = random.Random()  # noqa: S311 (retry jitter, not cryptography)
 
     def run(self, placer: Placer, report: EventReport) -> None:
@@ -89,26 +92,29 @@ class Coordinator:
         report.due = self._ledger.count_due(event_id, self._clock())
         state = _State()
         due = self._due_batches(event_id, placer)
+        if report.due == 0:
+            return
         limit = self._tuning.workers * 2
-        with ThreadPoolExecutor(self._tuning.workers, thread_name_prefix="download") as pool:
-            in_flight: dict[Future[Stored], _Work] = {}
-            try:
-                while True:
-                    if not self._stop.is_set() and len(in_flight) < limit:
-                        self._refill(pool, in_flight, state, due, placer, report)
-                    if not in_flight:
-                        break
-                    done, _ = wait(in_flight, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        self._collect(future, in_flight.pop(future), state, placer, report)
-                    self._maybe_flush(state)
-            except BaseException:
-                self._stop.set()
-                for future in list(in_flight):
-                    self._collect_quietly(future, in_flight.pop(future), state, placer, report)
-                raise
-            finally:
-                self._flush(state)
+        pool = self._workers_for(report.due)
+        in_flight: dict[Future[Stored], _Work] = {}
+        try:
+            while True:
+                if not self._stop.is_set() and len(in_flight) < limit:
+                    self._refill(pool, in_flight, state, due, placer, report)
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._collect(future, in_flight.pop(future), state, report)
+                self._maybe_flush(state)
+        except BaseException:
+            self._stop.set()
+            for future in list(in_flight):
+                self._collect_quietly(future, in_flight.pop(future), state, report)
+            raise
+        finally:
+            self._flush(state)
+            pool.close()
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -124,7 +130,7 @@ class Coordinator:
 
     def _refill(
         self,
-        pool: ThreadPoolExecutor,
+        pool: Workers,
         in_flight: dict[Future[Stored], _Work],
         state: _State,
         due: Iterator[list[_Work]],
@@ -143,21 +149,15 @@ class Coordinator:
             targets = tuple(placer.path(rel) for rel, _ in work.places)
             if work.tries == 0 and targets[0].is_file():
                 job = Job(work.photo.photo_id, work.photo.image_id, "", targets)
-                in_flight[pool.submit(self._adopt_or_raise, job)] = work
+                in_flight[pool.submit("adopt", job)] = work
             else:
                 to_sign.append(work)
         if to_sign:
             self._presign_and_submit(pool, in_flight, state, to_sign, placer, report)
 
-    def _adopt_or_raise(self, job: Job) -> Stored:
-        stored = self._downloader.adopt(job)
-        if stored is None:
-            raise TransferError("existing file is not a photo; fetching it again")
-        return stored
-
     def _presign_and_submit(
         self,
-        pool: ThreadPoolExecutor,
+        pool: Workers,
         in_flight: dict[Future[Stored], _Work],
         state: _State,
         batch: list[_Work],
@@ -170,7 +170,7 @@ class Coordinator:
             work = by_id.pop(image_id)
             targets = tuple(placer.path(rel) for rel, _ in work.places)
             job = Job(work.photo.photo_id, image_id, item.url, targets)
-            in_flight[pool.submit(self._downloader.fetch, job)] = work
+            in_flight[pool.submit("fetch", job)] = work
         for image_id, error in answer.failed.items():
             self._retry_later(state, by_id.pop(image_id), f"no download link: {error}", report)
         for image_id in answer.invalid:
@@ -185,7 +185,6 @@ class Coordinator:
         future: Future[Stored],
         work: _Work,
         state: _State,
-        placer: Placer,
         report: EventReport,
     ) -> None:
         try:
@@ -206,11 +205,10 @@ class Coordinator:
         future: Future[Stored],
         work: _Work,
         state: _State,
-        placer: Placer,
         report: EventReport,
     ) -> None:
         with contextlib.suppress(StorageError):
-            self._collect(future, work, state, placer, report)
+            self._collect(future, work, state, report)
 
     def _stored(self, stored: Stored, work: _Work, state: _State, report: EventReport) -> None:
         placements = tuple(rel for rel, _ in work.places)
@@ -231,6 +229,8 @@ class Coordinator:
         else:
             report.downloaded += 1
             report.bytes += stored.bytes
+            if self._on_bytes is not None:
+                self._on_bytes(stored.bytes)
         if self._on_file is not None:
             self._on_file(True)
 

@@ -85,7 +85,7 @@ class Downloader:
         self._storage = storage
         self._temp_dir = temp_dir
         self._fsync = fsync
-        self._links = links
+        self.links = links
         self._stop = stop or threading.Event()
         self._on_bytes = on_bytes
         self._warned_copy = False
@@ -139,11 +139,11 @@ class Downloader:
                     temp.unlink()
 
     def _link_or_copy(self, source: Path, temp: Path) -> None:
-        if self._links != "copy":
+        if self.links != "copy":
             try:
                 os.link(source, temp)
             except OSError as exc:
-                if self._links == "hardlink" or exc.errno in _FULL_ERRNOS:
+                if self.links == "hardlink" or exc.errno in _FULL_ERRNOS:
                     raise
                 if not self._warned_copy:
                     self._warned_copy = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import tempfile
 import threading
@@ -23,8 +24,12 @@ from syncer.placement import Placer, reconcile, trash_removed
 from syncer.planner import Planner, WalkResult, utcnow
 from syncer.report import CycleReport, EventReport
 from syncer.root import RootInfo, check_free_space, prepare_root, warn_if_network_ledger
+from syncer.workers import ProcessWorkers, ThreadWorkers, Workers, WorkerSpec
 
 log = logging.getLogger("syncer.sync")
+
+PROCESS_THRESHOLD = 200  # photos due before "auto" spreads downloads over worker processes
+MAX_AUTO_PROCESSES = 4
 
 Observer = Callable[[str, int], None]
 
@@ -74,7 +79,6 @@ def run_cycle(
             fsync=settings.download.fsync,
             links=_links(settings, root),
             stop=stop,
-            on_bytes=progress.bytes,
         )
         cycle = _Cycle(settings, options, template, ledger, api, downloader, root, stop, progress)
         event_ids = cycle.event_ids()
@@ -262,12 +266,13 @@ class _Cycle:
         coordinator = Coordinator(
             self.api,
             self.ledger,
-            self.downloader,
+            self._workers_for,
             tuning=self._tuning(),
             stop=self.stop,
             clock=utcnow,
             case_insensitive=self._case_insensitive(),
             on_file=self.progress.file_done,
+            on_bytes=self.progress.bytes,
         )
         coordinator.run(placer, report)
         if walk.complete and self.settings.storage.on_remote_delete == "trash":
@@ -283,6 +288,27 @@ class _Cycle:
         if self.options.bibs is not None:
             return list(self.options.bibs)
         return self.settings.bibs_for(event_id)
+
+    def _workers_for(self, due: int) -> Workers:
+        """Threads of this process for small syncs; worker processes for big ones."""
+        download = self.settings.download
+        if download.processes == "auto":
+            cores = os.cpu_count() or 1
+            wanted = min(cores, MAX_AUTO_PROCESSES) if due >= PROCESS_THRESHOLD else 1
+        else:
+            wanted = download.processes
+        processes = min(wanted, download.workers)
+        if processes <= 1:
+            return ThreadWorkers(self.downloader, download.workers)
+        assert self.root is not None
+        spec = WorkerSpec(
+            threads=-(-download.workers // processes),
+            temp_dir=self.root.temp_dir,
+            fsync=download.fsync,
+            links=self.downloader.links,
+            timeout=download.timeout,
+        )
+        return ProcessWorkers(spec, processes, self.stop)
 
     def _case_insensitive(self) -> bool:
         configured = self.settings.storage.case_insensitive

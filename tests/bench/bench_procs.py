@@ -1,9 +1,10 @@
 """Run one child process and measure it: wall time, CPU time (user + sys) and peak RSS.
 
 Wall and CPU time come from ``os.wait4`` on the child, so each measurement covers exactly one
-command (and what it waited for), never the whole benchmark process tree. Peak RSS comes from a
-small wrapper (GNU ``time -f %M``, else ``bench_rss.py``): see ``bench_rss.py`` for why the
-benchmark's own ``wait4`` cannot report it.
+command (and what it waited for), never the whole benchmark process tree. Peak RSS of its
+largest process comes from a small wrapper (GNU ``time -f %M``, else ``bench_rss.py``): see
+``bench_rss.py`` for why the benchmark's own ``wait4`` cannot report it. The footprint of all
+its processes together is sampled by ``bench_memory``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench_memory import TreeMemory
 
 from syncer.errors import SyncerError
 
@@ -38,12 +41,22 @@ class Usage:
     """What one or more commands cost."""
 
     wall: float  # seconds
-    cpu: float  # user + sys seconds
-    peak_rss: int  # bytes (the largest of the measured processes)
+    user: float  # CPU seconds in user mode
+    sys: float  # CPU seconds in the kernel
+    peak_rss: int  # bytes: the largest single process (exact)
+    tree_pss: int = 0  # bytes: all its processes together (sampled, see bench_memory)
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.sys
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.wall + other.wall, self.cpu + other.cpu, max(self.peak_rss, other.peak_rss)
+            self.wall + other.wall,
+            self.user + other.user,
+            self.sys + other.sys,
+            max(self.peak_rss, other.peak_rss),
+            max(self.tree_pss, other.tree_pss),
         )
 
 
@@ -56,13 +69,14 @@ class Command:
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
     timeout: float = 3600.0
+    title: str | None = None  # for messages; default: the program's file name
 
     def beside(self, suffix: str) -> Path:
         return self.log.with_name(self.log.name + suffix)
 
     @property
     def name(self) -> str:
-        return Path(self.argv[0]).name
+        return self.title or Path(self.argv[0]).name
 
 
 @functools.cache
@@ -85,11 +99,11 @@ def rss_wrapper(rss_file: Path) -> list[str]:
     return [sys.executable, "-I", "-S", str(_RSS_HELPER), str(rss_file)]
 
 
-def measure(command: Command, *, check: bool = True) -> tuple[Usage, int]:
-    """Run ``command`` to completion; return its usage and exit code.
+def measure(command: Command) -> Usage:
+    """Run ``command`` to completion and return what it cost.
 
-    Raises :class:`BenchError` when it cannot start, runs past its timeout, or (with ``check``)
-    exits non-zero; the message ends with the last line the child wrote to stderr.
+    Raises :class:`BenchError` when it cannot start, runs past its timeout or exits non-zero;
+    the message ends with the last line the child wrote to stderr.
     """
     rss_file = command.beside(".rss")
     with command.log.open("wb") as out, command.beside(".err").open("wb") as err:
@@ -105,10 +119,12 @@ def measure(command: Command, *, check: bool = True) -> tuple[Usage, int]:
             )
         except OSError as exc:
             raise BenchError(f"cannot start {command.name}: {exc.strerror}") from exc
-        timer = threading.Timer(command.timeout, _kill_group, (child.pid,))
+        expired = threading.Event()
+        timer = threading.Timer(command.timeout, _expire, (child.pid, expired))
         timer.start()
         try:
-            _, status, rusage = os.wait4(child.pid, 0)
+            with TreeMemory(child.pid, exclude=child.pid) as memory:
+                _, status, rusage = os.wait4(child.pid, 0)
         except BaseException:  # interrupted: take the whole group down with us
             _kill_group(child.pid)
             child.wait()
@@ -118,19 +134,24 @@ def measure(command: Command, *, check: bool = True) -> tuple[Usage, int]:
         wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     child.returncode = code  # reaped here: keep Popen from waiting again
-    if timer.finished.is_set() and code != 0:
-        raise BenchError(f"{command.name} ran longer than {command.timeout:.0f} s and was killed")
-    if check and code != 0:
-        raise BenchError(f"{command.name} exited with {code}: {last_line(command.beside('.err'))}")
-    usage = Usage(wall, rusage.ru_utime + rusage.ru_stime, _read_rss(rss_file))
-    return usage, code
+    if expired.is_set():
+        raise BenchError(f"{command.name} ran longer than {command.timeout:g} s and was killed")
+    if code != 0:
+        raise BenchError(
+            f"{command.name} exited with {code}: {last_line(command.beside('.err'))} "
+            "(--keep keeps the logs)"
+        )
+    return Usage(wall, rusage.ru_utime, rusage.ru_stime, _read_rss(rss_file), memory.peak)
 
 
 def measure_then_sync(command: Command) -> Usage:
     """``command`` followed by coreutils ``sync``: both count, so every byte is on disk."""
-    usage, _ = measure(command)
-    flushed, _ = measure(Command(["sync"], command.beside(".sync")))
-    return usage + flushed
+    return measure(command) + measure(Command(["sync"], command.beside(".sync")))
+
+
+def _expire(pid: int, expired: threading.Event) -> None:
+    expired.set()
+    _kill_group(pid)
 
 
 def _kill_group(pid: int) -> None:

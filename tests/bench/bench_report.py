@@ -19,9 +19,17 @@ class Sample:
     tool: str
     round: int
     wall: float
-    cpu: float
-    peak_rss: int  # bytes
+    cpu: float  # user + sys
+    user: float
+    sys: float
+    peak_rss: int  # bytes: its largest process
+    tree_pss: int  # bytes: all its processes together (sampled)
     bytes: int  # photo bytes it stored (verified)
+
+    @property
+    def memory(self) -> int:
+        """The footprint to judge: the larger of the two figures."""
+        return max(self.peak_rss, self.tree_pss)
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,10 @@ class ToolSummary:
     runs: int
     wall: float
     cpu: float
+    user: float
+    sys: float
     peak_rss: float
+    tree_pss: float
     bytes: int
 
     @property
@@ -49,7 +60,10 @@ class ToolSummary:
             len(mine),
             statistics.median(s.wall for s in mine),
             statistics.median(s.cpu for s in mine),
+            statistics.median(s.user for s in mine),
+            statistics.median(s.sys for s in mine),
             statistics.median(s.peak_rss for s in mine),
+            statistics.median(s.tree_pss for s in mine),
             round(statistics.median(s.bytes for s in mine)),
         )
 
@@ -122,6 +136,7 @@ class Machine:
 
     cpus: int
     python: str
+    revision: str  # the code measured (git commit, "+changes" when the tree differs)
     load_start: float  # 1-minute load average
     load_end: float = 0.0
 
@@ -174,8 +189,8 @@ def _ratio(a: float, b: float) -> float:
 def render(results: Results) -> str:
     machine = results.machine
     parts = [
-        f"Machine: {machine.cpus} CPUs, Python {machine.python}; 1-minute load average "
-        f"{machine.load_start:.2f} at start, {machine.load_end:.2f} at end"
+        f"syncer {machine.revision} on {machine.cpus} CPUs, Python {machine.python}; 1-minute "
+        f"load average {machine.load_start:.2f} at start, {machine.load_end:.2f} at end"
     ]
     if results.full is not None:
         parts.append(render_full(results.full))
@@ -193,20 +208,23 @@ def render_full(full: FullResult) -> str:
         f"({full.total_bytes / 1e9:.2f} GB), {full.rounds} round(s), bytes served by "
         f"{full.storage}",
         "",
-        "| tool | runs | wall s | CPU s (user+sys) | peak RSS MB | MB/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| tool | runs | wall s | CPU s (user+sys) | user s | sys s | peak RSS MB "
+        "| all processes MB | MB/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for tool in full.tools():
         s = full.summary(tool)
         assert s is not None
         lines.append(
-            f"| {tool} | {s.runs} | {s.wall:.2f} | {s.cpu:.2f} | "
-            f"{s.peak_rss / MB:.1f} | {s.mb_per_s:.0f} |"
+            f"| {tool} | {s.runs} | {s.wall:.2f} | {s.cpu:.2f} | {s.user:.2f} | {s.sys:.2f} | "
+            f"{s.peak_rss / MB:.1f} | {s.tree_pss / MB:.1f} | {s.mb_per_s:.0f} |"
         )
     lines.append("")
     lines.append(
-        "Medians; each run starts from an empty folder (syncer: fresh root and ledger) "
-        "and ends with `sync`, counted in its time."
+        "Medians (each column on its own); every run starts from an empty folder (syncer: "
+        "fresh root and ledger) and ends with `sync`, counted in its time. Peak RSS is the "
+        'largest single process; "all processes" is the summed PSS of the whole process '
+        "tree, sampled every 0.1 s."
     )
     lines.extend(_ratio_lines(full))
     return "\n".join(lines)
@@ -268,7 +286,8 @@ def render_walk(walk: WalkResult) -> str:
             f"### Large event: first sync of {walk.photos} photos (bytes served by {walk.storage})",
             "",
             f"- first `syncer sync`: {walk.first.wall:.1f} s wall, {walk.first.cpu:.1f} s CPU, "
-            f"peak RSS {walk.first.peak_rss / MB:.1f} MB, {walk.seen} photos listed",
+            f"peak RSS {walk.first.peak_rss / MB:.1f} MB (all processes "
+            f"{walk.first.tree_pss / MB:.1f} MB), {walk.seen} photos listed",
             f"- ledger upserts inside syncer, first walk: {first.per_s:,.0f} photos/s "
             f"({first.photos} photos in {first.pages} pages, {first.seconds:.2f} s in "
             "record_page)",
@@ -329,7 +348,9 @@ def _walk_targets(walk: WalkResult | None) -> list[Target]:
     if walk is None:
         return [
             Target("ledger upserts >= 20,000 photos/s", None, 20_000, True, "", "skipped"),
-            Target("peak RSS <= 150 MB on the large event", None, 150, unit=" MB", note="skipped"),
+            Target(
+                "peak memory <= 150 MB on the large event", None, 150, unit=" MB", note="skipped"
+            ),
         ]
     slowest = min(walk.probe_first.per_s, walk.probe_rewalk.per_s)
     return [
@@ -341,8 +362,8 @@ def _walk_targets(walk: WalkResult | None) -> list[Target]:
             " photos/s",
         ),
         Target(
-            f"peak RSS <= 150 MB on the {walk.photos}-photo event",
-            walk.first.peak_rss / MB,
+            f"peak memory <= 150 MB on the {walk.photos}-photo event (all processes)",
+            walk.first.memory / MB,
             150,
             unit=" MB",
         ),

@@ -2,22 +2,24 @@
 
     python tests/bench/bench_sync.py [--photos 2000] [--size 2MB] [--rounds 3] [--workers N]
         [--noop-photos 20000] [--walk-photos 100000] [--skip-noop] [--skip-walk]
-        [--out results.json] [--workdir DIR]
+        [--out results.json] [--workdir DIR]      (--help lists the rest)
 
 1. Full sync: N photos of size S in one simulated event. The bundled simulator answers the API;
    its presigned URLs point at a private nginx on 127.0.0.1 (started and stopped here) serving
    the photo files, or at the simulator's own storage route when nginx is missing. syncer
    (default settings, fresh root and ledger each run), wget2 and aria2c (same presigned URLs)
-   run alternately, each followed by ``sync``; wall time, CPU (user + sys) and peak RSS come
-   from ``wait4`` on each child.
-2. No-op: a second sync of a complete event against the bare page walk.
-3. Large event: the first sync of a big event of tiny photos, with ``Ledger.record_page``
-   timed inside syncer, plus ``record_page`` alone on a real file.
+   run alternately, each followed by ``sync``. Wall and CPU time (user + sys) come from
+   ``wait4`` on each child, peak RSS from GNU time (or ``bench_rss.py``). Every run's files are
+   checked against the simulator's sha256 before the next run starts.
+2. No-op: a second sync of a complete event against the bare page walk (both whole processes).
+3. Large event: the first sync of a big event of tiny photos and a no-op re-walk of it, with
+   ``Ledger.record_page`` timed inside syncer; then ``record_page`` alone on a real file.
 
 Prints a markdown report with PASS/FAIL per target. Needs nginx, wget2 and aria2c for the full
-picture (``sudo apt-get install -y nginx wget2 aria2``); runs without them and says what it
-skipped. The page cache is not dropped between runs (that needs root); the order of the tools
-rotates every round instead.
+picture (``sudo apt-get install -y nginx wget2 aria2 time``); runs without them and says what it
+skipped. The page cache is not dropped between runs (that needs root): the photos served are
+cached for every tool alike, dirty pages are flushed (untimed) before each run, and the order
+of the tools rotates every round.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -114,8 +117,9 @@ def run_syncer(
         run_dir / f"{label}.json",
         env=world.env(),
         timeout=600 + world.photos * 0.05 + world.total_bytes / 10e6,
+        title="syncer sync",
     )
-    usage = measure_then_sync(command) if then_sync else measure(command)[0]
+    usage = measure_then_sync(command) if then_sync else measure(command)
     try:
         report: dict[str, Any] = json.loads(command.log.read_text(encoding="utf-8"))
     except ValueError as exc:
@@ -126,7 +130,17 @@ def run_syncer(
 
 
 def _sample(tool: str, round_no: int, usage: Usage, stored: int) -> Sample:
-    return Sample(tool, round_no, usage.wall, usage.cpu, usage.peak_rss, stored)
+    return Sample(
+        tool,
+        round_no,
+        usage.wall,
+        usage.cpu,
+        usage.user,
+        usage.sys,
+        usage.peak_rss,
+        usage.tree_pss,
+        stored,
+    )
 
 
 # -- 1. full sync ------------------------------------------------------------------------------
@@ -194,6 +208,7 @@ def _full_run(
     stored = world.verify(run_dir / "photos")
     if not options.keep:
         shutil.rmtree(run_dir)
+    os.sync()  # untimed: the next tool starts with no dirty pages or inodes of this one
     return _sample(_name(tool), round_no, usage, stored.bytes)
 
 
@@ -248,7 +263,8 @@ def _bare_walk_once(world: BenchWorld, home: Path, result: NoopResult, round_no:
         "--event",
         str(world.event_id),
     ]
-    usage, _ = measure(Command(argv, log, env=world.env(), timeout=600 + world.photos * 0.05))
+    timeout = 600 + world.photos * 0.05
+    usage = measure(Command(argv, log, env=world.env(), timeout=timeout, title="bare walk"))
     walked = json.loads(log.read_text(encoding="utf-8"))
     if walked["photos"] != world.photos:
         raise BenchError(f"the bare walk listed {walked['photos']} of {world.photos} photos")
@@ -314,7 +330,10 @@ def run(options: Options, say: Say) -> Results:
             f"GNU time not found: peak RSS is measured through a small Python parent, so values "
             f"below ~8 MB read as ~8 MB ({TIME_HINT})"
         )
-    results = Results(Machine(os.cpu_count() or 1, platform.python_version(), os.getloadavg()[0]))
+    machine = Machine(
+        os.cpu_count() or 1, platform.python_version(), _revision(), os.getloadavg()[0]
+    )
+    results = Results(machine)
     if results.machine.load_start > 0.5:
         say(f"the machine is busy (load average {results.machine.load_start:.2f}): expect noise")
     try:
@@ -329,6 +348,29 @@ def run(options: Options, say: Say) -> Results:
             shutil.rmtree(home, ignore_errors=True)
     results.machine.load_end = os.getloadavg()[0]
     return results
+
+
+def _revision() -> str:
+    """The git commit of the code under test, "+changes" when the work tree differs from it."""
+    repo = HERE.parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "syncer"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "(unknown revision)"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def _sub(home: Path, name: str) -> Path:

@@ -100,6 +100,7 @@ class BenchWorld:
         self.truth = {p.image_id: p for p in self.sim.photos(self.event_id)}
         if self.storage == "nginx":
             self._check_nginx_serves()
+        os.sync()  # untimed: the first tool must not pay for writing the generated photos
 
     def _start_nginx(self, data: Path) -> str | None:
         binary = find_nginx() if self.use_nginx else None

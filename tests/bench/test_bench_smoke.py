@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 
 import bench_sync
 import pytest
-from bench_procs import BenchError
+from bench_procs import BenchError, Command, measure
 from bench_world import verify_tree
 
 from syncer.sim import SimConfig, Simulator
@@ -59,7 +60,10 @@ def test_bench_prints_the_table_and_syncer_stores_the_true_bytes(
     )
     printed, err = capsys.readouterr()
     assert code == 0, err
-    assert "| tool | runs | wall s | CPU s (user+sys) | peak RSS MB | MB/s |" in printed
+    assert (
+        "| tool | runs | wall s | CPU s (user+sys) | user s | sys s | peak RSS MB "
+        "| all processes MB | MB/s |" in printed
+    )
     assert "| syncer | 1 |" in printed
     verdicts = [
         line.split()[0]
@@ -100,3 +104,21 @@ def test_bad_size_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
         "bench_sync: error: --size: bad size 'lots': expected a number of bytes or "
         "e.g. '500MB', '2GiB'"
     ]
+
+
+def test_measure_names_a_failing_or_hanging_command(tmp_path: Path) -> None:
+    usage = measure(Command(["sh", "-c", "echo fine"], tmp_path / "ok.out"))
+    assert usage.wall > 0
+    assert usage.peak_rss > 0
+    with pytest.raises(BenchError, match=r"^sh exited with 3: oops \(--keep keeps the logs\)$"):
+        measure(Command(["sh", "-c", "echo oops >&2; exit 3"], tmp_path / "bad.out"))
+    with pytest.raises(BenchError, match=r"ran longer than 0\.3 s and was killed"):
+        measure(Command(["sleep", "30"], tmp_path / "slow.out", timeout=0.3))
+
+
+def test_memory_counts_every_process_of_the_tree(tmp_path: Path) -> None:
+    hold = "import time; block = bytearray(60_000_000); block[::4096] = b'x' * 14649; time.sleep(1)"
+    script = f'"{sys.executable}" -c "{hold}" & "{sys.executable}" -c "{hold}" & wait'
+    usage = measure(Command(["sh", "-c", script], tmp_path / "two.out"))
+    assert 60e6 < usage.peak_rss < 100e6  # the largest single process
+    assert usage.tree_pss > 120e6  # both together
