@@ -21,6 +21,7 @@ class SimStats:
     throttled: int = 0
     errors_served: Counter[int] = field(default_factory=Counter)
     bytes_served: int = 0
+    objects_served: Counter[str] = field(default_factory=Counter)  # image id -> GETs answered
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def api_request(self, route: str) -> None:
@@ -33,6 +34,10 @@ class SimStats:
             self.storage_requests += 1
             if with_api_key:
                 self.storage_requests_with_api_key += 1
+
+    def object_served(self, image_id: str) -> None:
+        with self._lock:
+            self.objects_served[image_id] += 1
 
     def presigned(self, urls: int) -> None:
         with self._lock:
@@ -65,6 +70,7 @@ class SimStats:
                 "throttled": self.throttled,
                 "errors_served": dict(self.errors_served),
                 "bytes_served": self.bytes_served,
+                "objects_served": dict(self.objects_served),
             }
 
     def reset(self) -> None:
@@ -75,3 +81,4 @@ class SimStats:
             self.throttled = self.bytes_served = 0
             self.api_by_route.clear()
             self.errors_served.clear()
+            self.objects_served.clear()

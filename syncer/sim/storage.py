@@ -124,6 +124,8 @@ class StorageRoute:
         if refusal is not None:
             self._xml(handler, 403, *refusal, head)
             return
+        if not head:
+            self._stats.object_served(found[2])
         self._send(handler, int(found[1]), found[2], head, faults=True)
 
     def _send(

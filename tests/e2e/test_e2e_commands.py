@@ -40,8 +40,12 @@ def test_status_before_any_sync_is_empty_not_an_error(world: World) -> None:
 def test_missing_key_is_a_one_line_config_error(world: World) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
     result = subprocess.run(
-        [SYNCER, "--config", str(world.config), "sync"], env=env, capture_output=True,
-        text=True, timeout=60, check=False,
+        [SYNCER, "--config", str(world.config), "sync"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 78
     assert "Traceback" not in result.stderr
@@ -59,7 +63,12 @@ def test_demo_runs_in_one_command(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
     result = subprocess.run(
         [SYNCER, "demo", str(tmp_path / "demo"), "--photos", "40", "--no-progress"],
-        env=env, capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "40 downloaded" in result.stdout
