@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import stat
 import threading
 import time
 from collections import deque
@@ -50,6 +52,7 @@ class Tuning:
 class _Work:
     photo: DuePhoto
     places: list[Placement]
+    targets: tuple[Path, ...]  # absolute paths of ``places``, the first receives the bytes
     tries: int = 0
 
 
@@ -94,7 +97,7 @@ class Coordinator:
         due = self._due_batches(event_id, placer)
         if report.due == 0:
             return
-        limit = self._tuning.workers * 2
+        limit = self._tuning.workers + self._tuning.presign_batch  # a batch always queued
         pool = self._workers_for(report.due)
         in_flight: dict[Future[Stored], _Work] = {}
         try:
@@ -126,7 +129,10 @@ class Coordinator:
             after = batch[-1].photo_id
             wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
             fixed = avoid_collisions(self._ledger, wanted, case_insensitive=self._case_insensitive)
-            yield [_Work(p, fixed[p.photo_id]) for p in batch]
+            yield [
+                _Work(p, places, tuple(placer.path(rel) for rel, _ in places))
+                for p, places in ((p, fixed[p.photo_id]) for p in batch)
+            ]
 
     def _refill(
         self,
@@ -139,16 +145,18 @@ class Coordinator:
     ) -> None:
         if self._tuning.min_free:
             check_free_space(placer.root, self._tuning.min_free)
-        batch = [state.pending.popleft() for _ in range(min(len(state.pending), 60))]
+        batch = [
+            state.pending.popleft()
+            for _ in range(min(len(state.pending), self._tuning.presign_batch))
+        ]
         if not batch:
             batch = next(due, [])
         if not batch:
             return
         to_sign: list[_Work] = []
         for work in batch:
-            targets = tuple(placer.path(rel) for rel, _ in work.places)
-            if work.tries == 0 and targets[0].is_file():
-                job = Job(work.photo.photo_id, work.photo.image_id, "", targets)
+            if work.tries == 0 and _is_regular_file(work.targets[0]):
+                job = Job(work.photo.photo_id, work.photo.image_id, "", work.targets)
                 in_flight[pool.submit("adopt", job)] = work
             else:
                 to_sign.append(work)
@@ -168,8 +176,7 @@ class Coordinator:
         answer = self._api.presign(placer.event.event_id, list(by_id))
         for image_id, item in answer.urls.items():
             work = by_id.pop(image_id)
-            targets = tuple(placer.path(rel) for rel, _ in work.places)
-            job = Job(work.photo.photo_id, image_id, item.url, targets)
+            job = Job(work.photo.photo_id, image_id, item.url, work.targets)
             in_flight[pool.submit("fetch", job)] = work
         for image_id, error in answer.failed.items():
             self._retry_later(state, by_id.pop(image_id), f"no download link: {error}", report)
@@ -271,3 +278,11 @@ class Coordinator:
         self._ledger.record_results(state.results, self._clock())
         state.results = []
         state.dirs = set()
+
+
+def _is_regular_file(path: Path) -> bool:
+    """A file an interrupted run left in place (a planted symlink is not one)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -28,6 +28,7 @@ class Placer:
     template: Template
     rules: NameRules
     event: EventRecord
+    _folders: dict[PurePosixPath, Path] = field(default_factory=dict, compare=False, repr=False)
 
     def placements(self, image_id: str, bibs: Sequence[str]) -> list[Placement]:
         """One placement per BIB (``_no_bib`` without one), duplicates removed, order kept."""
@@ -41,7 +42,17 @@ class Placer:
         return chosen
 
     def path(self, rel: str) -> Path:
-        return resolve_inside(self.root, PurePosixPath(rel))
+        """The absolute path of a placement; its folders are checked once per cycle.
+
+        A file name that is a symbolic link is harmless: files are only ever replaced
+        (``os.replace`` swaps the link itself), never written through.
+        """
+        relative = PurePosixPath(rel)
+        folder = self._folders.get(relative.parent)
+        if folder is None:
+            folder = resolve_inside(self.root, relative.parent)
+            self._folders[relative.parent] = folder
+        return folder / relative.name
 
     def _context(self, image_id: str, bib: str | None) -> PhotoContext:
         return PhotoContext(

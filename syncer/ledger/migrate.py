@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, inspect, text
 
 from syncer.errors import LedgerError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 VERSION_TABLE = "alembic_version"
+# The newest revision in migrations/versions. Knowing it without loading Alembic keeps every
+# command's start fast; a test checks it against the scripts.
+HEAD_REVISION = "0001"
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
     """An Alembic config that needs no alembic.ini: script location and URL are set here."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(files("syncer.migrations")))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -28,6 +33,8 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
 
 def script_directory() -> ScriptDirectory:
     """The migration scripts bundled with this syncer."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config("sqlite://"))
 
 
@@ -46,7 +53,9 @@ def known_revisions() -> set[str]:
 
 def current_revision(connection: Connection) -> str | None:
     """The revision stamped in the database, None when it was never migrated."""
-    return MigrationContext.configure(connection).get_current_revision()
+    if VERSION_TABLE not in inspect(connection).get_table_names():
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
 def check_existing(engine: Engine, label: str) -> str | None:
@@ -67,7 +76,7 @@ def check_existing(engine: Engine, label: str) -> str | None:
                 "but no schema version); choose another ledger path"
             )
         return None
-    if revision not in known_revisions():
+    if revision != HEAD_REVISION and revision not in known_revisions():
         raise LedgerError(
             f"ledger {label} has schema revision {revision!r}, unknown to this syncer "
             "(written by a newer version?); upgrade syncer"
@@ -77,6 +86,11 @@ def check_existing(engine: Engine, label: str) -> str | None:
 
 def upgrade_to_head(connection: Connection, url: str) -> str:
     """Migrate the database behind ``connection`` to the newest revision; return it."""
+    if current_revision(connection) == HEAD_REVISION:
+        return HEAD_REVISION
+    from alembic import command
+    from alembic.util import CommandError
+
     head = head_revision()
     if current_revision(connection) != head:
         try:

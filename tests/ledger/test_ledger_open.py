@@ -223,3 +223,9 @@ def test_database_errors_become_one_line_ledger_errors() -> None:
         translated_errors("/l.db"),
     ):
         raise locked
+
+
+def test_head_revision_constant_matches_the_migration_scripts() -> None:
+    from syncer.ledger.migrate import HEAD_REVISION, head_revision
+
+    assert head_revision() == HEAD_REVISION
