@@ -16,12 +16,12 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from syncer.api.storage import StorageClient
+from syncer.api.storage import StorageClient, StorageResponse
 from syncer.errors import DiskFullError, IntegrityError, StorageError, TransferError
 
 log = logging.getLogger("syncer.downloader")
@@ -31,6 +31,7 @@ TEMP_SUFFIX = ".part"
 _NOT_IMAGE_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 JPEG_TAIL = 64 * 1024
+READ_SIZE = 1024 * 1024  # one reusable read buffer per download thread
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Abandoned(TransferError):
     """The run is stopping: the file was dropped before it was complete."""
 
 
-def looks_like_image(head: bytes) -> bool:
+def looks_like_image(head: bytes | bytearray) -> bool:
     """True when ``head`` starts like a known photo format (JPEG, PNG, GIF, WebP, TIFF, HEIF)."""
     if head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")):
         return True
@@ -89,6 +90,7 @@ class Downloader:
         self._stop = stop or threading.Event()
         self._on_bytes = on_bytes
         self._warned_copy = False
+        self._local = threading.local()
 
     def fetch(self, job: Job) -> Stored:
         """Download ``job`` to all its targets; raises TransferError or StorageError."""
@@ -162,57 +164,88 @@ class Downloader:
             if content_type and content_type.lower().startswith(_NOT_IMAGE_TYPES):
                 raise IntegrityError(f"storage sent {content_type.split(';')[0]}, not an image")
             expected = _content_length(response.headers.get("content-length"))
-            digest, size = self._write_body(temp, response.iter_raw())
+            digest, size = self._write_body(temp, response, expected)
             if expected is not None and size != expected:
                 raise IntegrityError(f"body has {size} bytes, Content-Length said {expected}")
             _set_mtime(temp, response.headers.get("last-modified"))
         return Stored(job, size, digest, content_type)
 
-    def _write_body(self, temp: Path, chunks: Iterator[bytes]) -> tuple[str, int]:
+    def _write_body(
+        self, temp: Path, response: StorageResponse, expected: int | None
+    ) -> tuple[str, int]:
+        buffer = self._buffer()
+        view = memoryview(buffer)
         hasher = hashlib.sha256()
-        size = 0
-        head = last = previous = b""
+        marker = EndMarker(expected)
+        is_jpeg = False
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            for chunk in chunks:
-                if size == 0:
-                    head = chunk[:16]
-                    if not looks_like_image(head):
+            while count := response.readinto(view):
+                if marker.size == 0:
+                    if not looks_like_image(buffer[:16]):
                         raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
+                    is_jpeg = buffer.startswith(b"\xff\xd8\xff")
                 if self._stop.is_set():
                     raise Abandoned("stopped during the download")
+                chunk = view[:count]
                 hasher.update(chunk)
                 _write_all(fd, chunk)
-                size += len(chunk)
-                previous, last = last, chunk
+                marker.feed(buffer, count)
                 if self._on_bytes is not None:
-                    self._on_bytes(len(chunk))
-            if size == 0:
+                    self._on_bytes(count)
+            if marker.size == 0:
                 raise IntegrityError("empty body")
-            _check_complete(head, previous, last)
+            if is_jpeg and not marker.complete():
+                raise IntegrityError("the JPEG has no end marker: the body was cut short")
             if self._fsync:
                 os.fsync(fd)
         except OSError as exc:
             raise _storage_error(exc, "cannot write the photo") from exc
         finally:
+            view.release()
             os.close(fd)
-        return hasher.hexdigest(), size
+        return hasher.hexdigest(), marker.size
+
+    def _buffer(self) -> bytearray:
+        """This thread's read buffer, reused for every photo it downloads."""
+        buffer: bytearray | None = getattr(self._local, "buffer", None)
+        if buffer is None:
+            buffer = self._local.buffer = bytearray(READ_SIZE)
+        return buffer
 
 
-def _check_complete(head: bytes, previous: bytes, last: bytes) -> None:
-    """A JPEG must have its end-of-image marker near the end: catches bodies cut short.
+class EndMarker:
+    """Where the last JPEG end-of-image marker (FF D9) of a stream ends: catches cut bodies.
 
-    Some cameras append data after the marker, so it is looked for in the last 64 KiB rather
-    than in the last two bytes; entropy-coded image data never contains FF D9.
+    Some cameras append data after the marker, so it must lie within the last 64 KiB rather
+    than in the last two bytes; entropy-coded image data never contains FF D9. Only the part of
+    each chunk that can still be within 64 KiB of the end is searched.
     """
-    if not head.startswith(b"\xff\xd8\xff"):
-        return
-    tail = last if len(last) >= JPEG_TAIL else previous[-(JPEG_TAIL - len(last)) :] + last
-    if b"\xff\xd9" not in tail[-JPEG_TAIL:]:
-        raise IntegrityError("the JPEG has no end marker: the body was cut short")
+
+    def __init__(self, expected: int | None) -> None:
+        self.expected = expected
+        self.size = 0
+        self.end: int | None = None
+        self._last_byte = -1
+
+    def feed(self, buffer: bytearray, count: int) -> None:
+        start = self.size
+        self.size += count
+        if count == 0:
+            return
+        if self.expected is None or self.size > self.expected - JPEG_TAIL:
+            found = buffer.rfind(b"\xff\xd9", max(0, count - JPEG_TAIL), count)
+            if found >= 0:
+                self.end = start + found + 2
+            elif self._last_byte == 0xFF and buffer[0] == 0xD9:
+                self.end = start + 1
+        self._last_byte = buffer[count - 1]
+
+    def complete(self) -> bool:
+        return self.end is not None and self.size - self.end <= JPEG_TAIL
 
 
-def _write_all(fd: int, chunk: bytes) -> None:
+def _write_all(fd: int, chunk: bytes | memoryview) -> None:
     view = memoryview(chunk)
     while view:
         written = os.write(fd, view)

@@ -2,17 +2,25 @@
 
 The query string of a presigned URL is its signature, a secret like the key: messages and log
 lines only ever show ``scheme://host/path`` (see :func:`redact_url`).
+
+This client is built on the standard library's ``http.client`` rather than httpx: the body is
+read with ``readinto`` straight into one reusable buffer per thread, with no per-chunk parsing
+or copying in Python. On the benchmark (1 GB in 2 MB files, 8 threads, sha256 + write + fsync)
+that took 0.93 s and 1.15 CPU-seconds, against 2.3 s and 2.5-3.3 CPU-seconds through httpx's
+streaming API; see the README's Performance section. Each thread keeps its own keep-alive
+connection per storage host.
 """
 
 from __future__ import annotations
 
+import http.client
+import ssl
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
-
-import httpx
 
 from syncer.api.client import DEFAULT_USER_AGENT
 from syncer.api.envelope import clean_text
@@ -20,6 +28,8 @@ from syncer.errors import LinkExpiredError, TransferError
 
 EXPIRED_STATUSES = frozenset({400, 401, 403, 404})
 _BODY_PEEK = 2048
+_NETWORK_ERRORS = (OSError, http.client.HTTPException)
+_Key = tuple[str, str, int]
 
 
 def redact_url(url: str) -> str:
@@ -32,53 +42,134 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-class StorageClient:
-    """Streams presigned URLs from the storage host; sends no API key and follows no redirect.
+class StorageResponse:
+    """A 200 answer whose body is read with :meth:`readinto`; network errors -> TransferError."""
 
-    It owns its ``httpx.Client`` unless one is injected; an injected client whose default
-    headers carry ``X-API-Key`` is refused.
-    """
+    def __init__(self, response: http.client.HTTPResponse, safe_url: str) -> None:
+        self._response = response
+        self._safe_url = safe_url
+        self.status = response.status
+        self.headers = response.headers
+
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` with the next bytes of the body; 0 at its end."""
+        try:
+            count = self._response.readinto(buffer)
+        except _NETWORK_ERRORS as exc:
+            raise TransferError(f"reading {self._safe_url} failed: {_describe(exc)}") from exc
+        missing = self._response.length
+        if count == 0 and len(buffer) and missing:  # http.client does not raise IncompleteRead
+            raise TransferError(f"reading {self._safe_url} failed: closed {missing} bytes early")
+        return count
+
+    def chunks(self, buffer: bytearray) -> Iterator[memoryview]:
+        """The body as views into ``buffer`` (each valid until the next one is read)."""
+        view = memoryview(buffer)
+        while count := self.readinto(view):
+            yield view[:count]
+
+
+class StorageClient:
+    """Streams presigned URLs from the storage host; sends no API key and follows no redirect."""
 
     def __init__(
-        self, *, http: httpx.Client | None = None, timeout: float = 60.0, max_connections: int = 16
+        self,
+        *,
+        timeout: float = 60.0,
+        max_connections: int = 16,
+        user_agent: str = DEFAULT_USER_AGENT,
     ) -> None:
-        if http is not None and "x-api-key" in http.headers:
-            raise ValueError("the storage client must not send X-API-Key to the storage host")
         if not timeout > 0:
             raise ValueError(f"storage timeout must be positive, got {timeout!r}")
         if max_connections < 1:
             raise ValueError(f"max_connections must be at least 1, got {max_connections}")
-        self._owns_http = http is None
-        self._http = http if http is not None else _build_http(timeout, max_connections)
-        self._timeout = httpx.Timeout(timeout)
+        self._timeout = timeout
+        self._headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
+        self._local = threading.local()
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._ssl = ssl.create_default_context()
 
     def __repr__(self) -> str:
         return "StorageClient()"
 
     @contextmanager
-    def get(self, url: str) -> Iterator[httpx.Response]:
-        """Stream ``url``; yields the response only on HTTP 200.
+    def get(self, url: str) -> Iterator[StorageResponse]:
+        """GET ``url``; yields the response only on HTTP 200.
 
         400/401/403/404 raise :class:`LinkExpiredError` (ask for a new URL); any other status,
         a network error or a timeout, also while the body is read inside the block, raises
         :class:`TransferError`.
         """
         safe = redact_url(url)
-        if urlsplit(url).scheme not in ("http", "https"):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise TransferError(f"presigned URL {safe} is not an http(s) URL")
+        key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = self._request(key, target, safe)
+        complete = False
         try:
-            with self._http.stream(
-                "GET", url, timeout=self._timeout, follow_redirects=False
-            ) as response:
-                _check_status(response, safe)
-                yield response
-        except httpx.HTTPError as exc:
-            raise TransferError(f"fetching {safe} failed: {_describe(exc, url)}") from exc
+            _check_status(response, safe)
+            yield StorageResponse(response, safe)
+            complete = response.isclosed() and not response.will_close
+        finally:
+            if not complete:
+                self._drop(key)
+
+    def _request(self, key: _Key, target: str, safe: str) -> http.client.HTTPResponse:
+        """Send the GET; a kept-alive connection the server closed meanwhile is retried once."""
+        reused = key in self._connections()
+        try:
+            return self._send(key, target)
+        except _NETWORK_ERRORS as exc:
+            self._drop(key)
+            if not reused:
+                raise TransferError(f"fetching {safe} failed: {_describe(exc)}") from exc
+        try:
+            return self._send(key, target)
+        except _NETWORK_ERRORS as exc:
+            self._drop(key)
+            raise TransferError(f"fetching {safe} failed: {_describe(exc)}") from exc
+
+    def _send(self, key: _Key, target: str) -> http.client.HTTPResponse:
+        connection = self._connection(key)
+        connection.request("GET", target, headers=self._headers)
+        return connection.getresponse()
+
+    def _connections(self) -> dict[_Key, http.client.HTTPConnection]:
+        found: dict[_Key, http.client.HTTPConnection] | None = getattr(self._local, "map", None)
+        if found is None:
+            found = self._local.map = {}
+        return found
+
+    def _connection(self, key: _Key) -> http.client.HTTPConnection:
+        connections = self._connections()
+        connection = connections.get(key)
+        if connection is None:
+            scheme, host, port = key
+            if scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    host, port, timeout=self._timeout, context=self._ssl
+                )
+            else:
+                connection = http.client.HTTPConnection(host, port, timeout=self._timeout)
+            connections[key] = connection
+            with self._lock:
+                self._all.append(connection)
+        return connection
+
+    def _drop(self, key: _Key) -> None:
+        connection = self._connections().pop(key, None)
+        if connection is not None:
+            connection.close()
 
     def close(self) -> None:
-        """Close the HTTP client if this object created it."""
-        if self._owns_http:
-            self._http.close()
+        """Close every connection this client opened, in every thread."""
+        with self._lock:
+            connections, self._all = self._all, []
+        for connection in connections:
+            connection.close()
 
     def __enter__(self) -> Self:
         return self
@@ -92,19 +183,8 @@ class StorageClient:
         self.close()
 
 
-def _build_http(timeout: float, max_connections: int) -> httpx.Client:
-    return httpx.Client(
-        headers={"User-Agent": DEFAULT_USER_AGENT, "Accept-Encoding": "identity"},
-        timeout=httpx.Timeout(timeout),
-        follow_redirects=False,
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
-    )
-
-
-def _check_status(response: httpx.Response, safe_url: str) -> None:
-    status = response.status_code
+def _check_status(response: http.client.HTTPResponse, safe_url: str) -> None:
+    status = response.status
     if status == 200:
         return
     detail = _peek(response)
@@ -114,26 +194,16 @@ def _check_status(response: httpx.Response, safe_url: str) -> None:
     raise TransferError(f"storage answered {safe_url} with HTTP {status}{suffix}")
 
 
-def _peek(response: httpx.Response) -> str:
+def _peek(response: http.client.HTTPResponse) -> str:
     """The first 200 printable characters of an error body (best effort)."""
-    chunks: list[bytes] = []
-    size = 0
     try:
-        for chunk in response.iter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= _BODY_PEEK:
-                break
-    except httpx.HTTPError:
-        pass
-    text = b"".join(chunks)[:_BODY_PEEK].decode("utf-8", errors="replace")
-    return clean_text(text)
+        data = response.read(_BODY_PEEK)
+    except (TimeoutError, *_NETWORK_ERRORS):
+        return ""
+    return clean_text(data.decode("utf-8", errors="replace"))
 
 
-def _describe(exc: httpx.HTTPError, url: str) -> str:
-    """``exc`` as text, with the URL's query string (its signature) removed."""
+def _describe(exc: BaseException) -> str:
+    """``exc`` as text; http.client never puts the request URL in its messages."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    query = urlsplit(url).query
-    if query:
-        text = text.replace(url, redact_url(url)).replace(query, "[redacted]")
     return clean_text(text)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncer.downloader import JPEG_TAIL, _check_complete, looks_like_image
-from syncer.errors import IntegrityError
+from syncer.downloader import JPEG_TAIL, EndMarker, looks_like_image
 
 JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
 
@@ -33,28 +32,41 @@ def test_error_pages_and_junk_fail(head: bytes) -> None:
     assert not looks_like_image(head)
 
 
+def feed(*chunks: bytes, expected: int | None = None) -> EndMarker:
+    """Feed chunks the way the downloader does: through one reused buffer."""
+    marker = EndMarker(expected)
+    buffer = bytearray(max(len(c) for c in chunks) + 16)
+    for chunk in chunks:
+        buffer[: len(chunk)] = chunk
+        buffer[len(chunk) :] = b"\xaa" * (len(buffer) - len(chunk))  # stale bytes must not count
+        marker.feed(buffer, len(chunk))
+    return marker
+
+
 def test_jpeg_with_end_marker_is_complete() -> None:
-    _check_complete(JPEG_HEAD, b"\x00" * 1000, b"\x12\x34\xff\xd9")
+    assert feed(JPEG_HEAD, b"\x00" * 1000, b"\x12\x34\xff\xd9").complete()
 
 
 def test_jpeg_with_trailer_after_the_end_marker_is_complete() -> None:
-    _check_complete(JPEG_HEAD, b"\xff\xd9" + b"\x00" * 100, b"trailer" * 100)
+    assert feed(JPEG_HEAD, b"\xff\xd9" + b"\x00" * 100, b"trailer" * 100).complete()
 
 
 def test_jpeg_cut_short_is_refused() -> None:
-    with pytest.raises(IntegrityError, match="end marker"):
-        _check_complete(JPEG_HEAD, b"\x00" * JPEG_TAIL, b"\x55" * 5000)
+    assert not feed(JPEG_HEAD, b"\x00" * JPEG_TAIL, b"\x55" * 5000).complete()
 
 
 def test_marker_far_before_the_tail_does_not_count() -> None:
     early = b"\xff\xd9" + b"\x00" * JPEG_TAIL  # e.g. the end of an embedded thumbnail
-    with pytest.raises(IntegrityError):
-        _check_complete(JPEG_HEAD, early, b"\x00" * 10)
+    assert not feed(JPEG_HEAD, early, b"\x00" * 10).complete()
 
 
 def test_marker_split_across_two_chunks_counts() -> None:
-    _check_complete(JPEG_HEAD, b"\x00" * 10 + b"\xff", b"\xd9")
+    assert feed(JPEG_HEAD, b"\x00" * 10 + b"\xff", b"\xd9").complete()
 
 
-def test_other_formats_are_not_checked_for_a_jpeg_marker() -> None:
-    _check_complete(b"\x89PNG\r\n\x1a\n", b"", b"\x00" * 10)
+def test_with_a_known_length_only_the_tail_is_searched_and_still_found() -> None:
+    body = [JPEG_HEAD, b"\x00" * (3 * JPEG_TAIL), b"\x00" * 100 + b"\xff\xd9"]
+    total = sum(len(c) for c in body)
+    assert feed(*body, expected=total).complete()
+    cut = [JPEG_HEAD, b"\xff\xd9" + b"\x00" * (3 * JPEG_TAIL)]
+    assert not feed(*cut, expected=sum(len(c) for c in cut)).complete()
