@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import tempfile
 import threading
@@ -28,8 +27,6 @@ from syncer.workers import ProcessWorkers, ThreadWorkers, Workers, WorkerSpec
 
 log = logging.getLogger("syncer.sync")
 
-PROCESS_THRESHOLD = 200  # photos due before "auto" spreads downloads over worker processes
-MAX_AUTO_PROCESSES = 4
 
 Observer = Callable[[str, int], None]
 
@@ -290,14 +287,10 @@ class _Cycle:
         return self.settings.bibs_for(event_id)
 
     def _workers_for(self, due: int) -> Workers:
-        """Threads of this process for small syncs; worker processes for big ones."""
+        """Threads of this process, or ``download.processes`` worker processes of threads."""
+        del due  # every size of sync gets the same pool today
         download = self.settings.download
-        if download.processes == "auto":
-            cores = os.cpu_count() or 1
-            wanted = min(cores, MAX_AUTO_PROCESSES) if due >= PROCESS_THRESHOLD else 1
-        else:
-            wanted = download.processes
-        processes = min(wanted, download.workers)
+        processes = min(download.processes, download.workers)
         if processes <= 1:
             return ThreadWorkers(self.downloader, download.workers)
         assert self.root is not None

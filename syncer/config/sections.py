@@ -80,14 +80,6 @@ def _bool_or_auto(value: object) -> object:
     return value
 
 
-def _auto_or_int(value: object) -> object:
-    if isinstance(value, str) and value.strip().lower() == "auto":
-        return "auto"
-    if isinstance(value, bool) or (isinstance(value, int) and not 1 <= value <= 16):
-        raise ValueError(f"expected 'auto' or a number from 1 to 16, got {value!r}")
-    return value
-
-
 def _optional_path(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
@@ -136,7 +128,7 @@ class DownloadSettings(_Section):
     """``[download]``: the worker pool and per-photo retries."""
 
     workers: int = Field(default=8, ge=1, le=64)
-    processes: Annotated[Literal["auto"] | int, BeforeValidator(_auto_or_int)] = "auto"
+    processes: int = Field(default=1, ge=1, le=16)
     presign_batch: int = Field(default=60, ge=1, le=60)
     timeout: Duration = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=10, ge=1)

@@ -128,8 +128,12 @@ class BenchWorld:
     # -- what the tools need -------------------------------------------------------------
 
     def env(self) -> dict[str, str]:
-        """The environment for syncer: the key from SYNCER_API_KEY, no other SYNCER_ settings."""
-        base = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
+        """The environment for syncer: the key, and only SYNCER_DOWNLOAD__* settings (tuning)."""
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SYNCER_") or k.startswith("SYNCER_DOWNLOAD__")
+        }
         return {**base, "SYNCER_API_KEY": self.sim.api_key}
 
     def write_config(self, run_dir: Path) -> Path:
