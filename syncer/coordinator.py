@@ -69,7 +69,7 @@ class Coordinator:
         self,
         api: ApiClient,
         ledger: Ledger,
-        workers_for: Callable[[int], Workers],
+        workers_for: Callable[[], Workers],
         *,
         tuning: Tuning,
         stop: threading.Event,
@@ -98,7 +98,7 @@ class Coordinator:
         if report.due == 0:
             return
         limit = self._tuning.workers + self._tuning.presign_batch  # a batch always queued
-        pool = self._workers_for(report.due)
+        pool = self._workers_for()
         in_flight: dict[Future[Stored], _Work] = {}
         try:
             while True:

@@ -263,7 +263,7 @@ class _Cycle:
         coordinator = Coordinator(
             self.api,
             self.ledger,
-            self._workers_for,
+            self._workers,
             tuning=self._tuning(),
             stop=self.stop,
             clock=utcnow,
@@ -286,9 +286,8 @@ class _Cycle:
             return list(self.options.bibs)
         return self.settings.bibs_for(event_id)
 
-    def _workers_for(self, due: int) -> Workers:
+    def _workers(self) -> Workers:
         """Threads of this process, or ``download.processes`` worker processes of threads."""
-        del due  # every size of sync gets the same pool today
         download = self.settings.download
         processes = min(download.processes, download.workers)
         if processes <= 1:
