@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import random
 import stat
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -64,6 +65,41 @@ class _State:
     last_flush: float = field(default_factory=time.monotonic)
 
 
+class _InFlight:
+    """Downloads under way; finished ones are handed over in O(1), not by polling them all."""
+
+    def __init__(self) -> None:
+        self._work: dict[Future[Stored], _Work] = {}
+        self._done: queue.SimpleQueue[Future[Stored]] = queue.SimpleQueue()
+
+    def add(self, future: Future[Stored], work: _Work) -> None:
+        self._work[future] = work
+        future.add_done_callback(self._done.put)
+
+    def __len__(self) -> int:
+        return len(self._work)
+
+    def finished(self, timeout: float) -> list[tuple[Future[Stored], _Work]]:
+        """Wait up to ``timeout`` for one download to finish; return every finished one."""
+        try:
+            futures = [self._done.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                futures.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        return [(future, self._work.pop(future)) for future in futures]
+
+    def drain(self) -> list[tuple[Future[Stored], _Work]]:
+        """Every remaining download, once it has finished (the pool is told to stop first)."""
+        found: list[tuple[Future[Stored], _Work]] = []
+        while self._work:
+            found.extend(self.finished(timeout=FLUSH_SECONDS))
+        return found
+
+
 class Coordinator:
     def __init__(
         self,
@@ -99,21 +135,20 @@ class Coordinator:
             return
         limit = self._tuning.workers + self._tuning.presign_batch  # a batch always queued
         pool = self._workers_for()
-        in_flight: dict[Future[Stored], _Work] = {}
+        in_flight = _InFlight()
         try:
             while True:
                 if not self._stop.is_set() and len(in_flight) < limit:
                     self._refill(pool, in_flight, state, due, placer, report)
                 if not in_flight:
                     break
-                done, _ = wait(in_flight, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done:
-                    self._collect(future, in_flight.pop(future), state, report)
+                for future, work in in_flight.finished(timeout=FLUSH_SECONDS):
+                    self._collect(future, work, state, report)
                 self._maybe_flush(state)
         except BaseException:
             self._stop.set()
-            for future in list(in_flight):
-                self._collect_quietly(future, in_flight.pop(future), state, report)
+            for future, work in in_flight.drain():
+                self._collect_quietly(future, work, state, report)
             raise
         finally:
             self._flush(state)
@@ -137,7 +172,7 @@ class Coordinator:
     def _refill(
         self,
         pool: Workers,
-        in_flight: dict[Future[Stored], _Work],
+        in_flight: _InFlight,
         state: _State,
         due: Iterator[list[_Work]],
         placer: Placer,
@@ -157,7 +192,7 @@ class Coordinator:
         for work in batch:
             if work.tries == 0 and _is_regular_file(work.targets[0]):
                 job = Job(work.photo.photo_id, work.photo.image_id, "", work.targets)
-                in_flight[pool.submit("adopt", job)] = work
+                in_flight.add(pool.submit("adopt", job), work)
             else:
                 to_sign.append(work)
         if to_sign:
@@ -166,7 +201,7 @@ class Coordinator:
     def _presign_and_submit(
         self,
         pool: Workers,
-        in_flight: dict[Future[Stored], _Work],
+        in_flight: _InFlight,
         state: _State,
         batch: list[_Work],
         placer: Placer,
@@ -177,7 +212,7 @@ class Coordinator:
         for image_id, item in answer.urls.items():
             work = by_id.pop(image_id)
             job = Job(work.photo.photo_id, image_id, item.url, work.targets)
-            in_flight[pool.submit("fetch", job)] = work
+            in_flight.add(pool.submit("fetch", job), work)
         for image_id, error in answer.failed.items():
             self._retry_later(state, by_id.pop(image_id), f"no download link: {error}", report)
         for image_id in answer.invalid:
