@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, inspect, text
@@ -24,11 +25,20 @@ def alembic_config(url: str, connection: Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(files("syncer.migrations")))
+    config.set_main_option("script_location", str(script_location()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
     return config
+
+
+def script_location() -> Path:
+    """The migration scripts: installed as ``syncer.migrations``, or ``migrations/`` beside
+    the package when syncer runs from a source checkout (``python -m syncer`` in the repo)."""
+    try:
+        return Path(str(files("syncer.migrations")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parents[2] / "migrations"
 
 
 def script_directory() -> ScriptDirectory:
