@@ -17,14 +17,13 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from types import FrameType
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, TypeVar
 
+from syncer.cadence import Cadence, DaemonSettings, Due, Plan
 from syncer.errors import (
     ApiUnavailableError,
     AuthError,
-    ConfigError,
     StorageError,
     SyncerError,
 )
@@ -38,42 +37,6 @@ log = logging.getLogger("syncer.daemon")
 
 TICK = "sync-tick"
 AUTH_BACKOFF = (300.0, 3600.0)  # first pause after the key is refused, and the longest one
-
-
-class ScheduleSettings(Protocol):
-    @property
-    def interval(self) -> float: ...
-    @property
-    def jitter(self) -> float: ...
-    @property
-    def active_interval(self) -> float: ...
-    @property
-    def active_window(self) -> float: ...
-
-
-class HealthSettings(Protocol):
-    @property
-    def listen(self) -> str: ...
-    @property
-    def max_age(self) -> float: ...
-
-
-class EventEntry(Protocol):
-    @property
-    def id(self) -> int: ...
-    @property
-    def interval(self) -> float | None: ...
-
-
-class DaemonSettings(Protocol):
-    """The part of :class:`syncer.config.Settings` the daemon reads."""
-
-    @property
-    def schedule(self) -> ScheduleSettings: ...
-    @property
-    def health(self) -> HealthSettings: ...
-    @property
-    def events(self) -> Sequence[EventEntry] | str: ...
 
 
 S = TypeVar("S", bound=DaemonSettings)
@@ -98,109 +61,6 @@ def _log_reload_failure(exc: Exception) -> None:
         log.error("reload failed, keeping the previous settings: %s", exc.message)
     else:
         log.error("reload failed, keeping the previous settings", exc_info=exc)
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The cadence settings of one daemon, in seconds; ``events`` None means "all"."""
-
-    interval: float
-    jitter: float
-    active_interval: float
-    active_window: float
-    events: Mapping[int, float | None] | None
-
-    @classmethod
-    def of(cls, settings: DaemonSettings) -> Plan:
-        sched = settings.schedule
-        events = (
-            None
-            if isinstance(settings.events, str)
-            else {e.id: e.interval for e in settings.events}
-        )
-        plan = cls(sched.interval, sched.jitter, sched.active_interval, sched.active_window, events)
-        for name, value in plan.intervals().items():
-            if not value > 0:
-                raise ConfigError(f"config: {name}: must be a positive duration, got {value}")
-        if events == {}:
-            raise ConfigError('config: events: no event configured (list events or use "all")')
-        return plan
-
-    def intervals(self) -> dict[str, float]:
-        named = {
-            "schedule.interval": self.interval,
-            "schedule.active_interval": self.active_interval,
-        }
-        for event_id, override in (self.events or {}).items():
-            if override is not None:
-                named[f"events[{event_id}].interval"] = override
-        return named
-
-    @property
-    def tick(self) -> float:
-        """How often the scheduler looks for due events: the shortest interval in use."""
-        return min(self.intervals().values())
-
-
-@dataclass(frozen=True)
-class Due:
-    """The events one cycle should cover; ``event_ids`` None = every configured event."""
-
-    event_ids: tuple[int, ...] | None
-
-
-class Cadence:
-    """Remembers when each event was last synced and last gained photos; decides what is due.
-
-    An event is due when its interval has elapsed, minus half a tick (ticks are the shortest
-    interval, so this picks the nearest tick instead of the one after). Its interval is the
-    per-event override, else ``active_interval`` if it gained photos within ``active_window``
-    (never longer than ``schedule.interval``), else ``schedule.interval``.
-    """
-
-    def __init__(self) -> None:
-        self._last_run: dict[int | None, float] = {}  # None = a cycle over "all"
-        self._last_new: dict[int, float] = {}
-
-    def ran(self, event_ids: Sequence[int] | None, at: float) -> None:
-        for key in [None] if event_ids is None else event_ids:
-            self._last_run[key] = at
-
-    def saw(self, report: CycleReport, at: float) -> None:
-        for event in report.events:
-            if event.new > 0:
-                self._last_new[event.event_id] = at
-
-    def due(self, plan: Plan, now: float) -> Due | None:
-        slack = plan.tick / 2
-        if plan.events is None:
-            if now - self._last(None) >= plan.interval - slack:
-                return Due(None)
-            active = [e for e in self._last_new if self._active(plan, e, now)]
-            candidates: Mapping[int, float | None] = dict.fromkeys(active)
-        else:
-            candidates = plan.events
-        ids = [
-            event_id
-            for event_id, override in candidates.items()
-            if now - self._last(event_id) >= self._interval(plan, event_id, override, now) - slack
-        ]
-        return Due(tuple(sorted(ids))) if ids else None
-
-    def _last(self, event_id: int | None) -> float:
-        last = self._last_run.get(None, float("-inf"))
-        return last if event_id is None else max(last, self._last_run.get(event_id, last))
-
-    def _active(self, plan: Plan, event_id: int, now: float) -> bool:
-        seen = self._last_new.get(event_id)
-        return seen is not None and now - seen <= plan.active_window
-
-    def _interval(self, plan: Plan, event_id: int, override: float | None, now: float) -> float:
-        if override is not None:
-            return override
-        if self._active(plan, event_id, now):  # "active" may only shorten the interval
-            return min(plan.active_interval, plan.interval)
-        return plan.interval
 
 
 class Daemon(Generic[S]):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "syncer"
-MODULES = ("scheduler", "notify", "health", "metrics", "daemon")
+MODULES = ("scheduler", "notify", "health", "metrics", "daemon", "cadence")
 
 
 def imports(module: str) -> set[str]:
@@ -55,6 +55,7 @@ def test_the_daemon_receives_the_cycle_instead_of_importing_it() -> None:
         "syncer.notify",
         "syncer.scheduler",
         "syncer.config",
+        "syncer.cadence",
     }
     for module in MODULES:
         ours = {name for name in imports(module) if name.split(".")[0] == "syncer"}

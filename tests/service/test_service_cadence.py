@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from syncer.daemon import Cadence, Due, Plan
+from syncer.cadence import Cadence, Due, Plan
 from syncer.report import CycleReport, EventReport
 
 
