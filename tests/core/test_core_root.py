@@ -1,0 +1,50 @@
+"""The photo root's guards that need no simulator: network ledgers, free space, probes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncer import root
+from syncer.errors import DiskFullError, RootUnavailableError
+
+
+def test_ledger_on_a_network_filesystem_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(root, "filesystem_type", lambda path: "nfs4")
+    root.warn_if_network_ledger(tmp_path / "ledger.sqlite3")
+    assert "network filesystem (nfs4)" in caplog.text
+
+
+def test_ledger_on_a_local_filesystem_is_not_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root.warn_if_network_ledger(tmp_path / "ledger.sqlite3")  # the real findmnt answer
+    assert "network filesystem" not in caplog.text
+
+
+def test_filesystem_type_of_a_real_folder(tmp_path: Path) -> None:
+    found = root.filesystem_type(tmp_path)
+    assert found is None or (found and " " not in found)
+
+
+def test_free_space_floor(tmp_path: Path) -> None:
+    root.check_free_space(tmp_path, 1)
+    with pytest.raises(DiskFullError, match=r"below storage\.min_free"):
+        root.check_free_space(tmp_path, 2**62)
+
+
+def test_first_use_creates_root_marker_and_temp_folder(tmp_path: Path) -> None:
+    info = root.prepare_root(tmp_path / "photos", first_use=True, require_marker=True)
+    assert (tmp_path / "photos" / root.MARKER_NAME).is_file()
+    assert info.temp_dir.is_dir()
+    assert info.hardlinks is True  # a local filesystem
+
+
+def test_later_use_without_the_marker_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(RootUnavailableError, match="marker"):
+        root.prepare_root(tmp_path / "photos", first_use=False, require_marker=True)
+    assert not (tmp_path / "photos" / root.MARKER_NAME).exists()
