@@ -62,8 +62,8 @@ def run_cycle(
     template = settings.storage.template
     report = CycleReport(started_at=utcnow(), dry_run=options.dry_run)
     with ExitStack() as stack:
+        api = stack.enter_context(_api_client(settings, observer))  # a missing key: no file made
         ledger = stack.enter_context(_open_ledger(settings, options.dry_run))
-        api = stack.enter_context(_api_client(settings, observer))
         root = None if options.dry_run else _prepare(settings, ledger)
         storage = stack.enter_context(
             StorageClient(

@@ -50,6 +50,8 @@ def test_missing_key_is_a_one_line_config_error(world: World) -> None:
     assert result.returncode == 78
     assert "Traceback" not in result.stderr
     assert "no API key" in result.stderr
+    assert not world.ledger.exists()
+    assert not world.root.exists()
 
 
 def test_wrong_key_exits_77(world: World) -> None:
