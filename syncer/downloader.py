@@ -16,7 +16,6 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -81,14 +80,12 @@ class Downloader:
         fsync: bool = True,
         links: str = "auto",
         stop: threading.Event | None = None,
-        on_bytes: Callable[[int], None] | None = None,
     ) -> None:
         self._storage = storage
         self._temp_dir = temp_dir
         self._fsync = fsync
         self.links = links
         self._stop = stop or threading.Event()
-        self._on_bytes = on_bytes
         self._warned_copy = False
         self._local = threading.local()
 
@@ -191,8 +188,6 @@ class Downloader:
                 hasher.update(chunk)
                 _write_all(fd, chunk)
                 marker.feed(buffer, count)
-                if self._on_bytes is not None:
-                    self._on_bytes(count)
             if marker.size == 0:
                 raise IntegrityError("empty body")
             if is_jpeg and not marker.complete():
