@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from syncer.layout import NameRules, event_dirname
 from syncer.sim import Faults, SimConfig, Simulator
 
 SYNCER = str(Path(sys.executable).with_name("syncer"))
@@ -97,6 +98,20 @@ def files_under(root: Path) -> dict[str, str]:
             continue
         found[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
     return found
+
+
+def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
+    """relative path -> sha256 that a complete sync with these BIBs must produce (default
+    layout), from the simulator's truth."""
+    event = next(e for e in world.sim.events() if e.event_id == world.event_id)
+    top = event_dirname(event.event_id, event.slug, NameRules())
+    wanted = {b.casefold(): b for b in bibs}
+    tree: dict[str, str] = {}
+    for photo in world.sim.photos(world.event_id):
+        mine = sorted({wanted[b.casefold()] for b in photo.bibs if b.casefold() in wanted})
+        for folder in mine or ["_no_bib"]:
+            tree[f"{top}/{folder}/{photo.image_id}.jpg"] = photo.sha256
+    return tree
 
 
 def temp_files(root: Path) -> list[Path]:

@@ -6,24 +6,9 @@ import json
 import time
 from pathlib import Path
 
-from e2e_fixtures import World, files_under, run_ok, temp_files
-
-from syncer.layout import NameRules, event_dirname
+from e2e_fixtures import World, expected_tree, files_under, run_ok, temp_files
 
 BIBS = "1-60,A-17,0042,Bx9"
-
-
-def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
-    """relative path -> sha256 that a complete sync must produce, from the simulator's truth."""
-    event = next(e for e in world.sim.events() if e.event_id == world.event_id)
-    top = event_dirname(event.event_id, event.slug, NameRules())
-    wanted = {b.casefold(): b for b in bibs}
-    tree: dict[str, str] = {}
-    for photo in world.sim.photos(world.event_id):
-        mine = sorted({wanted[b.casefold()] for b in photo.bibs if b.casefold() in wanted})
-        for folder in mine or ["_no_bib"]:
-            tree[f"{top}/{folder}/{photo.image_id}.jpg"] = photo.sha256
-    return tree
 
 
 def bib_list() -> list[str]:

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, files_under, make_world, run_ok, temp_files
+from e2e_fixtures import World, expected_tree, files_under, make_world, run_ok, temp_files
 from service_fixtures import (
     EventSpec,
-    event_folder,
     ledger_status,
     photos_on_disk,
     write_config,
@@ -201,18 +200,6 @@ def vfat(tmp_path: Path) -> Iterator[Path]:
         yield mountpoint
     finally:
         subprocess.run(unmount, capture_output=True, timeout=30, check=False)
-
-
-def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
-    """relative path -> sha256 that a complete sync with these BIBs must produce."""
-    top = event_folder(world)
-    wanted = {b.casefold(): b for b in bibs}
-    tree: dict[str, str] = {}
-    for photo in world.sim.photos(world.event_id):
-        mine = sorted({wanted[b.casefold()] for b in photo.bibs if b.casefold() in wanted})
-        for folder in mine or ["_no_bib"]:
-            tree[f"{top}/{folder}/{photo.image_id}.jpg"] = photo.sha256
-    return tree
 
 
 @pytest.mark.slow
