@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import logging
+import mmap
 import os
 import shutil
 import threading
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from syncer.api.storage import StorageClient, StorageResponse
 from syncer.errors import DiskFullError, IntegrityError, StorageError, TransferError
+from syncer.sink import Sink, aligned_buffer
 
 log = logging.getLogger("syncer.downloader")
 
@@ -78,12 +81,14 @@ class Downloader:
         temp_dir: Path,
         *,
         fsync: bool = True,
+        direct: bool = True,
         links: str = "auto",
         stop: threading.Event | None = None,
     ) -> None:
         self._storage = storage
         self._temp_dir = temp_dir
         self._fsync = fsync
+        self.direct = direct  # O_DIRECT writes where the filesystem takes them (see sink.py)
         self.links = links
         self._stop = stop or threading.Event()
         self._warned_copy = False
@@ -94,14 +99,14 @@ class Downloader:
         if self._stop.is_set():
             raise Abandoned("stopped before the download started")
         temp = self._temp_dir / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        primary = job.targets[0]
         try:
             stored = self._stream_to(temp, job)
-            primary = job.targets[0]
-            primary.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temp, primary)
-        finally:
+            _replace(temp, primary)
+        except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+            raise
         self.place(primary, job.targets[1:])
         return stored
 
@@ -161,52 +166,67 @@ class Downloader:
             if content_type and content_type.lower().startswith(_NOT_IMAGE_TYPES):
                 raise IntegrityError(f"storage sent {content_type.split(';')[0]}, not an image")
             expected = _content_length(response.headers.get("content-length"))
-            digest, size = self._write_body(temp, response, expected)
-            if expected is not None and size != expected:
-                raise IntegrityError(f"body has {size} bytes, Content-Length said {expected}")
-            _set_mtime(temp, response.headers.get("last-modified"))
+            stamp = _stamp(response.headers.get("last-modified"))
+            digest, size = self._write_body(temp, response, expected, stamp)
         return Stored(job, size, digest, content_type)
 
     def _write_body(
-        self, temp: Path, response: StorageResponse, expected: int | None
+        self, temp: Path, response: StorageResponse, expected: int | None, stamp: float | None
     ) -> tuple[str, int]:
         buffer = self._buffer()
         view = memoryview(buffer)
         hasher = hashlib.sha256()
         marker = EndMarker(expected)
         is_jpeg = False
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        sink = Sink(temp, direct=self.direct)
         try:
-            while count := response.readinto(view):
+            while count := _fill(response, view):
                 if marker.size == 0:
                     if not looks_like_image(buffer[:16]):
                         raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
-                    is_jpeg = buffer.startswith(b"\xff\xd8\xff")
+                    is_jpeg = buffer[:3] == b"\xff\xd8\xff"
                 if self._stop.is_set():
                     raise Abandoned("stopped during the download")
-                chunk = view[:count]
-                hasher.update(chunk)
-                _write_all(fd, chunk)
+                hasher.update(view[:count])
+                sink.write(view, count)
                 marker.feed(buffer, count)
             if marker.size == 0:
                 raise IntegrityError("empty body")
+            if expected is not None and marker.size != expected:
+                raise IntegrityError(
+                    f"body has {marker.size} bytes, Content-Length said {expected}"
+                )
             if is_jpeg and not marker.complete():
                 raise IntegrityError("the JPEG has no end marker: the body was cut short")
+            if stamp is not None:
+                with contextlib.suppress(OSError):  # a share may refuse times: not fatal
+                    os.utime(sink.fd, (stamp, stamp))
             if self._fsync:
-                os.fsync(fd)
+                os.fsync(sink.fd)
         except OSError as exc:
             raise _storage_error(exc, "cannot write the photo") from exc
         finally:
             view.release()
-            os.close(fd)
+            sink.close()
         return hasher.hexdigest(), marker.size
 
-    def _buffer(self) -> bytearray:
-        """This thread's read buffer, reused for every photo it downloads."""
-        buffer: bytearray | None = getattr(self._local, "buffer", None)
+    def _buffer(self) -> mmap.mmap:
+        """This thread's read buffer (page-aligned), reused for every photo it downloads."""
+        buffer: mmap.mmap | None = getattr(self._local, "buffer", None)
         if buffer is None:
-            buffer = self._local.buffer = bytearray(READ_SIZE)
+            buffer = self._local.buffer = aligned_buffer(READ_SIZE)
         return buffer
+
+
+def _fill(response: StorageResponse, view: memoryview) -> int:
+    """Read until ``view`` is full or the body ends: only a body's last chunk is short."""
+    filled = 0
+    while filled < len(view):
+        count = response.readinto(view[filled:])
+        if count == 0:
+            break
+        filled += count
+    return filled
 
 
 class EndMarker:
@@ -223,7 +243,7 @@ class EndMarker:
         self.end: int | None = None
         self._last_byte = -1
 
-    def feed(self, buffer: bytearray, count: int) -> None:
+    def feed(self, buffer: bytearray | mmap.mmap, count: int) -> None:
         start = self.size
         self.size += count
         if count == 0:
@@ -240,13 +260,6 @@ class EndMarker:
         return self.end is not None and self.size - self.end <= JPEG_TAIL
 
 
-def _write_all(fd: int, chunk: bytes | memoryview) -> None:
-    view = memoryview(chunk)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
 def _content_length(value: str | None) -> int | None:
     if value is None:
         return None
@@ -256,12 +269,24 @@ def _content_length(value: str | None) -> int | None:
         raise IntegrityError(f"bad Content-Length {value[:40]!r}") from None
 
 
-def _set_mtime(path: Path, last_modified: str | None) -> None:
+@functools.lru_cache(maxsize=64)
+def _stamp(last_modified: str | None) -> float | None:
+    """The ``Last-Modified`` header as a timestamp for the file, or None if absent or bad."""
     if not last_modified:
-        return
-    with contextlib.suppress(ValueError, TypeError, OSError):
-        stamp = parsedate_to_datetime(last_modified).timestamp()
-        os.utime(path, (stamp, stamp))
+        return None
+    try:
+        return parsedate_to_datetime(last_modified).timestamp()
+    except (ValueError, TypeError, OverflowError):
+        return None
+
+
+def _replace(temp: Path, target: Path) -> None:
+    """Move ``temp`` to ``target``, making its folder first if it does not exist yet."""
+    try:
+        os.replace(temp, target)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(temp, target)
 
 
 def _fsync_path(path: Path) -> None:

@@ -22,7 +22,14 @@ from syncer.lock import InstanceLock, lock_path_for
 from syncer.placement import Placer, reconcile, trash_removed
 from syncer.planner import Planner, WalkResult, utcnow
 from syncer.report import CycleReport, EventReport
-from syncer.root import RootInfo, check_free_space, prepare_root, warn_if_network_ledger
+from syncer.root import (
+    NETWORK_FS,
+    RootInfo,
+    check_free_space,
+    filesystem_type,
+    prepare_root,
+    warn_if_network_ledger,
+)
 from syncer.workers import ProcessWorkers, ThreadWorkers, Workers, WorkerSpec
 
 log = logging.getLogger("syncer.sync")
@@ -74,6 +81,7 @@ def run_cycle(
             storage,
             root.temp_dir if root else Path(tempfile.gettempdir()),
             fsync=settings.download.fsync,
+            direct=_direct_io(settings, root),
             links=_links(settings, root),
             stop=stop,
         )
@@ -115,6 +123,14 @@ def _links(settings: Settings, root: RootInfo | None) -> str:
         )
         return "copy"
     return mode
+
+
+def _direct_io(settings: Settings, root: RootInfo | None) -> bool:
+    """O_DIRECT writes when asked for and the root is not on a network share."""
+    if not settings.download.direct_io or root is None:
+        return False
+    fstype = filesystem_type(root.path)
+    return not (fstype and fstype.lower() in NETWORK_FS)
 
 
 @contextmanager
@@ -297,6 +313,7 @@ class _Cycle:
             threads=-(-download.workers // processes),
             temp_dir=self.root.temp_dir,
             fsync=download.fsync,
+            direct=self.downloader.direct,
             links=self.downloader.links,
             timeout=download.timeout,
         )

@@ -72,6 +72,7 @@ class WorkerSpec:
     threads: int
     temp_dir: Path
     fsync: bool
+    direct: bool
     links: str
     timeout: float
 
@@ -172,7 +173,12 @@ def _worker_main(
     _die_with_parent(parent)
     storage = StorageClient(timeout=spec.timeout, max_connections=spec.threads)
     downloader = Downloader(
-        storage, spec.temp_dir, fsync=spec.fsync, links=spec.links, stop=_StopFlag(stop)
+        storage,
+        spec.temp_dir,
+        fsync=spec.fsync,
+        direct=spec.direct,
+        links=spec.links,
+        stop=_StopFlag(stop),
     )
     threads = [
         threading.Thread(target=_work, args=(downloader, jobs, results), daemon=True)

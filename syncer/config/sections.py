@@ -135,6 +135,7 @@ class DownloadSettings(_Section):
     retry_base: Duration = Field(default=60.0, gt=0)
     retry_cap: Duration = Field(default=6 * 3600.0, gt=0)
     fsync: bool = True
+    direct_io: bool = True
 
     @model_validator(mode="after")
     def _check_retry(self) -> DownloadSettings:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -212,3 +213,93 @@ def test_bad_settings_are_rejected() -> None:
         StorageClient(timeout=0)
     with pytest.raises(ValueError, match="max_connections"):
         StorageClient(max_connections=0)
+
+
+BIG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 12_000 + b"\xff\xd9"  # ~3 MB: the socket path
+
+
+def read_big(client: StorageClient, url: str) -> bytes:
+    buffer = bytearray(1024 * 1024)
+    with client.get(url) as response:
+        return b"".join(bytes(chunk) for chunk in response.chunks(buffer))
+
+
+def in_pieces(body: bytes, pieces: int, pause: float, *, stop_after: int | None = None) -> Script:
+    """Send ``body`` in ``pieces`` writes ``pause`` seconds apart (hang up after ``stop_after``)."""
+
+    def send(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/jpeg")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        step = -(-len(body) // pieces)
+        for number, start in enumerate(range(0, len(body), step)):
+            if stop_after is not None and number == stop_after:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+                return
+            handler.wfile.write(body[start : start + step])
+            handler.wfile.flush()
+            time.sleep(pause)
+
+    return send
+
+
+def test_large_bodies_are_read_whole_over_one_kept_connection(storage: Storage) -> None:
+    ports: list[int] = []
+    send = answer(200, BIG)
+
+    def remember(handler: BaseHTTPRequestHandler) -> None:
+        ports.append(handler.client_address[1])
+        send(handler)
+
+    storage.script = remember
+    with StorageClient(timeout=5.0) as client:
+        for _ in range(3):
+            assert read_big(client, storage.url()) == BIG
+            assert read_all(client, storage.url()) == BIG  # small buffer: many short reads
+    assert len(ports) == 6
+    assert len(set(ports)) == 1
+
+
+def test_a_slow_but_steady_body_is_not_a_timeout(storage: Storage) -> None:
+    storage.script = in_pieces(BIG, pieces=8, pause=0.2)
+    started = time.monotonic()
+    with StorageClient(timeout=0.5) as client:
+        assert read_big(client, storage.url()) == BIG
+    assert time.monotonic() - started > 1.0  # longer than the timeout in all
+
+
+def test_a_body_that_stalls_midway_times_out(storage: Storage) -> None:
+    storage.script = in_pieces(BIG, pieces=4, pause=3.0)
+    started = time.monotonic()
+    with StorageClient(timeout=0.5) as client, pytest.raises(TransferError) as caught:
+        read_big(client, storage.url())
+    assert time.monotonic() - started < 2.5
+    assert "no data for 0.5 s" in str(caught.value)
+    assert SIGNATURE not in str(caught.value)
+
+
+def test_a_large_body_cut_short_is_a_transfer_error(storage: Storage) -> None:
+    storage.script = in_pieces(BIG, pieces=6, pause=0.05, stop_after=2)
+    with StorageClient(timeout=5.0) as client, pytest.raises(TransferError) as caught:
+        read_big(client, storage.url())
+    assert "bytes early" in str(caught.value)
+    assert SIGNATURE not in str(caught.value)
+
+
+def test_a_chunked_body_is_read_through_http_client(storage: Storage) -> None:
+    def chunked(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/jpeg")
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        for start in range(0, len(BIG), 700_000):
+            piece = BIG[start : start + 700_000]
+            handler.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        handler.wfile.write(b"0\r\n\r\n")
+
+    storage.script = chunked
+    with StorageClient(timeout=5.0) as client:
+        assert read_big(client, storage.url()) == BIG
+        assert read_big(client, storage.url()) == BIG
+    assert len(storage.seen) == 2

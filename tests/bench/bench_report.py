@@ -79,6 +79,7 @@ class FullResult:
     rounds: int
     samples: list[Sample] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # peer -> how to install it
+    retained: bool = True  # earlier runs' files stay until the end (no freshly freed inodes)
 
     def summary(self, tool: str) -> ToolSummary | None:
         return ToolSummary.of(tool, self.samples)
@@ -224,7 +225,14 @@ def render_full(full: FullResult) -> str:
         "Medians (each column on its own); every run starts from an empty folder (syncer: "
         "fresh root and ledger) and ends with `sync`, counted in its time. Peak RSS is the "
         'largest single process; "all processes" is the summed PSS of the whole process '
-        "tree, sampled every 0.1 s."
+        "tree, sampled every 0.1 s. "
+        + (
+            "Each run's files are kept until the last run: no tool creates its files just "
+            "after a mass deletion."
+            if full.retained
+            else "Each run's files were deleted before the next run (not enough disk to keep "
+            "them): ext4 then makes every new file pay for the freshly freed inodes."
+        )
     )
     lines.extend(_ratio_lines(full))
     return "\n".join(lines)

@@ -155,6 +155,15 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
         for p in peers
         if p not in present
     }
+    runs = options.rounds * (1 + len(present))
+    # Deleting a finished run makes ext4 skip its freed inodes for the next minute, and every
+    # file the next tool creates then pays a scan of them (seen in ``perf`` as
+    # ``recently_deleted`` under ``openat``, up to a fifth of a tool's CPU, whichever tool comes
+    # next). A photographer's sync does not follow mass deletions: keep each run's files until
+    # the section ends when the disk has room for them all.
+    retain = shutil.disk_usage(home).free > (runs + 1.3) * options.photos * options.size
+    if not retain:
+        say("not enough free space to keep every run: each is deleted before the next one")
     with BenchWorld(
         home / "world", options.photos, options.size, use_nginx=options.nginx, say=say
     ) as world:
@@ -175,14 +184,20 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
         for round_no in range(options.rounds):
             shift = round_no % len(tools)
             for tool in tools[shift:] + tools[:shift]:
-                sample = _full_run(
-                    world, tool, urls, home / f"{_name(tool)}-{round_no}", round_no, options
-                )
+                run_dir = home / f"{_name(tool)}-{round_no}"
+                sample = _full_run(world, tool, urls, run_dir, round_no, options)
+                if not retain and not options.keep:
+                    shutil.rmtree(run_dir)
+                os.sync()  # untimed: the next tool starts with no dirty pages of this one
                 say(
                     f"round {round_no + 1}: {sample.tool} {sample.wall:.2f} s wall, "
                     f"{sample.cpu:.2f} s CPU"
                 )
                 result.samples.append(sample)
+        result.retained = retain
+    if not options.keep:
+        for sample in result.samples:
+            shutil.rmtree(home / f"{sample.tool}-{sample.round}", ignore_errors=True)
     return result
 
 
@@ -206,9 +221,6 @@ def _full_run(
     else:
         usage = run_syncer(world, run_dir, options, label="sync").usage
     stored = world.verify(run_dir / "photos")
-    if not options.keep:
-        shutil.rmtree(run_dir)
-    os.sync()  # untimed: the next tool starts with no dirty pages or inodes of this one
     return _sample(_name(tool), round_no, usage, stored.bytes)
 
 
