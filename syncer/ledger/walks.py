@@ -86,10 +86,15 @@ def record_page(
     if fresh:
         rows = [_new_photo(event_id, i.image_id, now, walk_no, i.width, i.height) for i in fresh]
         conn.execute(_photo_upsert(conn), rows)
-    conn.execute(
-        update(events).where(events.c.event_id == event_id).values(walk_next_page=page + 1)
-    )
+    conn.execute(_NEXT_PAGE, {"event": event_id, "next": page + 1})
     return len(unique) - len(known)
+
+
+_NEXT_PAGE = (
+    update(events)
+    .where(events.c.event_id == bindparam("event"))
+    .values(walk_next_page=bindparam("next"))
+)
 
 
 def _new_photo(
@@ -148,27 +153,43 @@ def _mark_seen(
 ) -> set[str]:
     """Mark already known photos as seen in this walk (one UPDATE per chunk); return their ids.
 
-    The common case of a re-walk: far cheaper than an upsert per row. A removed photo that is
-    listed again is revived as pending.
+    The common case of a re-walk: far cheaper than an upsert per row. Indexed columns are left
+    alone (no index maintenance); a removed photo that is listed again is revived as pending by
+    a second, rare UPDATE.
     """
-    revived = photos.c.state == "removed"
     found: set[str] = set()
+    removed: list[str] = []
     for chunk in chunked(image_ids):
-        stmt = (
-            update(photos)
-            .where(photos.c.event_id == event_id, photos.c.image_id.in_(chunk))
-            .values(
-                last_seen_at=now,
-                last_seen_walk=walk_no,
-                missing_walks=0,
-                state=case((revived, "pending"), else_=photos.c.state),
-                attempts=case((revived, 0), else_=photos.c.attempts),
-                next_attempt_at=case((revived, None), else_=photos.c.next_attempt_at),
-            )
-            .returning(photos.c.image_id)
-        )
-        found.update(conn.scalars(stmt))
+        params = {"event": event_id, "ids": list(chunk), "now": now, "walk": walk_no}
+        for image_id, state in conn.execute(_MARK_SEEN, params):
+            found.add(image_id)
+            if state == "removed":
+                removed.append(image_id)
+    if removed:
+        conn.execute(_REVIVE, {"event": event_id, "ids": removed})
     return found
+
+
+_SAME_PHOTOS = (
+    photos.c.event_id == bindparam("event"),
+    photos.c.image_id.in_(bindparam("ids", expanding=True)),
+)
+# Built once: constructing a statement costs more than running it on a page.
+_MARK_SEEN = (
+    update(photos)
+    .where(*_SAME_PHOTOS)
+    .values(
+        last_seen_at=bindparam("now", type_=photos.c.last_seen_at.type),
+        last_seen_walk=bindparam("walk"),
+        missing_walks=0,
+    )
+    .returning(photos.c.image_id, photos.c.state)
+)
+_REVIVE = (
+    update(photos)
+    .where(*_SAME_PHOTOS, photos.c.state == "removed")
+    .values(state="pending", attempts=0, next_attempt_at=None)
+)
 
 
 def finish_walk(conn: Connection, event_id: int, walk_no: int, now: datetime) -> int:
