@@ -45,6 +45,8 @@ class ToolSummary:
     peak_rss: float
     tree_pss: float
     bytes: int
+    best_wall: float = 0.0  # the fastest run
+    best_cpu: float = 0.0  # the run with the least CPU
 
     @property
     def mb_per_s(self) -> float:
@@ -65,6 +67,8 @@ class ToolSummary:
             statistics.median(s.peak_rss for s in mine),
             statistics.median(s.tree_pss for s in mine),
             round(statistics.median(s.bytes for s in mine)),
+            min(s.wall for s in mine),
+            min(s.cpu for s in mine),
         )
 
 
@@ -79,7 +83,7 @@ class FullResult:
     rounds: int
     samples: list[Sample] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)  # peer -> how to install it
-    retained: bool = True  # earlier runs' files stay until the end (no freshly freed inodes)
+    settled: int = 0  # pauses after deleting earlier runs for space
 
     def summary(self, tool: str) -> ToolSummary | None:
         return ToolSummary.of(tool, self.samples)
@@ -226,13 +230,9 @@ def render_full(full: FullResult) -> str:
         "fresh root and ledger) and ends with `sync`, counted in its time. Peak RSS is the "
         'largest single process; "all processes" is the summed PSS of the whole process '
         "tree, sampled every 0.1 s. "
-        + (
-            "Each run's files are kept until the last run: no tool creates its files just "
-            "after a mass deletion."
-            if full.retained
-            else "Each run's files were deleted before the next run (not enough disk to keep "
-            "them): ext4 then makes every new file pay for the freshly freed inodes."
-        )
+        + "Finished runs stay on disk until space runs short; then the oldest are deleted "
+        "and the next run waits 61 s, so no tool creates its files just after a mass deletion "
+        f"(ext4 makes each new file scan freshly freed inodes; {full.settled} such pause(s))."
     )
     lines.extend(_ratio_lines(full))
     return "\n".join(lines)
@@ -249,7 +249,10 @@ def _ratio_lines(full: FullResult) -> list[str]:
             continue
         lines.append(
             f"- syncer / {peer}: wall {_ratio(mine.wall, other.wall):.2f}x, "
-            f"CPU {_ratio(mine.cpu, other.cpu):.2f}x"
+            f"CPU {_ratio(mine.cpu, other.cpu):.2f}x (medians); best runs: wall "
+            f"{mine.best_wall:.2f} s / {other.best_wall:.2f} s = "
+            f"{_ratio(mine.best_wall, other.best_wall):.2f}x, CPU {mine.best_cpu:.2f} s / "
+            f"{other.best_cpu:.2f} s = {_ratio(mine.best_cpu, other.best_cpu):.2f}x"
         )
     for peer, hint in full.missing.items():
         lines.append(f"- syncer / {peer}: not measured ({hint})")

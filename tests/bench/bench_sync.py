@@ -1,6 +1,6 @@
 """Reproducible performance benchmark of ``syncer sync`` against wget2 and aria2c.
 
-    python tests/bench/bench_sync.py [--photos 2000] [--size 2MB] [--rounds 3] [--workers N]
+    python tests/bench/bench_sync.py [--photos 2000] [--size 2MB] [--rounds 5] [--workers N]
         [--noop-photos 20000] [--walk-photos 100000] [--skip-noop] [--skip-walk]
         [--out results.json] [--workdir DIR]      (--help lists the rest)
 
@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -74,7 +75,7 @@ EXIT_TARGET_MISSED = 3
 class Options:
     photos: int = 2000
     size: int = 2_000_000
-    rounds: int = 3
+    rounds: int = 5
     workers: int | None = None  # None: syncer's default
     noop_photos: int = 20_000
     walk_photos: int = 100_000
@@ -155,15 +156,7 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
         for p in peers
         if p not in present
     }
-    runs = options.rounds * (1 + len(present))
-    # Deleting a finished run makes ext4 skip its freed inodes for the next minute, and every
-    # file the next tool creates then pays a scan of them (seen in ``perf`` as
-    # ``recently_deleted`` under ``openat``, up to a fifth of a tool's CPU, whichever tool comes
-    # next). A photographer's sync does not follow mass deletions: keep each run's files until
-    # the section ends when the disk has room for them all.
-    retain = shutil.disk_usage(home).free > (runs + 1.3) * options.photos * options.size
-    if not retain:
-        say("not enough free space to keep every run: each is deleted before the next one")
+    kept: list[Path] = []  # finished runs whose files are still on disk, oldest first
     with BenchWorld(
         home / "world", options.photos, options.size, use_nginx=options.nginx, say=say
     ) as world:
@@ -184,21 +177,40 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
         for round_no in range(options.rounds):
             shift = round_no % len(tools)
             for tool in tools[shift:] + tools[:shift]:
+                result.settled += _make_room(kept, home, 1.3 * world.total_bytes, options, say)
                 run_dir = home / f"{_name(tool)}-{round_no}"
                 sample = _full_run(world, tool, urls, run_dir, round_no, options)
-                if not retain and not options.keep:
-                    shutil.rmtree(run_dir)
+                kept.append(run_dir)
                 os.sync()  # untimed: the next tool starts with no dirty pages of this one
                 say(
                     f"round {round_no + 1}: {sample.tool} {sample.wall:.2f} s wall, "
                     f"{sample.cpu:.2f} s CPU"
                 )
                 result.samples.append(sample)
-        result.retained = retain
     if not options.keep:
-        for sample in result.samples:
-            shutil.rmtree(home / f"{sample.tool}-{sample.round}", ignore_errors=True)
+        for run_dir in kept:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return result
+
+
+def _make_room(kept: list[Path], home: Path, needed: float, options: Options, say: Say) -> int:
+    """Delete the oldest finished runs until ``needed`` bytes are free; 1 if any was deleted.
+
+    Files are deleted only when space runs short, and then the next run waits: ext4 skips
+    freshly freed inodes for a minute, and every file created meanwhile pays a scan of them
+    (``recently_deleted`` under ``openat`` in ``perf``: up to a fifth of a tool's CPU, for
+    whichever tool comes next). A photographer's sync does not follow mass deletions.
+    """
+    deleted = 0
+    while not options.keep and kept and shutil.disk_usage(home).free < needed:
+        shutil.rmtree(kept.pop(0))
+        deleted += 1
+    if not deleted:
+        return 0
+    os.sync()
+    say(f"deleted {deleted} earlier run(s) for space; waiting {SETTLE_SECONDS} s (see --help)")
+    time.sleep(SETTLE_SECONDS)
+    return 1
 
 
 def _name(tool: str | Peer) -> str:
@@ -323,6 +335,9 @@ def _probe(path: Path) -> Probe:
 # -- driver ------------------------------------------------------------------------------------
 
 
+SETTLE_SECONDS = 61  # ext4 treats an inode freed within the last 60 s as "recently deleted"
+
+
 def _require_space(folder: Path, needed: float) -> None:
     free = shutil.disk_usage(folder).free
     if free < needed:
@@ -397,7 +412,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--photos", type=int, default=2000, help="photos in the full-sync event")
     parser.add_argument("--size", default="2MB", help="photo size, e.g. 2MB, 500KB (default 2MB)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per tool (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per tool (default 5)")
     parser.add_argument("--workers", type=int, help="syncer --workers (default: its setting)")
     parser.add_argument("--noop-photos", type=int, default=20_000)
     parser.add_argument("--walk-photos", type=int, default=100_000)
