@@ -180,7 +180,7 @@ class Downloader:
         is_jpeg = False
         sink = Sink(temp, direct=self.direct)
         try:
-            while count := _fill(response, view):
+            while count := _fill(response, view, self._stop):
                 if marker.size == 0:
                     if not looks_like_image(buffer[:16]):
                         raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
@@ -218,10 +218,16 @@ class Downloader:
         return buffer
 
 
-def _fill(response: StorageResponse, view: memoryview) -> int:
-    """Read until ``view`` is full or the body ends: only a body's last chunk is short."""
+def _fill(response: StorageResponse, view: memoryview, stop: threading.Event) -> int:
+    """Read until ``view`` is full or the body ends: only a body's last chunk is short.
+
+    A slow server hands over a buffer in several reads (each waits at most about a second):
+    the run's stop is honoured between them, not only once per buffer.
+    """
     filled = 0
     while filled < len(view):
+        if stop.is_set():
+            raise Abandoned("stopped during the download")
         count = response.readinto(view[filled:])
         if count == 0:
             break
