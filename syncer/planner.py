@@ -44,14 +44,14 @@ class Planner:
         stop: threading.Event,
         clock: Clock = utcnow,
         on_page: Callable[[int, int], None] | None = None,
-        search_threads: int = 4,
+        api_threads: int = 4,  # requests in flight: gallery pages ahead, BIB searches at once
     ) -> None:
         self._api = api
         self._ledger = ledger
         self._stop = stop
         self._clock = clock
         self._on_page = on_page
-        self._search_threads = search_threads
+        self._api_threads = api_threads
 
     def refresh_event(self, event_id: int) -> EventDetails:
         """Fetch and store the event's metadata (404 -> NotFoundError, 403 -> AuthError)."""
@@ -71,7 +71,9 @@ class Planner:
         """Page through All Photos, committing each page; resumes an interrupted walk."""
         result = WalkResult()
         state = self._ledger.begin_walk(event_id, self._clock())
-        pages = self._api.image_pages(event_id, start_page=state.resume_page, page_size=100)
+        pages = self._api.image_pages(
+            event_id, start_page=state.resume_page, page_size=100, ahead=self._api_threads
+        )
         with Prefetcher(pages, name=f"walk-{event_id}") as ahead:
             for page in ahead:
                 images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
@@ -114,7 +116,7 @@ class Planner:
             )
             return 0
         changes = 0
-        with ThreadPoolExecutor(self._search_threads, thread_name_prefix="bibs") as pool:
+        with ThreadPoolExecutor(self._api_threads, thread_name_prefix="bibs") as pool:
             results = pool.map(partial(self._bib_ids, event_id), bibs)
             try:
                 for bib, ids in zip(bibs, results, strict=True):

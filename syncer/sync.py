@@ -209,7 +209,7 @@ class _Cycle:
             ledger,
             stop=stop,
             on_page=progress.walk_page,
-            search_threads=settings.api.max_concurrency,
+            api_threads=settings.api.max_concurrency,
         )
 
     def run(self, report: CycleReport, event_ids: Sequence[int]) -> None:

@@ -158,10 +158,14 @@ class ApiClient:
         return _unique_events(pages)
 
     def image_pages(
-        self, event_id: int, *, start_page: int = 1, page_size: int = 100
+        self, event_id: int, *, start_page: int = 1, page_size: int = 100, ahead: int = 1
     ) -> Iterator[Page[ImageItem]]:
-        """Pages of every photo of the event, from ``start_page`` on (§4.4)."""
-        return self._image_walk("images", f"{_event(event_id)}/images", page_size, start_page)
+        """Pages of every photo of the event, from ``start_page`` on (§4.4).
+
+        ``ahead`` > 1 requests that many announced pages at once; they still come in order.
+        """
+        path = f"{_event(event_id)}/images"
+        return self._image_walk("images", path, page_size, start_page, ahead=ahead)
 
     def bib_pages(
         self, event_id: int, bib: str, *, page_size: int = 100
@@ -315,6 +319,8 @@ class ApiClient:
         page_size: int,
         start_page: int,
         extra: Mapping[str, str | int] | None = None,
+        *,
+        ahead: int = 1,
     ) -> Iterator[Page[ImageItem]]:
         size = page_size_for(page_size, LIST_MAX)
 
@@ -324,7 +330,7 @@ class ApiClient:
             listing = decode(self._requester.send(call), call.label, ImageList)
             return Page[ImageItem](items=listing.images, pagination=listing.pagination, page=page)
 
-        return walk(fetch, start_page=start_page, label=f"GET {path}")
+        return walk(fetch, start_page=start_page, label=f"GET {path}", ahead=ahead)
 
 
 def _unique_events(pages: Iterator[EventList]) -> Iterator[EventItem]:

@@ -1,0 +1,127 @@
+"""Walking with pages requested ahead: the same pages, in the same order, as one at a time.
+
+A synthetic listing stands in for the server so every stop rule can be driven directly; the
+fetches run in real threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field, replace
+from typing import cast
+
+import pytest
+
+from syncer.api import paging
+from syncer.api.models import Pagination
+
+
+@dataclass(frozen=True)
+class FakePage:
+    number: int
+    pagination: Pagination
+    item_count: int
+
+
+@dataclass
+class Listing:
+    """``pages`` pages of items; the server claims ``claimed`` pages and may lie about more."""
+
+    pages: int
+    claimed: int | None = None
+    always_next: bool = False
+    empty_from: int | None = None  # pages from here on hold no items
+    zero_from: int | None = None  # pages from here on say currentPage 0
+    fail_at: int | None = None
+    delay: float = 0.0
+    requested: list[int] = field(default_factory=list, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def fetch(self, page: int) -> FakePage:
+        with self._lock:
+            self.requested.append(page)
+        if self.delay:
+            time.sleep(self.delay)
+        if page == self.fail_at:
+            raise RuntimeError(f"page {page} failed")
+        empty = self.empty_from is not None and page >= self.empty_from
+        items = 0 if empty or page > self.pages else 10
+        claimed = self.pages if self.claimed is None else self.claimed
+        info = Pagination.model_validate(
+            {
+                "currentPage": 0 if self.zero_from is not None and page >= self.zero_from else page,
+                "totalPages": claimed,
+                "hasNextPage": self.always_next or page < claimed,
+            }
+        )
+        return FakePage(page, info, items)
+
+
+def numbers(fetch: Callable[[int], FakePage], *, start: int = 1, ahead: int) -> list[int]:
+    return [page.number for page in paging.walk(fetch, start_page=start, ahead=ahead)]
+
+
+SCENARIOS = {
+    "plain": Listing(pages=9),
+    "one page": Listing(pages=1),
+    "empty event": Listing(pages=0, claimed=0),
+    "grows past the first total": Listing(pages=12, claimed=9, always_next=True),
+    "always claims more": Listing(pages=5, claimed=5, always_next=True, empty_from=99),
+    "empty page ends it": Listing(pages=9, empty_from=4, always_next=True),
+    "current page zero ends it": Listing(pages=9, zero_from=6, always_next=True),
+    "no total at all": Listing(pages=6, claimed=0, always_next=True, empty_from=7),
+}
+
+
+@pytest.mark.parametrize("ahead", [2, 4, 16])
+@pytest.mark.parametrize("start", [1, 3])
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_same_pages_as_one_at_a_time(name: str, start: int, ahead: int) -> None:
+    listing = SCENARIOS[name]
+    one, many = replace(listing), replace(listing)
+    expected = numbers(one.fetch, start=start, ahead=1)
+    assert numbers(many.fetch, start=start, ahead=ahead) == expected
+    assert expected  # every scenario yields at least its first page
+
+
+def test_pages_past_the_end_are_dropped_and_errors_there_never_surface() -> None:
+    listing = Listing(pages=3, claimed=6, empty_from=4, fail_at=5, always_next=True, delay=0.05)
+    assert numbers(listing.fetch, ahead=4) == [1, 2, 3, 4]
+    assert 5 in listing.requested  # asked for ahead, failed, and dropped with the walk's end
+
+
+def test_an_error_surfaces_at_its_page_after_the_pages_before_it() -> None:
+    listing = Listing(pages=8, fail_at=4)
+    seen: list[int] = []
+
+    def consume() -> None:
+        seen.extend(page.number for page in paging.walk(listing.fetch, ahead=4))
+
+    with pytest.raises(RuntimeError, match="page 4 failed"):
+        consume()
+    assert seen == [1, 2, 3]
+
+
+def test_pages_are_requested_concurrently() -> None:
+    listing = Listing(pages=9, delay=0.1)
+    started = time.monotonic()
+    assert numbers(listing.fetch, ahead=4) == list(range(1, 10))
+    assert time.monotonic() - started < 0.6  # one at a time: 0.9 s
+
+
+def test_stopping_early_returns_at_once() -> None:
+    listing = Listing(pages=50, delay=0.05)
+    walk = cast(Generator[FakePage, None, None], paging.walk(listing.fetch, ahead=8))
+    assert next(walk).number == 1
+    assert next(walk).number == 2
+    started = time.monotonic()
+    walk.close()
+    assert time.monotonic() - started < 0.2
+    assert max(listing.requested) <= 2 + 8
+
+
+def test_ahead_below_one_is_rejected() -> None:
+    with pytest.raises(ValueError, match="ahead"):
+        paging.walk(Listing(pages=1).fetch, ahead=0)
