@@ -89,15 +89,20 @@ def test_200_streams_the_body_without_the_key(storage: Storage) -> None:
     assert request["accept-encoding"] == "identity"
 
 
-def test_keep_alive_connection_is_reused(storage: Storage) -> None:
+def client_ports(storage: Storage, script: Script) -> list[int]:
+    """Serve with ``script`` from now on; the list fills with each request's client port."""
     ports: list[int] = []
-    original = storage.script
 
     def remember(handler: BaseHTTPRequestHandler) -> None:
         ports.append(handler.client_address[1])
-        original(handler)
+        script(handler)
 
     storage.script = remember
+    return ports
+
+
+def test_keep_alive_connection_is_reused(storage: Storage) -> None:
+    ports = client_ports(storage, storage.script)
     with StorageClient(timeout=5.0) as client:
         for _ in range(3):
             assert read_all(client, storage.url()) == JPEG
@@ -245,14 +250,7 @@ def in_pieces(body: bytes, pieces: int, pause: float, *, stop_after: int | None 
 
 
 def test_large_bodies_are_read_whole_over_one_kept_connection(storage: Storage) -> None:
-    ports: list[int] = []
-    send = answer(200, BIG)
-
-    def remember(handler: BaseHTTPRequestHandler) -> None:
-        ports.append(handler.client_address[1])
-        send(handler)
-
-    storage.script = remember
+    ports = client_ports(storage, answer(200, BIG))
     with StorageClient(timeout=5.0) as client:
         for _ in range(3):
             assert read_big(client, storage.url()) == BIG
