@@ -25,6 +25,8 @@ NO_BIB = "_no_bib"
 DEFAULT_EXT = "jpg"
 
 _PORTABLE_FORBIDDEN = '<>:"|?*'
+_POSIX_TABLE = str.maketrans(dict.fromkeys("/\\", "_"))
+_PORTABLE_TABLE = str.maketrans(dict.fromkeys("/\\" + _PORTABLE_FORBIDDEN, "_"))
 _RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{port}{digit}" for port in ("COM", "LPT") for digit in "123456789\u00b9\u00b2\u00b3"]
@@ -71,6 +73,13 @@ def sanitize_component(text: str, rules: NameRules) -> str:
 
 def _clean(text: str, rules: NameRules) -> str:
     """Drop control characters, compose (NFC), replace separators and forbidden characters."""
+    if text.isascii() and text.isprintable():  # most names: nothing to drop or compose
+        table = _PORTABLE_TABLE if rules.portable else _POSIX_TABLE
+        return _trim(text.translate(table), rules)
+    return _clean_unicode(text, rules)
+
+
+def _clean_unicode(text: str, rules: NameRules) -> str:
     text = "".join(char for char in text if unicodedata.category(char) != "Cc")
     text = unicodedata.normalize("NFC", text)
     forbidden = "/\\" + (_PORTABLE_FORBIDDEN if rules.portable else "")

@@ -6,7 +6,10 @@ import os
 from pathlib import Path, PurePosixPath
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from syncer import layout
 from syncer.errors import ConfigError, StorageError
 from syncer.layout import (
     DEFAULT_TEMPLATE,
@@ -243,3 +246,10 @@ def test_a_symlinked_root_itself_is_fine(tmp_path: Path) -> None:
     os.symlink(real, tmp_path / "root")
     path = resolve_inside(tmp_path / "root", PurePosixPath("456/x.jpg"))
     assert path == tmp_path / "root" / "456" / "x.jpg"
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=127), max_size=40))
+def test_the_ascii_fast_path_cleans_exactly_like_the_general_one(text: str) -> None:
+    for rules in (PORTABLE, POSIX):
+        assert layout._clean(text, rules) == layout._clean_unicode(text, rules)
