@@ -173,6 +173,11 @@ def translated_errors(label: str) -> Iterator[None]:
         yield
     except DBAPIError as exc:
         reason = str(exc.orig).strip() or type(exc.orig).__name__
+        # SQLite's extended code (SQLITE_READONLY_RECOVERY, SQLITE_IOERR_FSYNC, ...) tells
+        # apart cases that share one message; the base codes add nothing to the message.
+        code = getattr(exc.orig, "sqlite_errorname", None)
+        if isinstance(code, str) and code.count("_") >= 2:
+            reason = f"{reason} ({code})"
         if "full" in reason.lower():
             raise DiskFullError(f"ledger {label}: {reason}") from exc
         raise LedgerError(f"ledger {label}: {reason}") from exc

@@ -279,6 +279,22 @@ def test_database_errors_become_one_line_ledger_errors() -> None:
         raise locked
 
 
+def test_sqlite_extended_codes_are_named_in_the_message(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER UNIQUE)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    with (
+        pytest.raises(
+            LedgerError, match=r"UNIQUE constraint failed: t\.x \(SQLITE_CONSTRAINT_UNIQUE\)$"
+        ),
+        translated_errors("/x.db"),
+        engine.begin() as conn,
+    ):
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    engine.dispose()
+
+
 def test_head_revision_constant_matches_the_migration_scripts() -> None:
     from syncer.ledger.migrate import HEAD_REVISION, head_revision
 
