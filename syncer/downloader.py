@@ -131,11 +131,10 @@ class Downloader:
         for target in targets:
             if target == source:
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
             temp = self._temp_dir / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
             try:
                 self._link_or_copy(source, temp)
-                os.replace(temp, target)
+                _replace(temp, target)
             except OSError as exc:
                 raise _storage_error(exc, f"cannot place {target}") from exc
             finally:
@@ -185,8 +184,6 @@ class Downloader:
                     if not looks_like_image(buffer[:16]):
                         raise IntegrityError("body is not an image (HTML, XML or unknown bytes)")
                     is_jpeg = buffer[:3] == b"\xff\xd8\xff"
-                if self._stop.is_set():
-                    raise Abandoned("stopped during the download")
                 hasher.update(view[:count])
                 sink.write(view, count)
                 marker.feed(buffer, count)

@@ -6,7 +6,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from syncer.api.models import Pagination
 
@@ -57,43 +57,20 @@ def walk(
         raise ValueError(f"start_page must be at least 1, got {start_page}")
     if ahead < 1:
         raise ValueError(f"ahead must be at least 1, got {ahead}")
-    if ahead == 1:
-        return _walk(fetch, start_page, label)
-    return _walk_ahead(fetch, start_page, label, ahead)
+    return _walk(fetch, start_page, label, ahead)
 
 
-def _walk(fetch: Callable[[int], P], start_page: int, label: str) -> Iterator[P]:
+def _walk(fetch: Callable[[int], P], start_page: int, label: str, ahead: int) -> Iterator[P]:
     page = start_page
     last_allowed: int | None = None
-    for fetched in range(1, MAX_PAGES + 1):
-        result = fetch(page)
-        yield result
-        info = result.pagination
-        if last_allowed is None:
-            last_allowed = _last_allowed(info, start_page)
-        if _is_last(result, info):
-            return
-        if page >= last_allowed or fetched >= MAX_PAGES:
-            log.warning(
-                "%s: stopped after page %d although the server reports more pages", label, page
-            )
-            return
-        page += 1
-
-
-def _walk_ahead(fetch: Callable[[int], P], start_page: int, label: str, ahead: int) -> Iterator[P]:
-    pool = ThreadPoolExecutor(ahead, thread_name_prefix="pages")
-    pending: deque[tuple[int, Future[P]]] = deque()
-    try:
-        page = start_page
-        result = fetch(page)
-        first = result.pagination
-        last_allowed = _last_allowed(first, start_page)
-        announced = min(first.total_pages, last_allowed, start_page + MAX_PAGES - 1)
-        next_page = page + 1
+    with _Ahead(fetch, ahead) as get:
         for fetched in range(1, MAX_PAGES + 1):
+            result = get(page)
             yield result
             info = result.pagination
+            if last_allowed is None:
+                last_allowed = _last_allowed(info, start_page)
+                get.announced = min(info.total_pages, last_allowed, start_page + MAX_PAGES - 1)
             if _is_last(result, info):
                 return
             if page >= last_allowed or fetched >= MAX_PAGES:
@@ -104,18 +81,41 @@ def _walk_ahead(fetch: Callable[[int], P], start_page: int, label: str, ahead: i
                 )
                 return
             page += 1
-            while len(pending) < ahead and next_page <= announced:
-                pending.append((next_page, pool.submit(fetch, next_page)))
-                next_page += 1
-            if pending and pending[0][0] == page:
-                result = pending.popleft()[1].result()
-            else:  # past the pages announced at first: one at a time
-                result = fetch(page)
-                next_page = page + 1
-    finally:
-        for _, future in pending:
+
+
+class _Ahead(Generic[P]):
+    """``get(page)``: the page, with up to ``ahead`` of the announced pages requested at once.
+
+    Pages past ``announced`` (0 until the first answer sets it) are fetched one at a time;
+    requests still pending when the walk ends are cancelled or dropped.
+    """
+
+    def __init__(self, fetch: Callable[[int], P], ahead: int) -> None:
+        self._fetch = fetch
+        self._ahead = ahead
+        self._pool = ThreadPoolExecutor(ahead, thread_name_prefix="pages") if ahead > 1 else None
+        self._pending: deque[tuple[int, Future[P]]] = deque()
+        self._next = 0
+        self.announced = 0
+
+    def __call__(self, page: int) -> P:
+        if self._pool is not None:
+            self._next = max(self._next, page)
+            while len(self._pending) < self._ahead and self._next <= self.announced:
+                self._pending.append((self._next, self._pool.submit(self._fetch, self._next)))
+                self._next += 1
+        if self._pending and self._pending[0][0] == page:
+            return self._pending.popleft()[1].result()
+        return self._fetch(page)
+
+    def __enter__(self) -> _Ahead[P]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for _, future in self._pending:
             future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _is_last(result: Paged, info: Pagination) -> bool:

@@ -55,17 +55,13 @@ class StorageResponse:
     """
 
     def __init__(
-        self,
-        response: http.client.HTTPResponse,
-        safe_url: str,
-        sock: socket.socket | None = None,
-        timeout: float = 60.0,
+        self, response: http.client.HTTPResponse, safe_url: str, body: _DirectBody | None = None
     ) -> None:
         self._response = response
         self._safe_url = safe_url
         self.status = response.status
         self.headers = response.headers
-        self._body = _DirectBody(response, sock, timeout) if sock is not None else None
+        self._body = body
 
     def readinto(self, buffer: memoryview) -> int:
         """Fill ``buffer`` with the next bytes of the body; 0 at its end."""
@@ -202,19 +198,21 @@ class StorageClient:
         complete = False
         try:
             _check_status(response, safe)
-            yield StorageResponse(response, safe, self._direct_socket(key, response), self._timeout)
+            yield StorageResponse(response, safe, self._direct_body(key, response))
             complete = response.isclosed() and not response.will_close
         finally:
             if not complete:
                 self._drop(key)
 
-    def _direct_socket(self, key: _Key, response: http.client.HTTPResponse) -> socket.socket | None:
-        """The plain TCP socket a sized body can be read from directly (Linux), else None."""
+    def _direct_body(self, key: _Key, response: http.client.HTTPResponse) -> _DirectBody | None:
+        """A sized body on a plain TCP socket is read from the socket directly (Linux)."""
         if sys.platform != "linux" or response.chunked or response.length is None:
             return None
         connection = self._connections().get(key)
         sock = connection.sock if connection is not None else None
-        return sock if type(sock) is socket.socket else None
+        if type(sock) is not socket.socket:
+            return None
+        return _DirectBody(response, sock, self._timeout)
 
     def _request(self, key: _Key, target: str, safe: str) -> http.client.HTTPResponse:
         """Send the GET; a kept-alive connection the server closed meanwhile is retried once."""
