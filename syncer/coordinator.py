@@ -142,8 +142,7 @@ class Coordinator:
                     self._refill(pool, in_flight, state, due, placer, report)
                 if not in_flight:
                     break
-                for future, work in in_flight.finished(timeout=FLUSH_SECONDS):
-                    self._collect(future, work, state, report)
+                self._collect_all(in_flight.finished(timeout=FLUSH_SECONDS), state, report)
                 self._maybe_flush(state)
         except BaseException:
             self._stop.set()
@@ -241,6 +240,23 @@ class Coordinator:
             raise
         else:
             self._stored(stored, work, state, report)
+
+    def _collect_all(
+        self, finished: list[tuple[Future[Stored], _Work]], state: _State, report: EventReport
+    ) -> None:
+        """Collect every finished download, then raise the first StorageError among them.
+
+        Raising at the first would drop the others, already taken from the in-flight set: a
+        photo already in place would be missing from the ledger.
+        """
+        failure: StorageError | None = None
+        for future, work in finished:
+            try:
+                self._collect(future, work, state, report)
+            except StorageError as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def _collect_quietly(
         self,
