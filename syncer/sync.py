@@ -104,7 +104,7 @@ def run_cycle(
 
 
 def _prepare(settings: Settings, ledger: Ledger) -> RootInfo:
-    first_use = ledger.bytes_downloaded() == 0 and not ledger.counts_by_state().get("downloaded")
+    first_use = not ledger.has_downloads()
     root = prepare_root(
         settings.require_root(), first_use=first_use, require_marker=settings.storage.require_marker
     )

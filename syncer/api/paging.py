@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,6 +18,11 @@ MAX_PAGES = 100_000
 
 PAGE_MARGIN = 3
 """Pages allowed past the first answer's ``totalPages`` (events grow while they are walked)."""
+
+WIDEN_WAIT = 0.002
+"""Seconds a page may spend waiting (its wall time less its thread's CPU time): after two such
+pages in a row the walk starts requesting pages ahead. Against a fast, near server, threads
+cost more than they save; one slow page can be a hiccup."""
 
 
 class Paged(Protocol):
@@ -40,7 +46,12 @@ def page_size_for(asked: int, maximum: int) -> int:
 
 
 def walk(
-    fetch: Callable[[int], P], *, start_page: int = 1, label: str = "", ahead: int = 1
+    fetch: Callable[[int], P],
+    *,
+    start_page: int = 1,
+    label: str = "",
+    ahead: int = 1,
+    widen_wait: float = WIDEN_WAIT,
 ) -> Iterator[P]:
     """Yield ``fetch(page)`` for ``start_page``, ``start_page + 1``, ... while pages remain.
 
@@ -49,21 +60,23 @@ def walk(
     answer, and after :data:`MAX_PAGES` pages in any case.
 
     With ``ahead`` > 1, up to that many of the pages the first answer announced are requested
-    at once (``fetch`` must be thread-safe). Pages are still yielded, and judged, in order: the
-    walk yields exactly what the one-at-a-time walk would; an error surfaces at its page, and
-    pages requested past the end are dropped.
+    at once (``fetch`` must be thread-safe), once two pages in a row waited ``widen_wait``
+    seconds or more on the server; until then pages are fetched one at a time in the caller's
+    thread. Pages are still yielded, and judged, in order: the walk yields exactly what the
+    one-at-a-time walk would; an error surfaces at its page, and pages requested past the end
+    are dropped.
     """
     if start_page < 1:
         raise ValueError(f"start_page must be at least 1, got {start_page}")
     if ahead < 1:
         raise ValueError(f"ahead must be at least 1, got {ahead}")
-    return _walk(fetch, start_page, label, ahead)
+    return _walk(fetch, start_page, label, _Ahead(fetch, ahead, widen_wait))
 
 
-def _walk(fetch: Callable[[int], P], start_page: int, label: str, ahead: int) -> Iterator[P]:
+def _walk(fetch: Callable[[int], P], start_page: int, label: str, get: _Ahead[P]) -> Iterator[P]:
     page = start_page
     last_allowed: int | None = None
-    with _Ahead(fetch, ahead) as get:
+    with get:
         for fetched in range(1, MAX_PAGES + 1):
             result = get(page)
             yield result
@@ -86,14 +99,18 @@ def _walk(fetch: Callable[[int], P], start_page: int, label: str, ahead: int) ->
 class _Ahead(Generic[P]):
     """``get(page)``: the page, with up to ``ahead`` of the announced pages requested at once.
 
+    The pool starts once two pages in a row fetched in the caller's thread each waited
+    ``widen_wait`` seconds or more.
     Pages past ``announced`` (0 until the first answer sets it) are fetched one at a time;
     requests still pending when the walk ends are cancelled or dropped.
     """
 
-    def __init__(self, fetch: Callable[[int], P], ahead: int) -> None:
+    def __init__(self, fetch: Callable[[int], P], ahead: int, widen_wait: float) -> None:
         self._fetch = fetch
         self._ahead = ahead
-        self._pool = ThreadPoolExecutor(ahead, thread_name_prefix="pages") if ahead > 1 else None
+        self._widen_wait = widen_wait
+        self._pool: ThreadPoolExecutor | None = None
+        self._slow = 0  # pages in a row that waited widen_wait or more
         self._pending: deque[tuple[int, Future[P]]] = deque()
         self._next = 0
         self.announced = 0
@@ -106,7 +123,16 @@ class _Ahead(Generic[P]):
                 self._next += 1
         if self._pending and self._pending[0][0] == page:
             return self._pending.popleft()[1].result()
-        return self._fetch(page)
+        return self._fetch_here(page)
+
+    def _fetch_here(self, page: int) -> P:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        result = self._fetch(page)
+        waited = (time.perf_counter() - wall) - (time.thread_time() - cpu)
+        self._slow = self._slow + 1 if waited >= self._widen_wait else 0
+        if self._pool is None and self._ahead > 1 and self._slow >= 2:
+            self._pool = ThreadPoolExecutor(self._ahead, thread_name_prefix="pages")
+        return result
 
     def __enter__(self) -> _Ahead[P]:
         return self

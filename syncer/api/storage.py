@@ -175,7 +175,14 @@ class StorageClient:
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._ssl = ssl.create_default_context()
+        self._ssl: ssl.SSLContext | None = None  # made on the first HTTPS URL: loading the CAs
+        # takes tens of milliseconds that a cycle with nothing to download should not pay
+
+    def _tls(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._ssl is None:
+                self._ssl = ssl.create_default_context()
+            return self._ssl
 
     def __repr__(self) -> str:
         return "StorageClient()"
@@ -247,7 +254,7 @@ class StorageClient:
             scheme, host, port = key
             if scheme == "https":
                 connection = http.client.HTTPSConnection(
-                    host, port, timeout=self._timeout, context=self._ssl
+                    host, port, timeout=self._timeout, context=self._tls()
                 )
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self._timeout)

@@ -46,6 +46,12 @@ def counts_by_state(conn: Connection) -> dict[str, int]:
     return counts
 
 
+def has_downloads(conn: Connection) -> bool:
+    """Whether any photo was ever downloaded (stops at the first one found)."""
+    stmt = select(select(photos.c.id).where(photos.c.state == "downloaded").exists())
+    return bool(conn.scalar(stmt))
+
+
 def bytes_downloaded(conn: Connection) -> int:
     stmt = select(func.coalesce(func.sum(photos.c.bytes), 0)).where(photos.c.state == "downloaded")
     return int(conn.scalar(stmt) or 0)

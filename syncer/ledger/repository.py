@@ -250,6 +250,11 @@ class Ledger:
         with self._read() as conn:
             return reports.counts_by_state(conn)
 
+    def has_downloads(self) -> bool:
+        """Whether any photo, of any event, is downloaded."""
+        with self._read() as conn:
+            return reports.has_downloads(conn)
+
     def bytes_downloaded(self) -> int:
         with self._read() as conn:
             return reports.bytes_downloaded(conn)

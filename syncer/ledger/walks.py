@@ -79,15 +79,28 @@ def record_page(
     images: Sequence[SeenImage],
     now: datetime,
 ) -> int:
-    """Upsert the photos of one gallery page; return how many were new."""
+    """Upsert the photos of one gallery page; return how many were new.
+
+    A re-walk's page is one UPDATE that returns no rows: every returned row would cost a step
+    that releases the GIL and waits for it again behind the threads fetching the next pages.
+    Only a page with photos the UPDATE did not mark (new ones, removed ones listed again) pays
+    for a count and an upsert.
+    """
     unique = {image.image_id: image for image in images}
-    known = _mark_seen(conn, event_id, list(unique), walk_no, now)
-    fresh = [image for image_id, image in unique.items() if image_id not in known]
-    if fresh:
-        rows = [_new_photo(event_id, i.image_id, now, walk_no, i.width, i.height) for i in fresh]
-        conn.execute(_photo_upsert(conn), rows)
+    new = 0
+    if _mark_seen(conn, event_id, list(unique), walk_no, now) < len(unique):
+        new = _upsert_page(conn, event_id, walk_no, list(unique.values()), now)
     conn.execute(_NEXT_PAGE, {"event": event_id, "next": page + 1})
-    return len(unique) - len(known)
+    return new
+
+
+def _upsert_page(
+    conn: Connection, event_id: int, walk_no: int, images: Sequence[SeenImage], now: datetime
+) -> int:
+    known = _count_known(conn, event_id, [image.image_id for image in images])
+    rows = [_new_photo(event_id, i.image_id, now, walk_no, i.width, i.height) for i in images]
+    conn.execute(_photo_upsert(conn), rows)
+    return len(images) - known
 
 
 _NEXT_PAGE = (
@@ -150,24 +163,24 @@ def _build_photo_upsert(
 
 def _mark_seen(
     conn: Connection, event_id: int, image_ids: Sequence[str], walk_no: int, now: datetime
-) -> set[str]:
-    """Mark already known photos as seen in this walk (one UPDATE per chunk); return their ids.
+) -> int:
+    """Mark known, not removed photos as seen in this walk; return how many there were.
 
-    The common case of a re-walk: far cheaper than an upsert per row. Indexed columns are left
-    alone (no index maintenance); a removed photo that is listed again is revived as pending by
-    a second, rare UPDATE.
+    The common case of a re-walk, far cheaper than an upsert per row: indexed columns are left
+    alone (no index maintenance).
     """
-    found: set[str] = set()
-    removed: list[str] = []
+    marked = 0
     for chunk in chunked(image_ids):
         params = {"event": event_id, "ids": list(chunk), "now": now, "walk": walk_no}
-        for image_id, state in conn.execute(_MARK_SEEN, params):
-            found.add(image_id)
-            if state == "removed":
-                removed.append(image_id)
-    if removed:
-        conn.execute(_REVIVE, {"event": event_id, "ids": removed})
-    return found
+        marked += conn.execute(_MARK_SEEN, params).rowcount
+    return marked
+
+
+def _count_known(conn: Connection, event_id: int, image_ids: Sequence[str]) -> int:
+    return sum(
+        conn.execute(_COUNT_KNOWN, {"event": event_id, "ids": list(chunk)}).scalar_one()
+        for chunk in chunked(image_ids)
+    )
 
 
 _SAME_PHOTOS = (
@@ -177,19 +190,14 @@ _SAME_PHOTOS = (
 # Built once: constructing a statement costs more than running it on a page.
 _MARK_SEEN = (
     update(photos)
-    .where(*_SAME_PHOTOS)
+    .where(*_SAME_PHOTOS, photos.c.state != "removed")
     .values(
         last_seen_at=bindparam("now", type_=photos.c.last_seen_at.type),
         last_seen_walk=bindparam("walk"),
         missing_walks=0,
     )
-    .returning(photos.c.image_id, photos.c.state)
 )
-_REVIVE = (
-    update(photos)
-    .where(*_SAME_PHOTOS, photos.c.state == "removed")
-    .values(state="pending", attempts=0, next_attempt_at=None)
-)
+_COUNT_KNOWN = select(func.count()).select_from(photos).where(*_SAME_PHOTOS)
 
 
 def finish_walk(conn: Connection, event_id: int, walk_no: int, now: datetime) -> int:

@@ -26,6 +26,24 @@ class FakePage:
 
 
 @dataclass
+class Clock:
+    """Stands in for ``time`` in the walk: wall and thread-CPU seconds that fetches advance."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def advance(self, *, waiting: float, working: float) -> None:
+        self.wall += waiting + working
+        self.cpu += working
+
+    def perf_counter(self) -> float:
+        return self.wall
+
+    def thread_time(self) -> float:
+        return self.cpu
+
+
+@dataclass
 class Listing:
     """``pages`` pages of items; the server claims ``claimed`` pages and may lie about more."""
 
@@ -36,14 +54,21 @@ class Listing:
     zero_from: int | None = None  # pages from here on say currentPage 0
     fail_at: int | None = None
     delay: float = 0.0
+    clock: Clock | None = None  # set: fetches advance this clock instead of sleeping
+    waits: float = 0.0  # seconds each fetch waits on the (fake) server
+    busy: float = 0.0  # seconds of (fake) CPU each fetch burns: a slow client, not a slow server
     requested: list[int] = field(default_factory=list, init=False)
+    threads: set[int] = field(default_factory=set, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def fetch(self, page: int) -> FakePage:
         with self._lock:
             self.requested.append(page)
+            self.threads.add(threading.get_ident())
         if self.delay:
             time.sleep(self.delay)
+        if self.clock is not None:
+            self.clock.advance(waiting=self.waits, working=self.busy)
         if page == self.fail_at:
             raise RuntimeError(f"page {page} failed")
         empty = self.empty_from is not None and page >= self.empty_from
@@ -59,8 +84,39 @@ class Listing:
         return FakePage(page, info, items)
 
 
-def numbers(fetch: Callable[[int], FakePage], *, start: int = 1, ahead: int) -> list[int]:
-    return [page.number for page in paging.walk(fetch, start_page=start, ahead=ahead)]
+@dataclass
+class SlowFrom(Listing):
+    """Answers at once until page ``slow_from``, which (like every later page) waits."""
+
+    slow_from: int = 1
+    here: list[int] = field(default_factory=list, init=False)
+
+    def fetch(self, page: int) -> FakePage:
+        if threading.current_thread() is threading.main_thread():
+            self.here.append(page)
+        if page >= self.slow_from and self.clock is not None:
+            self.clock.advance(waiting=paging.WIDEN_WAIT, working=0.0)
+        return super().fetch(page)
+
+
+@dataclass
+class SlowOnly(Listing):
+    """Only the pages in ``slow`` wait."""
+
+    slow: set[int] = field(default_factory=set)
+
+    def fetch(self, page: int) -> FakePage:
+        if page in self.slow and self.clock is not None:
+            self.clock.advance(waiting=paging.WIDEN_WAIT, working=0.0)
+        return super().fetch(page)
+
+
+def numbers(
+    fetch: Callable[[int], FakePage], *, start: int = 1, ahead: int, widen_wait: float = 0.0
+) -> list[int]:
+    """The page numbers walked; ``widen_wait=0``: pages are requested ahead from page 2 on."""
+    walk = paging.walk(fetch, start_page=start, ahead=ahead, widen_wait=widen_wait)
+    return [page.number for page in walk]
 
 
 SCENARIOS = {
@@ -97,7 +153,7 @@ def test_an_error_surfaces_at_its_page_after_the_pages_before_it() -> None:
     seen: list[int] = []
 
     def consume() -> None:
-        seen.extend(page.number for page in paging.walk(listing.fetch, ahead=4))
+        seen.extend(page.number for page in paging.walk(listing.fetch, ahead=4, widen_wait=0))
 
     with pytest.raises(RuntimeError, match="page 4 failed"):
         consume()
@@ -107,8 +163,42 @@ def test_an_error_surfaces_at_its_page_after_the_pages_before_it() -> None:
 def test_pages_are_requested_concurrently() -> None:
     listing = Listing(pages=9, delay=0.1)
     started = time.monotonic()
-    assert numbers(listing.fetch, ahead=4) == list(range(1, 10))
+    assert numbers(listing.fetch, ahead=4, widen_wait=paging.WIDEN_WAIT) == list(range(1, 10))
     assert time.monotonic() - started < 0.6  # one at a time: 0.9 s
+    assert len(listing.threads) > 1
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(paging, "time", fake)
+    return fake
+
+
+def test_a_fast_server_is_walked_in_the_callers_thread(clock: Clock) -> None:
+    listing = Listing(pages=30, clock=clock, waits=paging.WIDEN_WAIT / 2, busy=0.001)
+    assert numbers(listing.fetch, ahead=4, widen_wait=paging.WIDEN_WAIT) == list(range(1, 31))
+    assert listing.threads == {threading.get_ident()}
+    assert listing.requested == list(range(1, 31))  # nothing requested past the end
+
+
+def test_a_slow_client_is_not_mistaken_for_a_slow_server(clock: Clock) -> None:
+    listing = Listing(pages=6, clock=clock, busy=paging.WIDEN_WAIT * 10)  # all CPU, no waiting
+    assert numbers(listing.fetch, ahead=4, widen_wait=paging.WIDEN_WAIT) == list(range(1, 7))
+    assert listing.threads == {threading.get_ident()}
+
+
+def test_the_first_page_that_waits_starts_the_read_ahead(clock: Clock) -> None:
+    listing = SlowFrom(pages=12, clock=clock, slow_from=4)
+    assert numbers(listing.fetch, ahead=4, widen_wait=paging.WIDEN_WAIT) == list(range(1, 13))
+    assert listing.here == [1, 2, 3, 4, 5]  # pages 4 and 5 waited: from 6 on, the pool's
+    assert len(listing.threads) > 1
+
+
+def test_one_page_that_waits_is_a_hiccup(clock: Clock) -> None:
+    listing = SlowOnly(pages=12, clock=clock, slow={3, 6, 9})
+    assert numbers(listing.fetch, ahead=4, widen_wait=paging.WIDEN_WAIT) == list(range(1, 13))
+    assert listing.threads == {threading.get_ident()}
 
 
 def test_stopping_early_returns_at_once() -> None:

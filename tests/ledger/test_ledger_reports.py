@@ -121,8 +121,10 @@ def test_counts_for_metrics(ledger: Ledger) -> None:
         "removed": 0,
     }
     assert ledger.bytes_downloaded() == 0
+    assert not ledger.has_downloads()
     walk(ledger, EVENT, [["a", "b"]])
     walk(ledger, 7, [["c"]])
+    assert not ledger.has_downloads()  # pending photos are not downloads
     ids = {**photo_ids(ledger), **photo_ids(ledger, 7)}
     ledger.record_results([downloaded(ids["a"], "456/a.jpg"), downloaded(ids["c"], "7/c.jpg")], T0)
     assert ledger.counts_by_state() == {
@@ -133,3 +135,4 @@ def test_counts_for_metrics(ledger: Ledger) -> None:
         "removed": 0,
     }
     assert ledger.bytes_downloaded() == 2000 + ids["a"] + ids["c"]
+    assert ledger.has_downloads()
