@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from syncer.errors import ConfigError, SyncerError
 log = logging.getLogger("syncer.cli")
 
 EXIT_INTERRUPTED = 130
+EXIT_PIPE_CLOSED = 141  # what a shell reports for a command killed by SIGPIPE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("syncer: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `syncer status | head`: the reader has what it wanted
+        _discard_output()
+        return EXIT_PIPE_CLOSED
     except Exception as exc:  # a bug: one line for the user, the traceback for the report
         log.debug("internal error", exc_info=True)
         print(
@@ -118,6 +123,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _discard_output() -> None:
+    """Point stdout at /dev/null, so the flush at exit does not fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _quiet_signals() -> None:

@@ -61,6 +61,22 @@ def test_wrong_key_exits_77(world: World) -> None:
     assert "not-a-valid-key" not in result.stderr
 
 
+def test_a_reader_that_stops_early_is_no_error(world: World) -> None:
+    """``syncer events | head -0``: exit 141 as a shell reports SIGPIPE, no internal error."""
+    command = subprocess.Popen(
+        world.command("events"),
+        env=world.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert command.stdout is not None
+    command.stdout.close()  # before syncer prints anything: it starts in a fraction of a second
+    _, stderr = command.communicate(timeout=60)
+    assert command.returncode == 141, stderr
+    assert stderr == ""
+
+
 def test_demo_runs_in_one_command(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
     result = subprocess.run(
