@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, bindparam, case, delete, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from syncer.errors import SyncerError
 from syncer.ledger.batches import chunked
@@ -82,24 +82,29 @@ def record_page(
     """Upsert the photos of one gallery page; return how many were new.
 
     A re-walk's page is one UPDATE that returns no rows: every returned row would cost a step
-    that releases the GIL and waits for it again behind the threads fetching the next pages.
-    Only a page with photos the UPDATE did not mark (new ones, removed ones listed again) pays
-    for a count and an upsert.
+    that releases the GIL and waits for it again behind the thread fetching the next pages.
+    Only photos that UPDATE did not mark (new ones, removed ones listed again) cost more.
     """
     unique = {image.image_id: image for image in images}
+    marked = _mark_seen(conn, event_id, list(unique), walk_no, now)
     new = 0
-    if _mark_seen(conn, event_id, list(unique), walk_no, now) < len(unique):
-        new = _upsert_page(conn, event_id, walk_no, list(unique.values()), now)
+    if marked < len(unique):
+        new = _insert_new(conn, event_id, walk_no, list(unique.values()), now)
+        if marked + new < len(unique):
+            _revive(conn, event_id, list(unique), walk_no, now)
     conn.execute(_NEXT_PAGE, {"event": event_id, "next": page + 1})
     return new
 
 
-def _upsert_page(
+def _insert_new(
     conn: Connection, event_id: int, walk_no: int, images: Sequence[SeenImage], now: datetime
 ) -> int:
-    known = _count_known(conn, event_id, [image.image_id for image in images])
+    """Insert the photos the ledger does not know yet; return how many that was."""
     rows = [_new_photo(event_id, i.image_id, now, walk_no, i.width, i.height) for i in images]
-    conn.execute(_photo_upsert(conn), rows)
+    if conn.dialect.supports_sane_multi_rowcount:
+        return int(conn.execute(_insert_missing(conn), rows).rowcount)
+    known = _count_known(conn, event_id, [image.image_id for image in images])
+    conn.execute(_insert_missing(conn), rows)
     return len(images) - known
 
 
@@ -128,37 +133,29 @@ def _new_photo(
     }
 
 
-_photo_upserts: dict[str, sqlite.Insert | postgresql.Insert] = {}
+_inserts: dict[str, sqlite.Insert | postgresql.Insert] = {}
 
 
-def _photo_upsert(conn: Connection) -> sqlite.Insert | postgresql.Insert:
-    """INSERT of a seen photo; an existing one is marked seen (and a removed one revived).
+def _insert_missing(conn: Connection) -> sqlite.Insert | postgresql.Insert:
+    """INSERT of a photo row that does nothing for a photo already known.
 
     Built once per dialect: constructing it costs more than executing a page of rows.
     """
     name = conn.dialect.name
-    if name not in _photo_upserts:
-        _photo_upserts[name] = _build_photo_upsert(upsert_insert(conn, photos))
-    return _photo_upserts[name]
+    if name not in _inserts:
+        _inserts[name] = upsert_insert(conn, photos).on_conflict_do_nothing(
+            index_elements=[photos.c.event_id, photos.c.image_id]
+        )
+    return _inserts[name]
 
 
-def _build_photo_upsert(
-    stmt: sqlite.Insert | postgresql.Insert,
-) -> sqlite.Insert | postgresql.Insert:
-    revived = photos.c.state == "removed"
-    return stmt.on_conflict_do_update(
-        index_elements=[photos.c.event_id, photos.c.image_id],
-        set_={
-            "last_seen_at": stmt.excluded.last_seen_at,
-            "last_seen_walk": stmt.excluded.last_seen_walk,
-            "missing_walks": 0,
-            "width": func.coalesce(stmt.excluded.width, photos.c.width),
-            "height": func.coalesce(stmt.excluded.height, photos.c.height),
-            "state": case((revived, "pending"), else_=photos.c.state),
-            "attempts": case((revived, 0), else_=photos.c.attempts),
-            "next_attempt_at": case((revived, None), else_=photos.c.next_attempt_at),
-        },
-    )
+def _revive(
+    conn: Connection, event_id: int, image_ids: Sequence[str], walk_no: int, now: datetime
+) -> None:
+    """Photos marked removed that the gallery lists again are pending again, and seen."""
+    for chunk in chunked(image_ids):
+        params = {"event": event_id, "ids": list(chunk), "now": now, "walk": walk_no}
+        conn.execute(_REVIVE, params)
 
 
 def _mark_seen(
@@ -192,6 +189,18 @@ _MARK_SEEN = (
     update(photos)
     .where(*_SAME_PHOTOS, photos.c.state != "removed")
     .values(
+        last_seen_at=bindparam("now", type_=photos.c.last_seen_at.type),
+        last_seen_walk=bindparam("walk"),
+        missing_walks=0,
+    )
+)
+_REVIVE = (
+    update(photos)
+    .where(*_SAME_PHOTOS, photos.c.state == "removed")
+    .values(
+        state="pending",
+        attempts=0,
+        next_attempt_at=None,
         last_seen_at=bindparam("now", type_=photos.c.last_seen_at.type),
         last_seen_walk=bindparam("walk"),
         missing_walks=0,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from ledger_fixtures import EVENT, T0, downloaded, event_record, images, photo_ids, walk
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from syncer.errors import SyncerError
 from syncer.ledger import EventRecord, Ledger, WalkState
@@ -153,3 +154,33 @@ def test_retain_bibs_forgets_other_bibs(ledger: Ledger) -> None:
 def test_empty_bib_is_refused(ledger: Ledger) -> None:
     with pytest.raises(SyncerError, match="BIB cannot be empty"):
         ledger.set_bib_members(EVENT, "", ["a"], T0)
+
+
+@pytest.mark.parametrize("multi_rowcount", [True, False], ids=["rowcount", "counted"])
+def test_one_page_of_known_new_and_removed_photos(
+    ledger_path: Path, monkeypatch: pytest.MonkeyPatch, multi_rowcount: bool
+) -> None:
+    """New photos are counted whether or not the driver reports executemany row counts."""
+    monkeypatch.setattr(
+        SQLiteDialect_pysqlite, "supports_sane_multi_rowcount", multi_rowcount, raising=False
+    )
+    with Ledger.open(ledger_path) as ledger:
+        walk(ledger, EVENT, [["known", "gone"]])
+        gone = photo_ids(ledger)["gone"]
+        ledger.record_results([downloaded(gone, "456/gone.jpg")], T0)
+        ledger.mark_removed(gone, [(".trash/456/gone.jpg", None)])
+        later = T0 + timedelta(days=1)
+        state = ledger.begin_walk(EVENT, later)
+        page = images("known", "fresh", "gone", "fresh")
+        assert ledger.record_page(EVENT, state.walk_no, 1, page, later) == 1
+        assert ledger.finish_walk(EVENT, state.walk_no, later) == 0
+    with sqlite3.connect(ledger_path) as raw:
+        rows = raw.execute(
+            "SELECT image_id, state, attempts, last_seen_walk, missing_walks FROM photos"
+            " ORDER BY image_id"
+        ).fetchall()
+    assert rows == [
+        ("fresh", "pending", 0, state.walk_no, 0),
+        ("gone", "pending", 0, state.walk_no, 0),
+        ("known", "pending", 0, state.walk_no, 0),
+    ]
