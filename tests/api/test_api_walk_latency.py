@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from syncer.api import ApiClient
 from syncer.sim import Faults, SimConfig, Simulator
 
-DELAY = 0.05
+DELAY = 0.1
 PAGES = 16
 
 
