@@ -70,10 +70,10 @@ def walk(
         raise ValueError(f"start_page must be at least 1, got {start_page}")
     if ahead < 1:
         raise ValueError(f"ahead must be at least 1, got {ahead}")
-    return _walk(fetch, start_page, label, _Ahead(fetch, ahead, widen_wait))
+    return _walk(_Ahead(fetch, ahead, widen_wait), start_page, label)
 
 
-def _walk(fetch: Callable[[int], P], start_page: int, label: str, get: _Ahead[P]) -> Iterator[P]:
+def _walk(get: _Ahead[P], start_page: int, label: str) -> Iterator[P]:
     page = start_page
     last_allowed: int | None = None
     with get:
@@ -100,9 +100,9 @@ class _Ahead(Generic[P]):
     """``get(page)``: the page, with up to ``ahead`` of the announced pages requested at once.
 
     The pool starts once two pages in a row fetched in the caller's thread each waited
-    ``widen_wait`` seconds or more.
-    Pages past ``announced`` (0 until the first answer sets it) are fetched one at a time;
-    requests still pending when the walk ends are cancelled or dropped.
+    ``widen_wait`` seconds or more. Pages past ``announced`` (0 until the first answer sets it)
+    are fetched one at a time; requests still pending when the walk ends are cancelled or
+    dropped.
     """
 
     def __init__(self, fetch: Callable[[int], P], ahead: int, widen_wait: float) -> None:
