@@ -27,7 +27,7 @@ from syncer.errors import (
     StorageError,
     SyncerError,
 )
-from syncer.health import HealthServer, HealthState
+from syncer.health import HealthServer, HealthState, parse_listen
 from syncer.metrics import Metrics
 from syncer.notify import Notifier
 from syncer.report import CycleReport
@@ -54,6 +54,19 @@ def human(seconds: float) -> str:
 
 def _scope(ids: Sequence[int] | None) -> str:
     return "all events" if ids is None else "events " + ", ".join(map(str, ids))
+
+
+def _health_place(settings: DaemonSettings) -> tuple[str, bool]:
+    """Where health is served: a change of either needs a new listener."""
+    health = settings.health
+    return health.listen, bool(getattr(health, "allow_remote", False))
+
+
+def _port_of(listen: str) -> int | None:
+    try:
+        return parse_listen(listen)[1]
+    except SyncerError:
+        return None
 
 
 def _log_reload_failure(exc: Exception) -> None:
@@ -185,8 +198,8 @@ class Daemon(Generic[S]):
             self.health_state.max_age = settings.health.max_age
             self.health_state.clear_problem()
             self._scheduler.reschedule(TICK, plan.tick, plan.jitter, first_in=0)
-        if old is not None and old.health.listen != settings.health.listen:
-            log.warning("health.listen changed; restart the service to apply it")
+        if old is not None and _health_place(old) != _health_place(settings):
+            self._move_health(old, settings)
         self._notifier.ready()
         self._notifier.status("settings reloaded")
         log.info("settings reloaded: %s", self._describe(plan))
@@ -208,11 +221,49 @@ class Daemon(Generic[S]):
         self._notifier.close()
         log.info("daemon stopped after %d cycles", self.cycles)
 
+    def _move_health(self, old: S, settings: S) -> None:
+        """Serve health where the new settings say; if that fails, go on serving as before.
+
+        Only a new address on the port already in use (another address of this host) needs the
+        old listener gone first; should the new one still fail, the old one comes back.
+        """
+        previous = self._health
+        problem = self._try_health(*_health_place(settings))
+        if problem is None:
+            if previous is not None:
+                previous.stop()
+            return
+        if previous is None:
+            log.error("health endpoint not started: %s", problem)
+            return
+        self._health = previous
+        host, port = previous.address
+        if _port_of(settings.health.listen) == port:
+            previous.stop()
+            if self._try_health(*_health_place(settings)) is None:
+                return
+            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if (restored := self._try_health(shown, _health_place(old)[1])) is not None:
+                log.error("health endpoint stopped: %s", restored)
+                return
+        log.error("health endpoint not moved, still as before: %s", problem)
+
+    def _try_health(self, listen: str, allow_remote: bool) -> str | None:
+        """Start serving health; the reason when that is not possible."""
+        try:
+            self._serve_health(listen, allow_remote)
+        except SyncerError as exc:
+            return exc.message
+        return None
+
     def _start_health(self, settings: S) -> None:
-        listen = settings.health.listen
+        self._serve_health(*_health_place(settings))
+
+    def _serve_health(self, listen: str, allow_remote: bool) -> None:
+        """Serve health at ``listen`` (nowhere when it is empty)."""
+        self._health = None
         if not listen:
             return
-        allow_remote = bool(getattr(settings.health, "allow_remote", False))
         server = HealthServer(
             listen, state=self.health_state, metrics=self.metrics, allow_remote=allow_remote
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -343,3 +344,94 @@ def test_notify_health_and_watchdog(tmp_path: Path) -> None:
     reloading = next(i for i, m in enumerate(messages) if m.startswith("RELOADING=1"))
     assert "READY=1" in messages[reloading + 1 :]
     assert messages.index("READY=1") < messages.index("STOPPING=1")
+
+
+def _healthz(address: tuple[str, int] | None) -> int:
+    """The /healthz status at ``address``, or 0 when nothing answers there."""
+    assert address is not None
+    try:
+        with httpx.Client(trust_env=False, timeout=5) as client:
+            return client.get(f"http://{address[0]}:{address[1]}/healthz").status_code
+    except httpx.ConnectError:
+        return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_reload_moves_the_health_endpoint() -> None:
+    source = SettingsSource(FakeSettings(schedule=FAST, health=FakeHealth(listen="127.0.0.1:0")))
+    daemon, ready = make_daemon(FakeCycle(), source)
+    with running(daemon, ready):
+        before = daemon.health_address
+        assert _healthz(before) == 200
+        port = _free_port()
+        source.settings = replace(source.settings, health=FakeHealth(f"127.0.0.1:{port}"))
+        assert daemon.reload()
+        assert daemon.health_address == ("127.0.0.1", port)
+        assert _healthz(daemon.health_address) == 200
+        assert _healthz(before) == 0
+        source.settings = replace(source.settings, health=FakeHealth(listen=""))
+        assert daemon.reload()
+        assert daemon.health_address is None
+        assert _healthz(("127.0.0.1", port)) == 0
+
+
+def test_a_reload_to_a_busy_port_keeps_the_health_endpoint(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = SettingsSource(FakeSettings(schedule=FAST, health=FakeHealth(listen="127.0.0.1:0")))
+    daemon, ready = make_daemon(FakeCycle(), source)
+    with running(daemon, ready), socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        busy = squatter.getsockname()[1]
+        before = daemon.health_address
+        source.settings = FakeSettings(
+            schedule=FAST, health=FakeHealth(f"127.0.0.1:{busy}"), label="second"
+        )
+        assert daemon.reload()  # the other settings apply
+        assert daemon.settings.label == "second"
+        assert daemon.health_address == before
+        assert _healthz(before) == 200
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].startswith("health endpoint not moved, still as before: ")
+    assert str(busy) in errors[0]
+
+
+def test_a_reload_to_all_addresses_on_the_same_port_moves_the_endpoint() -> None:
+    """0.0.0.0:P cannot bind beside 127.0.0.1:P: the old listener makes way for the new one."""
+    port = _free_port()
+    first = FakeSettings(schedule=FAST, health=FakeHealth(listen=f"127.0.0.1:{port}"))
+    source = SettingsSource(first)
+    daemon, ready = make_daemon(FakeCycle(), source)
+    with running(daemon, ready):
+        assert _healthz(("127.0.0.1", port)) == 200
+        wide = FakeHealth(listen=f"0.0.0.0:{port}", allow_remote=True)
+        source.settings = replace(first, health=wide)
+        assert daemon.reload()
+        assert daemon.health_address == ("0.0.0.0", port)
+        assert _healthz(("127.0.0.1", port)) == 200
+
+
+def test_a_failed_move_on_the_same_port_brings_the_old_endpoint_back(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = _free_port()
+    first = FakeSettings(schedule=FAST, health=FakeHealth(listen=f"127.0.0.1:{port}"))
+    source = SettingsSource(first)
+    daemon, ready = make_daemon(FakeCycle(), source)
+    with running(daemon, ready), socket.socket() as squatter:
+        squatter.bind(("127.0.0.2", port))  # 0.0.0.0:port stays impossible without the old one
+        squatter.listen()
+        wide = FakeHealth(listen=f"0.0.0.0:{port}", allow_remote=True)
+        source.settings = replace(first, health=wide)
+        assert daemon.reload()
+        assert daemon.health_address == ("127.0.0.1", port)
+        assert _healthz(("127.0.0.1", port)) == 200
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert [e.split(":")[0] for e in errors] == ["health endpoint not moved, still as before"]
