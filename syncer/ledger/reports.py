@@ -47,7 +47,7 @@ def counts_by_state(conn: Connection) -> dict[str, int]:
 
 
 def has_downloads(conn: Connection) -> bool:
-    """Whether any photo was ever downloaded (stops at the first one found)."""
+    """Whether any photo is downloaded (stops at the first one found)."""
     stmt = select(select(photos.c.id).where(photos.c.state == "downloaded").exists())
     return bool(conn.scalar(stmt))
 
