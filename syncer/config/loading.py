@@ -29,14 +29,23 @@ def config_candidates(env: Mapping[str, str], cwd: Path) -> list[Path]:
 
 
 def find_config(config_path: Path | None, env: Mapping[str, str], cwd: Path) -> Path | None:
-    """The explicit file (``--config`` or SYNCER_CONFIG), else the first existing candidate."""
+    """The explicit file (``--config`` or SYNCER_CONFIG), else the first existing candidate.
+
+    Naming ``/dev/null`` means "no file": defaults and the environment only.
+    """
     named = config_path or (Path(env["SYNCER_CONFIG"]) if env.get("SYNCER_CONFIG") else None)
-    if named is not None:
-        path = named if named.is_absolute() else cwd / named
-        if not path.is_file():
-            raise ConfigError(f"config: file not found: {path}")
+    if named is None:
+        return next((path for path in config_candidates(env, cwd) if path.is_file()), None)
+    path = named if named.is_absolute() else cwd / named
+    if path == Path(os.devnull):
+        return None
+    if path.is_file():
         return path
-    return next((path for path in config_candidates(env, cwd) if path.is_file()), None)
+    if path.is_dir():
+        raise ConfigError(f"config: {path} is a folder, not a config file")
+    if path.exists():
+        raise ConfigError(f"config: {path} is not a regular file")
+    raise ConfigError(f"config: file not found: {path}")
 
 
 def load_settings(

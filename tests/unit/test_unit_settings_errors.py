@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -187,4 +188,18 @@ def test_config_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "syncer.toml").mkdir()
     settings = load(tmp_path)  # a directory is not a config file: discovery skips it
     assert settings.source_path is None
-    assert "file not found" in _error(tmp_path, config=tmp_path / "syncer.toml")
+    message = _error(tmp_path, config=tmp_path / "syncer.toml")
+    assert message == f"config: {tmp_path / 'syncer.toml'} is a folder, not a config file"
+
+
+def test_config_that_is_no_regular_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "config.toml"
+    os.mkfifo(fifo)
+    assert _error(tmp_path, config=fifo) == f"config: {fifo} is not a regular file"
+
+
+def test_dev_null_as_config_means_no_file(tmp_path: Path) -> None:
+    (tmp_path / "syncer.toml").write_text("[api]\norg_id = 5\n", encoding="utf-8")
+    settings = load(tmp_path, config=Path(os.devnull))  # not even the discovered file
+    assert settings.source_path is None
+    assert settings.api.org_id != 5
