@@ -58,8 +58,7 @@ def _scope(ids: Sequence[int] | None) -> str:
 
 def _health_place(settings: DaemonSettings) -> tuple[str, bool]:
     """Where health is served: a change of either needs a new listener."""
-    health = settings.health
-    return health.listen, bool(getattr(health, "allow_remote", False))
+    return settings.health.listen, settings.health.allow_remote
 
 
 def _port_of(listen: str) -> int | None:
@@ -237,13 +236,12 @@ class Daemon(Generic[S]):
             log.error("health endpoint not started: %s", problem)
             return
         self._health = previous
-        host, port = previous.address
-        if _port_of(settings.health.listen) == port:
+        if _port_of(settings.health.listen) == previous.address[1]:
+            bound = previous.bound
             previous.stop()
             if self._try_health(*_health_place(settings)) is None:
                 return
-            shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            if (restored := self._try_health(shown, _health_place(old)[1])) is not None:
+            if (restored := self._try_health(bound, old.health.allow_remote)) is not None:
                 log.error("health endpoint stopped: %s", restored)
                 return
         log.error("health endpoint not moved, still as before: %s", problem)

@@ -162,6 +162,12 @@ class HealthServer:
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
+    @property
+    def bound(self) -> str:
+        """:attr:`address` as ``health.listen`` spells it: ``127.0.0.1:9187``, ``[::1]:9187``."""
+        host, port = self.address
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     def start(self) -> None:
         try:
             self._server = _Server((self._host, self._port), self._state, self._metrics)
@@ -174,9 +180,7 @@ class HealthServer:
             daemon=True,
         )
         self._thread.start()
-        host, port = self.address
-        shown = f"[{host}]" if ":" in host else host
-        log.info("health endpoint on http://%s:%d/healthz", shown, port)
+        log.info("health endpoint on http://%s/healthz", self.bound)
 
     def stop(self) -> None:
         if self._server is None:
