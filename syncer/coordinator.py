@@ -4,48 +4,60 @@ The coordinator is the only thread that writes the ledger. It presigns URLs just
 most 60 per request), keeps a bounded number of downloads in flight, and before every ledger
 commit makes the renamed files durable (a batched fsync of their folders), so a photo the
 ledger calls downloaded is on stable storage.
+
+A photo that fails for a passing reason (no link this time, a cut body, an expired link, a
+5xx) goes back into this run's queue after a short jittered backoff, up to
+``Tuning.max_attempts`` tries; only then is it deferred to a later run, with a growing delay.
+Both delays come from the one backoff formula of :mod:`syncer.api.retry`. A photo whose id
+9Pic refuses (400) and that the last complete walk no longer listed is ``unavailable``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import logging
-import os
 import queue
 import random
-import stat
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from syncer.api import ApiClient
+from syncer.api import ApiClient, RetryPolicy, backoff
 from syncer.downloader import Abandoned, Job, Stored, fsync_dirs
 from syncer.errors import LinkExpiredError, StorageError, TransferError
 from syncer.ledger import DuePhoto, Ledger, PhotoResult
-from syncer.placement import Placement, Placer, avoid_collisions
-from syncer.report import EventReport
+from syncer.placement import Placement, Placer, avoid_collisions, is_regular_file
+from syncer.report import Deferred, EventReport
 from syncer.root import check_free_space
-from syncer.workers import Workers
+from syncer.workers import Kind, Workers
 
 log = logging.getLogger("syncer.coordinator")
 
 FLUSH_EVERY = 256  # results per ledger commit
 FLUSH_SECONDS = 1.0
-IN_RUN_RETRIES = 2  # fresh URLs within one run before the photo waits for a later attempt
+SOON = RetryPolicy(max_attempts=5, base=1.0, cap=30.0)  # tries of a photo within a run
+LATER = RetryPolicy(base=60.0, cap=6 * 3600.0)  # runs that try it again, once out of tries
+GONE = "9Pic refuses this photo's id and no longer lists it"
 
 
 @dataclass(frozen=True)
 class Tuning:
+    """How the coordinator paces one event's downloads.
+
+    ``soon`` spaces the tries of a photo within one run (``soon.max_attempts`` of them);
+    ``later`` spaces the runs that try a photo again once a run used up its tries.
+    """
+
     workers: int = 8
     presign_batch: int = 60
-    max_attempts: int = 10
-    retry_base: float = 60.0
-    retry_cap: float = 6 * 3600.0
+    soon: RetryPolicy = SOON
+    later: RetryPolicy = LATER
     min_free: int = 0
 
 
@@ -54,15 +66,7 @@ class _Work:
     photo: DuePhoto
     places: list[Placement]
     targets: tuple[Path, ...]  # absolute paths of ``places``, the first receives the bytes
-    tries: int = 0
-
-
-@dataclass
-class _State:
-    pending: deque[_Work] = field(default_factory=deque)  # presigned again soon
-    results: list[PhotoResult] = field(default_factory=list)
-    dirs: set[Path] = field(default_factory=set)
-    last_flush: float = field(default_factory=time.monotonic)
+    tries: int = 0  # failed tries in this run
 
 
 class _InFlight:
@@ -82,7 +86,7 @@ class _InFlight:
     def finished(self, timeout: float) -> list[tuple[Future[Stored], _Work]]:
         """Wait up to ``timeout`` for one download to finish; return every finished one."""
         try:
-            futures = [self._done.get(timeout=timeout)]
+            futures = [self._done.get(timeout=max(timeout, 0.0))]
         except queue.Empty:
             return []
         while True:
@@ -100,7 +104,32 @@ class _InFlight:
         return found
 
 
+class _Waiting:
+    """Photos to try again later in this run, soonest first."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Work]] = []
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def put(self, ready_at: float, work: _Work) -> None:
+        heapq.heappush(self._heap, (ready_at, next(self._order), work))
+
+    def ready(self, now: float, limit: int) -> list[_Work]:
+        found: list[_Work] = []
+        while self._heap and self._heap[0][0] <= now and len(found) < limit:
+            found.append(heapq.heappop(self._heap)[2])
+        return found
+
+    def seconds_to_next(self, now: float) -> float | None:
+        return max(0.0, self._heap[0][0] - now) if self._heap else None
+
+
 class Coordinator:
+    """Downloads every due photo of one event per :meth:`run` call."""
+
     def __init__(
         self,
         api: ApiClient,
@@ -111,139 +140,160 @@ class Coordinator:
         stop: threading.Event,
         clock: Callable[[], datetime],
         case_insensitive: bool = False,
+        retry_failed: bool = False,
         on_file: Callable[[bool], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        on_abandon: Callable[[], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
-        self._api = api
-        self._ledger = ledger
-        self._workers_for = workers_for
-        self._tuning = tuning
-        self._stop = stop
-        self._clock = clock
-        self._case_insensitive = case_insensitive
-        self._on_file = on_file
-        self._on_bytes = on_bytes
-        self._rng = random.Random()  # noqa: S311 (retry jitter, not cryptography)
+        self.api = api
+        self.ledger = ledger
+        self.workers_for = workers_for
+        self.tuning = tuning
+        self.stop = stop
+        self.clock = clock
+        self.case_insensitive = case_insensitive
+        self.retry_failed = retry_failed
+        self.on_file = on_file or (lambda _ok: None)
+        self.on_bytes = on_bytes or (lambda _count: None)
+        self.on_abandon = on_abandon or (lambda: None)
+        self.monotonic = monotonic
+        self.rng = rng or random.Random()  # noqa: S311 (retry jitter, not cryptography)
+
+    def count_due(self, event_id: int) -> int:
+        return self.ledger.count_due(event_id, self.clock(), any_failed=self.retry_failed)
 
     def run(self, placer: Placer, report: EventReport) -> None:
         """Download every due photo of the event (until stopped); results land in ``report``."""
-        event_id = placer.event.event_id
-        report.due = self._ledger.count_due(event_id, self._clock())
-        state = _State()
-        due = self._due_batches(event_id, placer)
-        if report.due == 0:
-            return
-        limit = self._tuning.workers + self._tuning.presign_batch  # a batch always queued
-        pool = self._workers_for()
-        in_flight = _InFlight()
+        report.due = self.count_due(placer.event.event_id)
+        if report.due:
+            _EventRun(self, placer, report).run()
+
+
+@dataclass
+class _EventRun:
+    """One event's downloads: the queue, what is in flight, and results not yet recorded."""
+
+    owner: Coordinator
+    placer: Placer
+    report: EventReport
+    in_flight: _InFlight = field(default_factory=_InFlight)
+    waiting: _Waiting = field(default_factory=_Waiting)
+    results: list[PhotoResult] = field(default_factory=list)
+    dirs: set[Path] = field(default_factory=set)
+    last_flush: float = field(default_factory=time.monotonic)
+    exhausted: bool = False  # every due photo of the ledger has been taken
+
+    def __post_init__(self) -> None:
+        self.due = self._due_batches()
+        self.pool: Workers | None = None
+
+    def run(self) -> None:
+        owner = self.owner
+        limit = owner.tuning.workers + owner.tuning.presign_batch  # a batch always queued
+        self.pool = owner.workers_for()
         try:
             while True:
-                if not self._stop.is_set() and len(in_flight) < limit:
-                    self._refill(pool, in_flight, state, due, placer, report)
-                if not in_flight:
+                if not owner.stop.is_set() and len(self.in_flight) < limit:
+                    self._refill()
+                if not self.in_flight and (owner.stop.is_set() or self._nothing_left()):
                     break
-                self._collect_all(in_flight.finished(timeout=FLUSH_SECONDS), state, report)
-                self._maybe_flush(state)
-        except BaseException:
-            self._stop.set()
-            for future, work in in_flight.drain():
-                self._collect_quietly(future, work, state, report)
+                self._collect_all(self.in_flight.finished(timeout=self._wait_seconds()))
+                self._maybe_flush()
+        except BaseException as exc:
+            owner.stop.set()
+            if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C: drop what is in flight
+                owner.on_abandon()
+            for future, work in self.in_flight.drain():
+                with contextlib.suppress(StorageError):
+                    self._collect(future, work)
             raise
         finally:
-            self._flush(state)
-            pool.close()
+            self._flush()
+            self.pool.close()
+
+    def _nothing_left(self) -> bool:
+        return self.exhausted and not self.waiting
+
+    def _wait_seconds(self) -> float:
+        """How long to wait for a download: until the next retry is due, at most a flush."""
+        if self.in_flight:
+            return FLUSH_SECONDS
+        until = self.waiting.seconds_to_next(self.owner.monotonic())
+        return FLUSH_SECONDS if until is None else min(until, FLUSH_SECONDS)
 
     # -- feeding ------------------------------------------------------------------------------
 
-    def _due_batches(self, event_id: int, placer: Placer) -> Iterator[list[_Work]]:
-        after = 0
-        size = self._tuning.presign_batch
-        now = self._clock()
-        while batch := self._ledger.due(event_id, now, after_id=after, limit=size):
+    def _due_batches(self) -> Iterator[list[_Work]]:
+        owner, placer = self.owner, self.placer
+        after, size, now = 0, owner.tuning.presign_batch, owner.clock()
+        event_id = placer.event.event_id
+        while batch := owner.ledger.due(
+            event_id, now, after_id=after, limit=size, any_failed=owner.retry_failed
+        ):
             after = batch[-1].photo_id
             wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
-            fixed = avoid_collisions(self._ledger, wanted, case_insensitive=self._case_insensitive)
+            fixed = avoid_collisions(owner.ledger, wanted, case_insensitive=owner.case_insensitive)
             yield [
-                _Work(p, places, tuple(placer.path(rel) for rel, _ in places))
-                for p, places in ((p, fixed[p.photo_id]) for p in batch)
+                _Work(p, fixed[p.photo_id], tuple(placer.path(rel) for rel, _ in fixed[p.photo_id]))
+                for p in batch
             ]
 
-    def _refill(
-        self,
-        pool: Workers,
-        in_flight: _InFlight,
-        state: _State,
-        due: Iterator[list[_Work]],
-        placer: Placer,
-        report: EventReport,
-    ) -> None:
-        if self._tuning.min_free:
-            check_free_space(placer.root, self._tuning.min_free)
-        batch = [
-            state.pending.popleft()
-            for _ in range(min(len(state.pending), self._tuning.presign_batch))
-        ]
-        if not batch:
-            batch = next(due, [])
-        if not batch:
-            return
+    def _refill(self) -> None:
+        tuning = self.owner.tuning
+        if tuning.min_free:
+            check_free_space(self.placer.root, tuning.min_free)
+        batch = self.waiting.ready(self.owner.monotonic(), tuning.presign_batch)
+        if not batch and not self.exhausted:
+            batch = next(self.due, [])
+            self.exhausted = not batch
         to_sign: list[_Work] = []
         for work in batch:
-            if work.tries == 0 and _is_regular_file(work.targets[0]):
-                job = Job(work.photo.photo_id, work.photo.image_id, "", work.targets)
-                in_flight.add(pool.submit("adopt", job), work)
+            if work.tries == 0 and is_regular_file(work.targets[0]):
+                self._submit("adopt", work, "")
             else:
                 to_sign.append(work)
         if to_sign:
-            self._presign_and_submit(pool, in_flight, state, to_sign, placer, report)
+            self._presign_and_submit(to_sign)
 
-    def _presign_and_submit(
-        self,
-        pool: Workers,
-        in_flight: _InFlight,
-        state: _State,
-        batch: list[_Work],
-        placer: Placer,
-        report: EventReport,
-    ) -> None:
+    def _submit(self, kind: Kind, work: _Work, url: str) -> None:
+        assert self.pool is not None
+        job = Job(work.photo.photo_id, work.photo.image_id, url, work.targets)
+        self.in_flight.add(self.pool.submit(kind, job), work)
+
+    def _presign_and_submit(self, batch: list[_Work]) -> None:
         by_id = {work.photo.image_id: work for work in batch}
-        answer = self._api.presign(placer.event.event_id, list(by_id))
+        answer = self.owner.api.presign(self.placer.event.event_id, list(by_id))
         for image_id, item in answer.urls.items():
-            work = by_id.pop(image_id)
-            job = Job(work.photo.photo_id, image_id, item.url, work.targets)
-            in_flight.add(pool.submit("fetch", job), work)
+            self._submit("fetch", by_id.pop(image_id), item.url)
         for image_id, error in answer.failed.items():
-            self._retry_later(state, by_id.pop(image_id), f"no download link: {error}", report)
-        for image_id in answer.invalid:
-            self._retry_later(state, by_id.pop(image_id), "9Pic does not know this image", report)
-        for work in by_id.values():  # silently missing from the answer
-            self._retry_later(state, work, "missing from the download-link answer", report)
+            self._again_soon(by_id.pop(image_id), f"no download link: {error}")
+        for image_id in answer.missing:
+            self._again_soon(by_id.pop(image_id), "missing from the download-link answer")
+        refused = [by_id.pop(image_id) for image_id in answer.invalid]
+        if len(refused) > 1:  # one refused id may be enough to refuse a whole batch: split it
+            middle = len(refused) // 2
+            self._presign_and_submit(refused[:middle])
+            self._presign_and_submit(refused[middle:])
+        elif refused:
+            self._refused(refused[0])
 
     # -- results ------------------------------------------------------------------------------
 
-    def _collect(
-        self,
-        future: Future[Stored],
-        work: _Work,
-        state: _State,
-        report: EventReport,
-    ) -> None:
+    def _collect(self, future: Future[Stored], work: _Work) -> None:
         try:
             stored = future.result()
         except Abandoned:
             return
         except LinkExpiredError as exc:
-            self._again_or_later(state, work, f"link refused: {exc}", report)
+            self._again_soon(work, f"link refused: {exc}")
         except TransferError as exc:
-            self._again_or_later(state, work, str(exc), report)
-        except StorageError:
-            raise
+            self._again_soon(work, str(exc))
         else:
-            self._stored(stored, work, state, report)
+            self._stored(stored, work)
 
-    def _collect_all(
-        self, finished: list[tuple[Future[Stored], _Work]], state: _State, report: EventReport
-    ) -> None:
+    def _collect_all(self, finished: list[tuple[Future[Stored], _Work]]) -> None:
         """Collect every finished download, then raise the first StorageError among them.
 
         Raising at the first would drop the others, already taken from the in-flight set: a
@@ -252,25 +302,15 @@ class Coordinator:
         failure: StorageError | None = None
         for future, work in finished:
             try:
-                self._collect(future, work, state, report)
+                self._collect(future, work)
             except StorageError as exc:
                 failure = failure or exc
         if failure is not None:
             raise failure
 
-    def _collect_quietly(
-        self,
-        future: Future[Stored],
-        work: _Work,
-        state: _State,
-        report: EventReport,
-    ) -> None:
-        with contextlib.suppress(StorageError):
-            self._collect(future, work, state, report)
-
-    def _stored(self, stored: Stored, work: _Work, state: _State, report: EventReport) -> None:
+    def _stored(self, stored: Stored, work: _Work) -> None:
         placements = tuple(rel for rel, _ in work.places)
-        state.results.append(
+        self.results.append(
             PhotoResult(
                 photo_id=work.photo.photo_id,
                 outcome="downloaded",
@@ -281,59 +321,73 @@ class Coordinator:
                 bibs_placed=tuple(bib for _, bib in work.places),
             )
         )
-        state.dirs.update(target.parent for target in stored.job.targets)
+        self.dirs.update(target.parent for target in stored.job.targets)
+        report = self.report
         if stored.adopted:
             report.skipped += 1
         else:
             report.downloaded += 1
             report.bytes += stored.bytes
-            if self._on_bytes is not None:
-                self._on_bytes(stored.bytes)
-        if self._on_file is not None:
-            self._on_file(True)
+            self.owner.on_bytes(stored.bytes)
+        if work.tries:
+            report.recovered += 1
+        self.owner.on_file(True)
 
-    def _again_or_later(self, state: _State, work: _Work, error: str, report: EventReport) -> None:
+    def _again_soon(self, work: _Work, error: str) -> None:
+        """Back into this run's queue after a short backoff, or deferred once out of tries."""
         work.tries += 1
-        if work.tries <= IN_RUN_RETRIES and not self._stop.is_set():
-            state.pending.append(work)
+        soon = self.owner.tuning.soon
+        if self.owner.stop.is_set():
+            return  # left as it was in the ledger: the next run tries it first thing
+        if work.tries >= soon.max_attempts:
+            self._defer(work, error)
             return
-        self._retry_later(state, work, error, report)
+        self.report.retries += 1
+        delay = backoff(work.tries, soon, self.owner.rng)
+        log.debug(
+            "%s: try %d failed (%s); again in %.1f s", work.photo.image_id, work.tries, error, delay
+        )
+        self.waiting.put(self.owner.monotonic() + delay, work)
 
-    def _retry_later(self, state: _State, work: _Work, error: str, report: EventReport) -> None:
+    def _refused(self, work: _Work) -> None:
+        """9Pic answered 400 for this id alone: gone if the listing agrees, else ask later."""
+        if work.photo.missing_walks > 0:
+            self._give_up(work, GONE)
+        else:
+            self._defer(work, "9Pic refused this photo's id (400); asked again on a later run")
+
+    def _defer(self, work: _Work, error: str) -> None:
         attempts = work.photo.attempts + 1
-        report.failures[error.split(":")[0]] += 1
-        if self._on_file is not None:
-            self._on_file(False)
-        if attempts >= self._tuning.max_attempts:
-            report.unavailable += 1
-            state.results.append(PhotoResult(work.photo.photo_id, "unavailable", error=error))
-            return
-        report.failed += 1
-        delay = min(self._tuning.retry_cap, self._tuning.retry_base * 2 ** (attempts - 1))
-        retry_at = self._clock() + timedelta(seconds=self._rng.uniform(delay / 2, delay))
-        state.results.append(
+        retry_at = self.owner.clock() + timedelta(
+            seconds=backoff(attempts, self.owner.tuning.later, self.owner.rng)
+        )
+        self._failed(work, error)
+        self.report.failed += 1
+        self.report.deferred.append(Deferred(work.photo.image_id, retry_at, error))
+        self.results.append(
             PhotoResult(work.photo.photo_id, "retry", error=error, retry_at=retry_at)
         )
 
-    def _maybe_flush(self, state: _State) -> None:
-        if len(state.results) >= FLUSH_EVERY or (
-            state.results and time.monotonic() - state.last_flush >= FLUSH_SECONDS
+    def _give_up(self, work: _Work, error: str) -> None:
+        self._failed(work, error)
+        self.report.unavailable += 1
+        self.results.append(PhotoResult(work.photo.photo_id, "unavailable", error=error))
+
+    def _failed(self, work: _Work, error: str) -> None:
+        self.report.failures[error.split(":")[0]] += 1
+        self.owner.on_file(False)
+
+    def _maybe_flush(self) -> None:
+        if len(self.results) >= FLUSH_EVERY or (
+            self.results and time.monotonic() - self.last_flush >= FLUSH_SECONDS
         ):
-            self._flush(state)
+            self._flush()
 
-    def _flush(self, state: _State) -> None:
-        state.last_flush = time.monotonic()
-        if not state.results:
+    def _flush(self) -> None:
+        self.last_flush = time.monotonic()
+        if not self.results:
             return
-        fsync_dirs(state.dirs)
-        self._ledger.record_results(state.results, self._clock())
-        state.results = []
-        state.dirs = set()
-
-
-def _is_regular_file(path: Path) -> bool:
-    """A file an interrupted run left in place (a planted symlink is not one)."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
+        fsync_dirs(self.dirs)
+        self.owner.ledger.record_results(self.results, self.owner.clock())
+        self.results = []
+        self.dirs = set()

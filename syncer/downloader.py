@@ -24,12 +24,11 @@ from pathlib import Path
 
 from syncer.api.storage import StorageClient, StorageResponse
 from syncer.errors import DiskFullError, IntegrityError, StorageError, TransferError
+from syncer.root import TEMP_SUFFIX
 from syncer.sink import Sink, aligned_buffer
 
 log = logging.getLogger("syncer.downloader")
 
-TEMP_DIRNAME = ".syncer-tmp"
-TEMP_SUFFIX = ".part"
 _NOT_IMAGE_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 _FULL_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 JPEG_TAIL = 64 * 1024
@@ -93,6 +92,11 @@ class Downloader:
         self._stop = stop or threading.Event()
         self._warned_copy = False
         self._local = threading.local()
+
+    def abandon(self) -> None:
+        """Stop at once: downloads in flight fail now and remove their temp files."""
+        self._stop.set()
+        self._storage.abort()
 
     def fetch(self, job: Job) -> Stored:
         """Download ``job`` to all its targets; raises TransferError or StorageError."""
@@ -312,19 +316,6 @@ def fsync_dirs(paths: set[Path]) -> None:
                 os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def clean_temp(temp_dir: Path) -> int:
-    """Remove temp files an interrupted run left behind; returns how many."""
-    removed = 0
-    if not temp_dir.is_dir():
-        return 0
-    for entry in temp_dir.iterdir():
-        if entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                removed += 1
-    return removed
 
 
 def _storage_error(exc: OSError, what: str) -> StorageError:

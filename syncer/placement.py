@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -130,6 +131,53 @@ def _replace_placements(
     return True
 
 
+@dataclass(frozen=True)
+class GoneFiles:
+    """Downloaded photos whose files were removed from the disk behind syncer's back."""
+
+    relink: list[int]  # some file of the photo is left: place the others from it
+    refetch: list[int]  # no file of the photo is left: download it again
+
+    def __len__(self) -> int:
+        return len(self.relink) + len(self.refetch)
+
+
+def gone_from_disk(ledger: Ledger, placer: Placer) -> GoneFiles:
+    """Check that every file the ledger placed is still there (one ``lstat`` per file)."""
+    present: dict[int, bool] = {}
+    missing: set[int] = set()
+    for photo_id, rel in ledger.downloaded_files(placer.event.event_id):
+        if is_regular_file(placer.path(rel)):
+            present[photo_id] = True
+        else:
+            present.setdefault(photo_id, False)
+            missing.add(photo_id)
+    relink = sorted(p for p in missing if present[p])
+    refetch = sorted(p for p in missing if not present[p])
+    return GoneFiles(relink, refetch)
+
+
+def restore_gone(ledger: Ledger, gone: GoneFiles) -> None:
+    """Queue what :func:`gone_from_disk` found: re-placement, or a new download."""
+    if gone.relink:
+        ledger.mark_dirty(gone.relink)
+    if gone.refetch:
+        ledger.requeue(gone.refetch, "file gone from the disk; downloaded again")
+
+
+def is_regular_file(path: Path) -> bool:
+    """A real file at ``path`` (a planted symlink is not one)."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def trash_path(rel: str, today: datetime) -> str:
+    """Where a photo's file goes when it leaves upstream: ``_trash/<date>/<its path>``."""
+    return f"{TRASH_DIRNAME}/{today:%Y-%m-%d}/{rel}"
+
+
 def trash_removed(
     ledger: Ledger, placer: Placer, *, known: int, max_share: float, today: datetime
 ) -> int:
@@ -144,11 +192,10 @@ def trash_removed(
             len(gone),
             budget,
         )
-    stamp = today.strftime("%Y-%m-%d")
     for photo in gone[:budget]:
         moved: list[Placement] = []
         for rel in photo.placements:
-            target = f"{TRASH_DIRNAME}/{stamp}/{rel}"
+            target = trash_path(rel, today)
             source, dest = placer.path(rel), placer.path(target)
             if source.exists():
                 dest.parent.mkdir(parents=True, exist_ok=True)

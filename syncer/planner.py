@@ -24,6 +24,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def event_record(event_id: int, details: EventDetails) -> EventRecord:
+    """What the ledger keeps of an event's details."""
+    return EventRecord(
+        event_id=event_id,
+        name=details.event_name,
+        slug=details.event_slug,
+        date=details.event_date,
+        status=details.status,
+    )
+
+
 @dataclass
 class WalkResult:
     pages: int = 0
@@ -46,33 +57,25 @@ class Planner:
         on_page: Callable[[int, int], None] | None = None,
         api_threads: int = 4,  # requests in flight: gallery pages ahead, BIB searches at once
     ) -> None:
-        self._api = api
+        self.api = api
         self._ledger = ledger
         self._stop = stop
         self._clock = clock
         self._on_page = on_page
-        self._api_threads = api_threads
+        self.api_threads = api_threads
 
     def refresh_event(self, event_id: int) -> EventDetails:
         """Fetch and store the event's metadata (404 -> NotFoundError, 403 -> AuthError)."""
-        details = self._api.event_details(event_id)
-        self._ledger.upsert_event(
-            EventRecord(
-                event_id=event_id,
-                name=details.event_name,
-                slug=details.event_slug,
-                date=details.event_date,
-                status=details.status,
-            )
-        )
+        details = self.api.event_details(event_id)
+        self._ledger.upsert_event(event_record(event_id, details))
         return details
 
     def walk(self, event_id: int) -> WalkResult:
         """Page through All Photos, committing each page; resumes an interrupted walk."""
         result = WalkResult()
         state = self._ledger.begin_walk(event_id, self._clock())
-        pages = self._api.image_pages(
-            event_id, start_page=state.resume_page, page_size=100, ahead=self._api_threads
+        pages = self.api.image_pages(
+            event_id, start_page=state.resume_page, page_size=100, ahead=self.api_threads
         )
         with Prefetcher(pages, name=f"walk-{event_id}") as ahead:
             for page in ahead:
@@ -96,9 +99,7 @@ class Planner:
             return None
         try:
             return {
-                image.image_id
-                for page in self._api.bib_pages(event_id, bib)
-                for image in page.items
+                image.image_id for page in self.api.bib_pages(event_id, bib) for image in page.items
             }
         except NotFoundError as exc:
             log.warning(
@@ -116,7 +117,7 @@ class Planner:
             )
             return 0
         changes = 0
-        with ThreadPoolExecutor(self._api_threads, thread_name_prefix="bibs") as pool:
+        with ThreadPoolExecutor(self.api_threads, thread_name_prefix="bibs") as pool:
             results = pool.map(partial(self._bib_ids, event_id), bibs)
             try:
                 for bib, ids in zip(bibs, results, strict=True):

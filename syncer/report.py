@@ -7,6 +7,25 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 
+@dataclass(frozen=True)
+class Step:
+    """One thing a run would do (a dry run lists them): ``action`` on ``path`` in the root."""
+
+    action: str  # "download", "link", "unlink" or "trash"
+    path: str
+    source: str | None = None  # the file a link or a move to the trash starts from
+    image_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """A photo this run gave up on for now, and when a later run tries it again."""
+
+    image_id: str
+    retry_at: datetime
+    error: str
+
+
 @dataclass
 class EventReport:
     """The outcome of one event within a cycle."""
@@ -24,7 +43,12 @@ class EventReport:
     relinked: int = 0
     trashed: int = 0
     bytes: int = 0
+    retries: int = 0  # tries repeated within this run after a passing failure
+    recovered: int = 0  # photos stored after at least one failed try in this run
+    gone_from_disk: int = 0  # downloaded photos whose files had disappeared: fetched again
     failures: Counter[str] = field(default_factory=Counter)
+    deferred: list[Deferred] = field(default_factory=list)
+    plan: list[Step] = field(default_factory=list)  # a dry run: what a real run would do
     error: str | None = None  # the event could not be synced at all (404, 403 on the event, ...)
 
 
@@ -54,6 +78,17 @@ class CycleReport:
         for event in self.events:
             merged.update(event.failures)
         return merged
+
+    def counts(self) -> dict[str, int]:
+        """The counters a run records in the ledger."""
+        return {name: self.total(name) for name in ("downloaded", "new", "failed", "bytes")}
+
+    @property
+    def deferred(self) -> list[Deferred]:
+        """Every photo deferred to a later run, soonest first."""
+        return sorted(
+            (one for event in self.events for one in event.deferred), key=lambda d: d.retry_at
+        )
 
     @property
     def exit_code(self) -> int:

@@ -11,12 +11,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from syncer.downloader import TEMP_DIRNAME
 from syncer.errors import DiskFullError, RootUnavailableError, StorageError
 
 log = logging.getLogger("syncer.root")
 
 MARKER_NAME = ".syncer-root"
+TEMP_DIRNAME = ".syncer-tmp"  # private: files are written here, then renamed into place
+TEMP_SUFFIX = ".part"
 TRASH_DIRNAME = "_trash"  # photos gone upstream, corrupt files set aside
 NETWORK_FS = {
     "nfs",
@@ -40,11 +41,34 @@ class RootInfo:
     case_insensitive: bool
 
 
-def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootInfo:
-    """Check (and on first use create) the root and its marker; probe the filesystem."""
+def prepare_root(
+    root: Path, *, first_use: bool, require_marker: bool, create: bool = True
+) -> RootInfo:
+    """Check (and on first use create) the root and its marker; probe the filesystem.
+
+    Without ``create`` (a dry run) the same checks run and nothing is made or written; the
+    filesystem is assumed to take hard links and to tell case apart.
+    """
     marker = root / MARKER_NAME
+    _check_root(root, marker, first_use=first_use, require_marker=require_marker)
+    temp_dir = root / TEMP_DIRNAME
+    if not create:
+        return RootInfo(root, temp_dir, hardlinks=True, case_insensitive=False)
     if not root.is_dir():
-        if not first_use and require_marker:
+        _mkdir(root)
+        log.info("created the storage root %s", root)
+    if not marker.exists():
+        _write_marker(marker)
+    _refuse_symlink(temp_dir)
+    _mkdir(temp_dir)
+    return RootInfo(root, temp_dir, _probe_links(temp_dir), _probe_case(temp_dir))
+
+
+def _check_root(root: Path, marker: Path, *, first_use: bool, require_marker: bool) -> None:
+    """The checks of :func:`prepare_root` alone, for a run that must not write."""
+    guarded = not first_use and require_marker
+    if not root.is_dir():
+        if guarded:
             raise RootUnavailableError(
                 f"storage root {root} is missing; is the NAS mounted? Refusing to write",
                 hint="mount the share (or fix storage.root) and run again",
@@ -54,20 +78,27 @@ def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootIn
             raise RootUnavailableError(
                 f"storage root {root} does not exist and its parent {root.parent} {problem}"
             )
-        _mkdir(root)
+        return
     _refuse_symlink(marker)
-    if not marker.exists():
-        if not first_use and require_marker:
-            raise RootUnavailableError(
-                f"storage root {root} has no {MARKER_NAME} marker; is the NAS mounted? "
-                "Refusing to write",
-                hint=f"if the root moved on purpose, create {marker} and run again",
-            )
-        _write_marker(marker)
-    temp_dir = root / TEMP_DIRNAME
-    _refuse_symlink(temp_dir)
-    _mkdir(temp_dir)
-    return RootInfo(root, temp_dir, _probe_links(temp_dir), _probe_case(temp_dir))
+    if guarded and not marker.exists():
+        raise RootUnavailableError(
+            f"storage root {root} has no {MARKER_NAME} marker; is the NAS mounted? "
+            "Refusing to write",
+            hint=f"if the root moved on purpose, create {marker} and run again",
+        )
+
+
+def clean_temp(temp_dir: Path) -> int:
+    """Remove temp files an interrupted run left behind; returns how many."""
+    removed = 0
+    if not temp_dir.is_dir():
+        return 0
+    for entry in temp_dir.iterdir():
+        if entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed += 1
+    return removed
 
 
 def check_free_space(root: Path, min_free: int) -> None:

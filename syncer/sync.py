@@ -1,41 +1,33 @@
-"""One sync cycle: wiring, the single-instance lock, walk, download, re-place, report."""
+"""One sync cycle: choose the events, walk them, download what is due, report.
+
+An existing ledger is locked and checked before the first API call (a second syncer or a
+broken ledger is told at once); a new one, like the root and its marker, is created only after
+9Pic has answered: a wrong key or an unreachable API leaves the disk as it was.
+"""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
-import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
-from syncer.api import AdaptiveLimiter, ApiClient, EventDetails, RetryPolicy, StorageClient
+from syncer.api import ApiClient, Observer, StorageClient
 from syncer.config import Settings
-from syncer.coordinator import Coordinator, Tuning
-from syncer.downloader import Downloader, clean_temp
+from syncer.coordinator import Coordinator
+from syncer.downloader import Downloader
+from syncer.dryrun import planned_steps
 from syncer.errors import AuthError, ConfigError, NotFoundError
-from syncer.layout import Template
-from syncer.ledger import EventRecord, Ledger
-from syncer.lock import InstanceLock, lock_path_for
-from syncer.placement import Placer, reconcile, trash_removed
-from syncer.planner import Planner, WalkResult, utcnow
+from syncer.ledger import Ledger
+from syncer.placement import Placer, gone_from_disk, reconcile, restore_gone, trash_removed
+from syncer.planner import Planner, WalkResult, event_record, utcnow
 from syncer.report import CycleReport, EventReport
-from syncer.root import (
-    NETWORK_FS,
-    RootInfo,
-    check_free_space,
-    filesystem_type,
-    prepare_root,
-    warn_if_network_ledger,
-)
-from syncer.workers import ProcessWorkers, ThreadWorkers, Workers, WorkerSpec
+from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
+from syncer.wiring import CycleWiring, api_client, ledger_exists, ledger_snapshot, open_ledger
+from syncer.workers import ThreadWorkers, Workers
 
 log = logging.getLogger("syncer.sync")
-
-
-Observer = Callable[[str, int], None]
 
 
 class Progress:
@@ -53,6 +45,7 @@ class CycleOptions:
     bibs: Sequence[str] | None = None  # overrides the configured BIB lists
     dry_run: bool = False
     kind: str = "sync"
+    retry_failed: bool = False  # failed photos are due now, whatever their delay
 
 
 def run_cycle(
@@ -65,155 +58,152 @@ def run_cycle(
 ) -> CycleReport:
     """Sync the chosen events once. Raises SyncerError subclasses for whole-run failures."""
     stop = stop or threading.Event()
-    progress = progress or Progress()
-    template = settings.storage.template
     report = CycleReport(started_at=utcnow(), dry_run=options.dry_run)
     with ExitStack() as stack:
-        api = stack.enter_context(_api_client(settings, observer))  # a missing key: no file made
-        ledger = stack.enter_context(_open_ledger(settings, options.dry_run))
-        root = None if options.dry_run else _prepare(settings, ledger)
-        storage = stack.enter_context(
-            StorageClient(
-                timeout=settings.download.timeout, max_connections=settings.download.workers
-            )
-        )
+        api = stack.enter_context(api_client(settings, observer))  # a missing key: nothing made
+        opening = ledger_snapshot(settings) if options.dry_run else open_ledger(settings)
+        ledger = stack.enter_context(opening) if ledger_exists(settings) else None
+        event_ids = choose_events(api, settings, options)  # 9Pic answers before a file is made
+        ledger = ledger or stack.enter_context(opening)
+        root = _prepare(settings, ledger, create=not options.dry_run)
+        wiring = CycleWiring.build(settings, None if options.dry_run else root)
+        storage = stack.enter_context(StorageClient(timeout=wiring.timeout))
         downloader = Downloader(
             storage,
-            root.temp_dir if root else Path(tempfile.gettempdir()),
-            fsync=settings.download.fsync,
-            direct=_direct_io(settings, root),
-            links=_links(settings, root),
+            root.temp_dir,
+            fsync=wiring.fsync,
+            direct=wiring.direct_io,
+            links=wiring.links,
             stop=stop,
         )
-        cycle = _Cycle(settings, options, template, ledger, api, downloader, root, stop, progress)
-        event_ids = cycle.event_ids()
+        bibs = _bib_source(settings, options)
+        cycle = _Cycle(wiring, options, ledger, api, downloader, root, stop, progress, bibs)
         run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
         finally:
             report.ended_at = utcnow()
             report.interrupted = stop.is_set()
-            counts = {
-                "downloaded": report.total("downloaded"),
-                "new": report.total("new"),
-                "failed": report.total("failed"),
-                "bytes": report.total("bytes"),
-            }
-            ledger.finish_run(run_id, report.ended_at, counts, report.exit_code)
+            ledger.finish_run(run_id, report.ended_at, report.counts(), report.exit_code)
     return report
 
 
-def _prepare(settings: Settings, ledger: Ledger) -> RootInfo:
-    first_use = not ledger.has_downloads()
+def choose_events(api: ApiClient, settings: Settings, options: CycleOptions) -> list[int]:
+    """The events of this cycle: asked for, configured, or all of the org's active ones.
+
+    Named events are pinged first, so a wrong key (77) or an event of another organisation
+    (78) is told before anything is created.
+    """
+    if options.event_ids:
+        wanted = list(dict.fromkeys(options.event_ids))
+    else:
+        configured = settings.event_ids()
+        if configured is None:
+            return [e.event_id for e in api.events() if (e.status or "active") == "active"]
+        if not configured:
+            raise ConfigError("no events to sync: pass --event ID or add [[events]] to the config")
+        wanted = configured
+    foreign = [event_id for event_id in wanted if not _reachable(api, event_id)]
+    if foreign:
+        listed = ", ".join(map(str, foreign))
+        raise ConfigError(
+            f"event {listed} is not one of organisation {settings.require_org()}'s events",
+            hint="`syncer events` lists the organisation's events",
+        )
+    return wanted
+
+
+def _reachable(api: ApiClient, event_id: int) -> bool:
+    """Ping one event: False when 9Pic refuses it but not the key (another org's event)."""
+    try:
+        api.ping(event_id)
+    except NotFoundError:
+        return True  # the org's, without configuration: reported when the event is synced
+    except AuthError:
+        if _key_is_dead(api):
+            raise
+        return False
+    return True
+
+
+def _key_is_dead(api: ApiClient) -> bool:
+    """A 403 on one event may be that event's; a 403 on the org's event list is the key's."""
+    try:
+        next(api.events(page_size=1), None)
+    except AuthError:
+        return True
+    return False
+
+
+def _prepare(settings: Settings, ledger: Ledger, *, create: bool) -> RootInfo:
+    """Check the root (creating it on first use); clear what an interrupted run left."""
     root = prepare_root(
-        settings.require_root(), first_use=first_use, require_marker=settings.storage.require_marker
+        settings.require_root(),
+        first_use=not ledger.has_downloads(),
+        require_marker=settings.storage.require_marker,
+        create=create,
     )
-    removed = clean_temp(root.temp_dir)
-    if removed:
-        log.info("removed %d temp files left by an interrupted run", removed)
-    check_free_space(root.path, settings.storage.min_free)
+    if create:
+        removed = clean_temp(root.temp_dir)
+        if removed:
+            log.info("removed %d temp files left by an interrupted run", removed)
+    if root.path.is_dir():
+        check_free_space(root.path, settings.storage.min_free)
     return root
 
 
-def _links(settings: Settings, root: RootInfo | None) -> str:
-    mode = settings.storage.links
-    if mode == "auto" and root is not None and not root.hardlinks:
-        log.info(
-            "the filesystem under %s has no hard links; extra BIB folders get copies", root.path
-        )
-        return "copy"
-    return mode
-
-
-def _direct_io(settings: Settings, root: RootInfo | None) -> bool:
-    """O_DIRECT writes when asked for and the root is not on a network share."""
-    if not settings.download.direct_io or root is None:
-        return False
-    fstype = filesystem_type(root.path)
-    return not (fstype and fstype.lower() in NETWORK_FS)
-
-
-@contextmanager
-def _open_ledger(settings: Settings, dry_run: bool) -> Iterator[Ledger]:
-    target = settings.storage.ledger
-    lock_path = lock_path_for(target)
-    if dry_run:
-        with tempfile.TemporaryDirectory(prefix="syncer-dry-") as tmp:
-            copy = Path(tmp) / "ledger.sqlite3"
-            if lock_path is not None and Path(str(target)).is_file():
-                _snapshot(Path(str(target)), copy)
-            with Ledger.open(copy) as ledger:
-                yield ledger
-        return
-    with ExitStack() as stack:
-        if lock_path is not None:
-            warn_if_network_ledger(lock_path)
-            stack.enter_context(InstanceLock(lock_path))
-        yield stack.enter_context(Ledger.open(target))
-
-
-def _snapshot(source: Path, dest: Path) -> None:
-    """Copy a live ledger consistently (WAL included) without writing to it."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
-    try:
-        dst = sqlite3.connect(dest)
-        with dst:
-            src.backup(dst)
-        dst.close()
-    finally:
-        src.close()
-
-
-@contextmanager
-def _api_client(settings: Settings, observer: Observer | None) -> Iterator[ApiClient]:
-    api = settings.api
-    retry = RetryPolicy(max_attempts=api.max_attempts, throttle_deadline=api.throttle_deadline)
-    client = ApiClient(
-        base_url=api.base_url,
-        org_id=settings.require_org(),
-        api_key=settings.require_key(),
-        retry=retry,
-        limiter=AdaptiveLimiter(initial=api.max_concurrency, maximum=api.max_concurrency),
-        timeout=api.timeout,
-        observer=observer,
-    )
-    with client:
-        yield client
+def _bib_source(settings: Settings, options: CycleOptions) -> Callable[[int], list[str]]:
+    if options.bibs is not None:
+        chosen = list(options.bibs)
+        return lambda _event_id: chosen
+    return settings.bibs_for
 
 
 class _Cycle:
+    """One cycle's collaborators, and the steps each event goes through."""
+
     def __init__(
         self,
-        settings: Settings,
+        wiring: CycleWiring,
         options: CycleOptions,
-        template: Template,
         ledger: Ledger,
         api: ApiClient,
         downloader: Downloader,
-        root: RootInfo | None,
+        root: RootInfo,
         stop: threading.Event,
-        progress: Progress,
+        progress: Progress | None,
+        bibs: Callable[[int], list[str]],
     ) -> None:
-        self.settings = settings
+        self.wiring = wiring
         self.options = options
-        self.template = template
         self.ledger = ledger
-        self.api = api
         self.downloader = downloader
         self.root = root
         self.stop = stop
-        self.progress = progress
-        self.rules = settings.storage.name_rules
+        self.progress = progress or Progress()
+        self.bibs = bibs
         self.planner = Planner(
             api,
             ledger,
             stop=stop,
-            on_page=progress.walk_page,
-            api_threads=settings.api.max_concurrency,
+            on_page=self.progress.walk_page,
+            api_threads=wiring.api_threads,
+        )
+        self.coordinator = Coordinator(
+            api,
+            ledger,
+            self._workers,
+            tuning=wiring.tuning,
+            stop=stop,
+            clock=utcnow,
+            case_insensitive=wiring.case_insensitive,
+            retry_failed=options.retry_failed,
+            on_file=self.progress.file_done,
+            on_bytes=self.progress.bytes,
+            on_abandon=downloader.abandon,
         )
 
     def run(self, report: CycleReport, event_ids: Sequence[int]) -> None:
-        self._ping(event_ids)
         for event_id in event_ids:
             if self.stop.is_set():
                 return
@@ -222,41 +212,10 @@ class _Cycle:
             try:
                 self._sync_event(event_id, event_report)
             except (NotFoundError, AuthError) as exc:
-                if isinstance(exc, AuthError) and self._key_is_dead():
+                if isinstance(exc, AuthError) and _key_is_dead(self.planner.api):
                     raise
                 event_report.error = f"{exc.message}"
                 log.error("event %d skipped: %s", event_id, exc.message)  # noqa: TRY400 (expected)
-
-    def event_ids(self) -> list[int]:
-        """The events of this cycle: asked for, configured, or all of the org's active ones."""
-        if self.options.event_ids:
-            return list(dict.fromkeys(self.options.event_ids))
-        configured = self.settings.event_ids()
-        if configured is not None:
-            if not configured:
-                raise ConfigError(
-                    "no events to sync: pass --event ID or add [[events]] to the config"
-                )
-            return configured
-        return [e.event_id for e in self.api.events() if (e.status or "active") == "active"]
-
-    def _ping(self, event_ids: Sequence[int]) -> None:
-        """Fail fast on a bad key: ping the first event; event-level refusals come later."""
-        if not event_ids:
-            return
-        try:
-            self.api.ping(event_ids[0])
-        except AuthError:
-            if self._key_is_dead():
-                raise
-
-    def _key_is_dead(self) -> bool:
-        """A 403 on one event may be that event's; a 403 on the org's event list is the key's."""
-        try:
-            next(self.api.events(page_size=1), None)
-        except AuthError:
-            return True
-        return False
 
     def _sync_event(self, event_id: int, report: EventReport) -> None:
         details = self.planner.refresh_event(event_id)
@@ -265,86 +224,51 @@ class _Cycle:
         _merge_walk(report, walk)
         if self.stop.is_set():
             return
-        self.planner.search_bibs(event_id, self._bibs(event_id), details)
+        self.planner.search_bibs(event_id, self.bibs(event_id), details)
         if self.stop.is_set():
             return
-        record = self.ledger.event(event_id) or _record(event_id, details)
+        record = self.ledger.event(event_id) or event_record(event_id, details)
+        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record)
+        gone = gone_from_disk(self.ledger, placer) if self.root.path.is_dir() else None
+        if gone:
+            log.warning(
+                "event %d: %d downloaded photos have files missing on disk; restoring them",
+                event_id,
+                len(gone),
+            )
+            report.gone_from_disk = len(gone)
+            restore_gone(self.ledger, gone)
         if self.options.dry_run:
-            report.due = self.ledger.count_due(event_id, utcnow())
+            report.due = self.coordinator.count_due(event_id)
+            report.plan = planned_steps(
+                self.ledger,
+                placer,
+                now=utcnow(),
+                any_failed=self.options.retry_failed,
+                trash_share=self.wiring.trash_max_share
+                if walk.complete and self.wiring.trash
+                else None,
+                known=walk.seen + walk.missing,
+            )
             return
-        assert self.root is not None
-        placer = Placer(self.root.path, self.template, self.rules, record)
         report.relinked, _ = reconcile(self.ledger, placer, self.downloader)
-        self.progress.downloads(event_id, self.ledger.count_due(event_id, utcnow()))
-        coordinator = Coordinator(
-            self.api,
-            self.ledger,
-            self._workers,
-            tuning=self._tuning(),
-            stop=self.stop,
-            clock=utcnow,
-            case_insensitive=self._case_insensitive(),
-            on_file=self.progress.file_done,
-            on_bytes=self.progress.bytes,
-        )
-        coordinator.run(placer, report)
-        if walk.complete and self.settings.storage.on_remote_delete == "trash":
+        self.progress.downloads(event_id, self.coordinator.count_due(event_id))
+        self.coordinator.run(placer, report)
+        if walk.complete and self.wiring.trash:
             report.trashed = trash_removed(
                 self.ledger,
                 placer,
                 known=walk.seen + walk.missing,
-                max_share=self.settings.storage.trash_max_share,
+                max_share=self.wiring.trash_max_share,
                 today=utcnow(),
             )
 
-    def _bibs(self, event_id: int) -> list[str]:
-        if self.options.bibs is not None:
-            return list(self.options.bibs)
-        return self.settings.bibs_for(event_id)
-
     def _workers(self) -> Workers:
-        """Threads of this process, or ``download.processes`` worker processes of threads."""
-        download = self.settings.download
-        processes = min(download.processes, download.workers)
-        if processes <= 1:
-            return ThreadWorkers(self.downloader, download.workers)
-        assert self.root is not None
-        spec = WorkerSpec(
-            threads=-(-download.workers // processes),
-            temp_dir=self.root.temp_dir,
-            fsync=download.fsync,
-            direct=self.downloader.direct,
-            links=self.downloader.links,
-            timeout=download.timeout,
-        )
-        return ProcessWorkers(spec, processes, self.stop)
-
-    def _case_insensitive(self) -> bool:
-        configured = self.settings.storage.case_insensitive
-        if configured == "auto":
-            return self.root is not None and self.root.case_insensitive
-        return bool(configured)
-
-    def _tuning(self) -> Tuning:
-        download = self.settings.download
-        return Tuning(
-            workers=download.workers,
-            presign_batch=download.presign_batch,
-            max_attempts=download.max_attempts,
-            retry_base=download.retry_base,
-            retry_cap=download.retry_cap,
-            min_free=self.settings.storage.min_free,
-        )
+        return ThreadWorkers(self.downloader, self.wiring.tuning.workers)
 
 
 def _merge_walk(report: EventReport, walk: WalkResult) -> None:
     report.pages, report.seen, report.new = walk.pages, walk.seen, walk.new
 
 
-def _record(event_id: int, details: EventDetails) -> EventRecord:
-    return EventRecord(
-        event_id, details.event_name, details.event_slug, details.event_date, details.status
-    )
-
-
-__all__ = ["CycleOptions", "Progress", "run_cycle"]
+__all__ = ["CycleOptions", "Progress", "choose_events", "run_cycle"]

@@ -19,6 +19,7 @@ from syncer.api.models import (
     TimelineHour,
 )
 from syncer.api.presign import MAX_BATCH
+from syncer.api.requester import Observer
 from syncer.api.retry import RetryPolicy, backoff, parse_retry_after
 from syncer.api.storage import StorageClient, redact_url
 
@@ -32,6 +33,7 @@ __all__ = [
     "FaceSearchResult",
     "FailedUrl",
     "ImageItem",
+    "Observer",
     "OriginalsMethod",
     "OriginalsPage",
     "Page",

@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
     sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
     sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
+    sync.add_argument(
+        "--retry-failed",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="try failed photos again now, whatever their delay (default: yes; the daemon "
+        "waits for each photo's delay)",
+    )
     _output_flags(sync, progress=True)
 
     events = sub.add_parser("events", help="list the organisation's events")
@@ -176,16 +183,30 @@ def _dispatch(args: argparse.Namespace, redact: Any) -> int:
     return int(handler(args, settings))
 
 
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT: stop taking new work; a second one interrupts at once."""
+class StopSignals:
+    """SIGTERM/SIGINT: stop taking new work; a second one abandons files in flight at once.
 
-    def handle(signum: int, _frame: object) -> None:
-        if stop.is_set():
+    ``exit_code`` is what a stopped run exits with: 128 + the first signal's number (130 for
+    Ctrl-C, 143 for SIGTERM), as a shell reports a process the signal ended.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.exit_code = EXIT_INTERRUPTED
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.stop.is_set():
             raise KeyboardInterrupt
+        self.exit_code = 128 + signum
         log.warning(
-            "received %s: finishing files in flight, then stopping", signal.Signals(signum).name
+            "received %s: finishing files in flight, then stopping (again to abandon them)",
+            signal.Signals(signum).name,
         )
-        stop.set()
+        self.stop.set()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+
+def stop_on_signals(stop: threading.Event) -> StopSignals:
+    """Install :class:`StopSignals` for ``stop``."""
+    return StopSignals(stop)

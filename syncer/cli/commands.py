@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
 import os
@@ -52,9 +51,11 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         base = settings.source_path.parent if settings.source_path else None
         bibs = parse_bib_spec(args.bibs, base_dir=base or _cwd())
     stop = threading.Event()
-    stop_on_signals(stop)
+    signals = stop_on_signals(stop)
     progress = _progress(args)
-    options = CycleOptions(event_ids=args.event, bibs=bibs, dry_run=args.dry_run)
+    options = CycleOptions(
+        event_ids=args.event, bibs=bibs, dry_run=args.dry_run, retry_failed=args.retry_failed
+    )
     try:
         report = run_cycle(settings, options, stop=stop, progress=progress)
     finally:
@@ -64,7 +65,7 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         emit_json(cycle_dict(report))
     else:
         print_cycle(report)
-    return report.exit_code
+    return signals.exit_code if report.interrupted else report.exit_code
 
 
 def _progress(args: argparse.Namespace) -> Progress:
@@ -82,14 +83,9 @@ def _cwd() -> Any:
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:
-    from syncer.api import ApiClient
+    from syncer.wiring import api_client
 
-    with ApiClient(
-        base_url=settings.api.base_url,
-        org_id=settings.require_org(),
-        api_key=settings.require_key(),
-        timeout=settings.api.timeout,
-    ) as api:
+    with api_client(settings) as api:
         items = list(api.events())
     if args.json:
         emit_json([item.model_dump() for item in items])
@@ -103,12 +99,20 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    from syncer.ledger import Ledger
+    from syncer.wiring import ledger_exists, open_ledger
 
-    with Ledger.open(settings.storage.ledger) as ledger:
+    if not ledger_exists(settings):  # nothing synced yet: create nothing either
+        if args.json:
+            emit_json([])
+        else:
+            print(f"no ledger at {settings.storage.ledger} yet: run `syncer sync` first")
+        return 0
+    with open_ledger(settings, write=False, create=False) as ledger:
         rows = ledger.status(None)
-    if args.event:
-        rows = [row for row in rows if row.event_id in args.event]
+        _check_known(args.event, [row.event_id for row in rows])
+        if args.event:
+            rows = [row for row in rows if row.event_id in args.event]
+        rows = [_with_gone_files(ledger, settings, row) for row in rows]
     if args.json:
         emit_json(status_dicts(rows))
     else:
@@ -116,23 +120,47 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def verify(args: argparse.Namespace, settings: Settings) -> int:
-    from syncer.ledger import Ledger
-    from syncer.lock import InstanceLock, lock_path_for
-    from syncer.verify import verify as run_verify
+def _check_known(asked: list[int] | None, known: list[int]) -> None:
+    """ConfigError naming the events asked for that the ledger has never synced."""
+    unknown = sorted(set(asked or ()) - set(known))
+    if unknown:
+        listed = ", ".join(map(str, known)) or "none yet"
+        raise ConfigError(
+            f"event {', '.join(map(str, unknown))} is not in the ledger (known: {listed})",
+            hint="`syncer events` lists the organisation's events; sync one to add it",
+        )
 
-    lock_path = lock_path_for(settings.storage.ledger)
-    lock = InstanceLock(lock_path) if (args.repair and lock_path is not None) else None
-    if lock is not None:
-        lock.acquire()
-    try:
-        with Ledger.open(settings.storage.ledger) as ledger:
-            report = run_verify(
-                ledger, settings.require_root(), event_id=args.event, repair=args.repair
-            )
-    finally:
-        if lock is not None:
-            lock.release()
+
+def _with_gone_files(ledger: Any, settings: Settings, row: Any) -> Any:
+    """A status row that counts downloaded photos whose files are gone as pending again."""
+    from dataclasses import replace
+
+    from syncer.placement import Placer, gone_from_disk
+    from syncer.root import MARKER_NAME
+
+    root = settings.storage.root
+    record = ledger.event(row.event_id)
+    if root is None or record is None or not (root / MARKER_NAME).is_file():
+        return row  # no root to look at (or an unmounted share): the ledger's word alone
+    placer = Placer(root, settings.storage.template, settings.storage.name_rules, record)
+    gone = len(gone_from_disk(ledger, placer).refetch)
+    if not gone:
+        return row
+    return replace(
+        row, downloaded=row.downloaded - gone, pending=row.pending + gone, gone_from_disk=gone
+    )
+
+
+def verify(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.verify import verify as run_verify
+    from syncer.wiring import open_ledger
+
+    with open_ledger(settings, write=args.repair, create=False) as ledger:
+        if args.event is not None:
+            _check_known([args.event], ledger.event_ids())
+        report = run_verify(
+            ledger, settings.require_root(), event_id=args.event, repair=args.repair
+        )
     if args.json:
         emit_json(
             {
@@ -206,15 +234,10 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
 
 def _scheduled_verify(settings: Settings, stop: threading.Event) -> None:
     """Bit-rot check of the whole archive; bad files are set aside and fetched again."""
-    from syncer.ledger import Ledger
-    from syncer.lock import InstanceLock, lock_path_for
     from syncer.verify import verify as run_verify
+    from syncer.wiring import open_ledger
 
-    lock_path = lock_path_for(settings.storage.ledger)
-    with contextlib.ExitStack() as stack:
-        if lock_path is not None:
-            stack.enter_context(InstanceLock(lock_path))
-        ledger = stack.enter_context(Ledger.open(settings.storage.ledger))
+    with open_ledger(settings) as ledger:
         report = run_verify(ledger, settings.require_root(), repair=True, stop=stop)
     level = logging.WARNING if report.missing or report.corrupt else logging.INFO
     log.log(

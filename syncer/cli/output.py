@@ -42,11 +42,18 @@ def cycle_dict(report: CycleReport) -> dict[str, Any]:
         "failed": report.total("failed"),
         "unavailable": report.total("unavailable"),
         "relinked": report.total("relinked"),
+        "retries": report.total("retries"),
+        "recovered": report.total("recovered"),
+        "gone_from_disk": report.total("gone_from_disk"),
         "trashed": report.total("trashed"),
         "bytes": total_bytes,
         "mb_per_s": round(total_bytes / seconds / 1e6, 2) if seconds > 0 else 0.0,
         "failures": dict(report.failures),
-        "events": [{**asdict(event), "failures": dict(event.failures)} for event in report.events],
+        "deferred": [asdict(one) for one in report.deferred],
+        "events": [
+            {**asdict(event), "failures": dict(event.failures), "deferred": len(event.deferred)}
+            for event in report.events
+        ],
     }
 
 
@@ -58,6 +65,9 @@ def print_cycle(report: CycleReport) -> None:
         if event.error:
             print(f"event {event.event_id}{name}: skipped: {event.error}")
         elif report.dry_run:
+            for step in event.plan:
+                source = f" (from {step.source})" if step.source else ""
+                print(f"  would {step.action} {step.path}{source}")
             print(
                 f"event {event.event_id}{name}: {event.seen} photos listed, {event.new} new, "
                 f"{event.due} would be downloaded"
@@ -76,8 +86,20 @@ def print_cycle(report: CycleReport) -> None:
         )
     for reason, count in report.failures.most_common(10):
         print(f"  failed x{count}: {reason}")
+    _print_deferred(report)
     if report.interrupted:
-        print("stopped early; the next run resumes where this one stopped")
+        print("interrupted: stopped early; the next run resumes where this one stopped")
+
+
+DEFERRED_SHOWN = 20
+
+
+def _print_deferred(report: CycleReport) -> None:
+    deferred = report.deferred
+    for one in deferred[:DEFERRED_SHOWN]:
+        print(f"  {one.image_id}: next try {_when(one.retry_at)} ({one.error})")
+    if len(deferred) > DEFERRED_SHOWN:
+        print(f"  ... and {len(deferred) - DEFERRED_SHOWN} more (syncer status; --json lists all)")
 
 
 def print_status(rows: Sequence[EventStatus]) -> None:
@@ -90,6 +112,11 @@ def print_status(rows: Sequence[EventStatus]) -> None:
             f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
             f"{_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
         )
+        if row.gone_from_disk:
+            print(
+                f"  {row.gone_from_disk} downloaded photos are gone from the disk; "
+                "the next sync downloads them again"
+            )
         for reason, count in row.failures:
             print(f"  x{count}: {reason}")
 

@@ -125,13 +125,20 @@ class StorageSettings(_Section):
 
 
 class DownloadSettings(_Section):
-    """``[download]``: the worker pool and per-photo retries."""
+    """``[download]``: the worker pool and per-photo retries.
+
+    A photo that fails for a passing reason is tried again within the run after a jittered
+    backoff (``backoff_base`` doubling up to ``backoff_cap``), ``max_attempts`` tries in all;
+    then a later run tries it again after ``retry_base`` doubling up to ``retry_cap``.
+    """
 
     workers: int = Field(default=8, ge=1, le=64)
-    processes: int = Field(default=1, ge=1, le=16)
+    processes: int = Field(default=1, ge=1, le=16)  # no longer used: downloads run in threads
     presign_batch: int = Field(default=60, ge=1, le=60)
     timeout: Duration = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=10, ge=1)
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    backoff_base: Duration = Field(default=1.0, gt=0)
+    backoff_cap: Duration = Field(default=30.0, gt=0)
     retry_base: Duration = Field(default=60.0, gt=0)
     retry_cap: Duration = Field(default=6 * 3600.0, gt=0)
     fsync: bool = True
@@ -141,6 +148,8 @@ class DownloadSettings(_Section):
     def _check_retry(self) -> DownloadSettings:
         if self.retry_cap < self.retry_base:
             raise ValueError("retry_cap must not be smaller than retry_base")
+        if self.backoff_cap < self.backoff_base:
+            raise ValueError("backoff_cap must not be smaller than backoff_base")
         return self
 
 

@@ -17,14 +17,27 @@ Placements = Sequence[tuple[str, str | None]]
 MAX_ERROR = 500  # characters of an error message kept per photo
 
 
+def _failed_due(now: datetime, any_failed: bool) -> ColumnElement[bool]:
+    """Failed photos that are due: all of them, or those whose delay has passed."""
+    if any_failed:
+        return photos.c.state == "failed"
+    return (photos.c.state == "failed") & (photos.c.next_attempt_at <= now)
+
+
 def due(
-    conn: Connection, event_id: int, now: datetime, after_id: int, limit: int
+    conn: Connection,
+    event_id: int,
+    now: datetime,
+    after_id: int,
+    limit: int,
+    *,
+    any_failed: bool = False,
 ) -> list[DuePhoto]:
     """One page of due photos (pending, or failed and due again), in id order."""
-    columns = (photos.c.id, photos.c.image_id, photos.c.attempts)
+    columns = (photos.c.id, photos.c.image_id, photos.c.attempts, photos.c.missing_walks)
     base = select(*columns).where(photos.c.event_id == event_id, photos.c.id > after_id)
     pending = base.where(photos.c.state == "pending")
-    failed = base.where(photos.c.state == "failed", photos.c.next_attempt_at <= now)
+    failed = base.where(_failed_due(now, any_failed))
     rows = [
         *conn.execute(pending.order_by(photos.c.id).limit(limit)),
         *conn.execute(failed.order_by(photos.c.id).limit(limit)),
@@ -32,15 +45,18 @@ def due(
     rows = sorted(rows, key=lambda row: int(row.id))[:limit]
     bibs = bibs_for(conn, [row.id for row in rows])
     return [
-        DuePhoto(row.id, event_id, row.image_id, bibs.get(row.id, ()), row.attempts) for row in rows
+        DuePhoto(
+            row.id, event_id, row.image_id, bibs.get(row.id, ()), row.attempts, row.missing_walks
+        )
+        for row in rows
     ]
 
 
-def count_due(conn: Connection, event_id: int, now: datetime) -> int:
+def count_due(conn: Connection, event_id: int, now: datetime, *, any_failed: bool = False) -> int:
     """How many photos :func:`due` would list over all pages (two index range counts)."""
     base = select(func.count()).where(photos.c.event_id == event_id)
     pending = conn.scalar(base.where(photos.c.state == "pending"))
-    failed = conn.scalar(base.where(photos.c.state == "failed", photos.c.next_attempt_at <= now))
+    failed = conn.scalar(base.where(_failed_due(now, any_failed)))
     return int(pending or 0) + int(failed or 0)
 
 
@@ -268,6 +284,22 @@ def requeue(conn: Connection, photo_ids: Collection[int], reason: str) -> int:
         .values(state="pending", attempts=0, next_attempt_at=None, last_error=reason[:MAX_ERROR])
     )
     return int(conn.execute(stmt, [{"photo_id_": i} for i in sorted(set(photo_ids))]).rowcount)
+
+
+def downloaded_files(conn: Connection, event_id: int) -> list[tuple[int, str]]:
+    """``(photo id, relative path)`` of every file of the event's downloaded photos."""
+    stmt = (
+        select(placements.c.photo_id, placements.c.relpath)
+        .join(photos, photos.c.id == placements.c.photo_id)
+        .where(photos.c.event_id == event_id, photos.c.state == "downloaded")
+        .order_by(placements.c.photo_id)
+    )
+    return [(int(photo_id), str(relpath)) for photo_id, relpath in conn.execute(stmt)]
+
+
+def mark_dirty(conn: Connection, photo_ids: Collection[int]) -> None:
+    """These photos' files must be placed again (from a file of theirs that is still there)."""
+    _mark_displaced(conn, photo_ids)
 
 
 def occupied(conn: Connection, relpaths: Collection[str]) -> dict[str, int]:

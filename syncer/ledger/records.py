@@ -54,7 +54,8 @@ class DuePhoto:
     event_id: int
     image_id: str
     bibs: tuple[str, ...]
-    attempts: int
+    attempts: int  # runs that ended with this photo failed
+    missing_walks: int = 0  # complete walks in a row that did not list it
 
 
 @dataclass(frozen=True)
@@ -123,3 +124,4 @@ class EventStatus:
     failures: tuple[tuple[str, int], ...]
     last_walk_completed_at: datetime | None
     last_run_ended_at: datetime | None
+    gone_from_disk: int = 0  # counted as pending: files removed from the disk behind our back

@@ -147,17 +147,24 @@ class Ledger:
     # -- downloads ---------------------------------------------------------------------------
 
     def due(
-        self, event_id: int, now: datetime, *, after_id: int = 0, limit: int = 500
+        self,
+        event_id: int,
+        now: datetime,
+        *,
+        after_id: int = 0,
+        limit: int = 500,
+        any_failed: bool = False,
     ) -> list[DuePhoto]:
-        """One page of photos to download now: pending, or failed and due for a retry."""
+        """One page of photos to download now: pending, or failed and due for a retry
+        (every failed one with ``any_failed``, whatever its delay)."""
         now = require_utc(now)
         with self._read() as conn:
-            return photos.due(conn, event_id, now, after_id, limit)
+            return photos.due(conn, event_id, now, after_id, limit, any_failed=any_failed)
 
-    def count_due(self, event_id: int, now: datetime) -> int:
+    def count_due(self, event_id: int, now: datetime, *, any_failed: bool = False) -> int:
         now = require_utc(now)
         with self._read() as conn:
-            return photos.count_due(conn, event_id, now)
+            return photos.count_due(conn, event_id, now, any_failed=any_failed)
 
     def record_results(self, results: Sequence[PhotoResult], now: datetime) -> None:
         """Apply a batch of download outcomes in one transaction."""
@@ -221,6 +228,16 @@ class Ledger:
         """Download these photos again; return how many were requeued."""
         with self._write() as conn:
             return photos.requeue(conn, photo_ids, reason)
+
+    def downloaded_files(self, event_id: int) -> list[tuple[int, str]]:
+        """``(photo id, relative path)`` of every file of the event's downloaded photos."""
+        with self._read() as conn:
+            return photos.downloaded_files(conn, event_id)
+
+    def mark_dirty(self, photo_ids: Collection[int]) -> None:
+        """Place these photos' files again on the next reconcile."""
+        with self._write() as conn:
+            photos.mark_dirty(conn, photo_ids)
 
     def occupied(self, relpaths: Collection[str]) -> dict[str, int]:
         """``relpath -> photo_id`` for the paths already used by a placement."""

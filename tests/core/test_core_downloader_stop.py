@@ -79,3 +79,60 @@ def test_a_stop_during_a_slow_body_is_prompt_and_leaves_no_file(url: str, tmp_pa
     assert isinstance(outcome[0], Abandoned)
     assert not target.exists()
     assert list(temp_dir.iterdir()) == []
+
+
+class Silent(BaseHTTPRequestHandler):
+    """Answers nothing for half a minute: a read waits for the storage timeout."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/headers"):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY[:1000])
+            self.wfile.flush()
+        time.sleep(30)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize("path", ["/before-headers.jpg", "/headers-then-nothing.jpg"])
+def test_abandon_cuts_a_silent_download_at_once(tmp_path: Path, path: str) -> None:
+    """A second Ctrl-C: reads that would wait for ``download.timeout`` end now, no temp left."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    temp_dir = tmp_path / ".syncer-tmp"
+    temp_dir.mkdir()
+    target = tmp_path / "photo.jpg"
+    outcome: list[BaseException] = []
+    try:
+        with StorageClient(timeout=25.0) as storage:
+            downloader = Downloader(storage, temp_dir)
+            url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+
+            def fetch() -> None:
+                try:
+                    downloader.fetch(Job(1, "photo", url, (target,)))
+                except BaseException as exc:  # handed to the test thread
+                    outcome.append(exc)
+
+            worker = threading.Thread(target=fetch)
+            worker.start()
+            time.sleep(0.5)
+            abandoned = time.monotonic()
+            downloader.abandon()
+            worker.join(10)
+            assert not worker.is_alive()
+            assert time.monotonic() - abandoned < 2.0
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(outcome) == 1
+    assert not isinstance(outcome[0], AssertionError)
+    assert not target.exists()
+    assert list(temp_dir.iterdir()) == []

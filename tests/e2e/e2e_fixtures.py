@@ -50,6 +50,8 @@ class World:
             "[download]",
             "workers = 4",
             'retry_base = "1s"',
+            'backoff_base = "20ms"',
+            'backoff_cap = "200ms"',
             "[[events]]",
             f"id = {self.event_id}",
         ]

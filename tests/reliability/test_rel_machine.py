@@ -27,8 +27,6 @@ from rel_fixtures import (
     sync,
 )
 
-from syncer.sim import Faults
-
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
@@ -182,7 +180,10 @@ def test_root_without_its_marker_writes_nothing(world: World) -> None:
 
 def test_second_syncer_on_the_same_ledger_exits_75_naming_the_pid(tmp_path: Path) -> None:
     gate = Gate()
-    for world in build_world(tmp_path, faults=Faults(slow_api_seconds=0.01), sleep=gate):
+    for world in build_world(tmp_path, sleep=gate):
+        sync(world)  # the ledger exists: a syncer locks it before its first API call
+        world.sim.add_photos(world.event_id, 5)
+        world.sim.faults.slow_api_seconds = 0.01
         first = world.start("sync", "--no-progress")
         try:
             assert gate.reached(), "the first syncer never called the API"  # it holds the lock

@@ -61,7 +61,13 @@ def write_config(
     tables: dict[str, Section] = {
         "api": {"base_url": world.sim.base_url, "org_id": world.sim.org_id, "max_attempts": 3},
         "storage": {**base_storage, **(storage or {})},
-        "download": {"workers": 4, "retry_base": "1s", **(download or {})},
+        "download": {
+            "workers": 4,
+            "retry_base": "1s",
+            "backoff_base": "20ms",
+            "backoff_cap": "200ms",
+            **(download or {}),
+        },
         **(sections or {}),
     }
     lines: list[str] = []
