@@ -106,8 +106,6 @@ class CycleWiring:
     @classmethod
     def build(cls, settings: Settings, root: RootInfo | None) -> CycleWiring:
         storage, download = settings.storage, settings.download
-        if download.processes > 1:
-            log.warning("download.processes is no longer used: downloads run in threads")
         return cls(
             template=storage.template,
             rules=storage.name_rules,

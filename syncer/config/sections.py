@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,6 +34,7 @@ from syncer.units import parse_duration, parse_size
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+log = logging.getLogger("syncer.config")
 _LOG_LEVELS = Literal["debug", "info", "warning", "error", "critical"]
 
 
@@ -133,7 +135,6 @@ class DownloadSettings(_Section):
     """
 
     workers: int = Field(default=8, ge=1, le=64)
-    processes: int = Field(default=1, ge=1, le=16)  # no longer used: downloads run in threads
     presign_batch: int = Field(default=60, ge=1, le=60)
     timeout: Duration = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=5, ge=1, le=100)
@@ -143,6 +144,16 @@ class DownloadSettings(_Section):
     retry_cap: Duration = Field(default=6 * 3600.0, gt=0)
     fsync: bool = True
     direct_io: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_processes(cls, data: object) -> object:
+        """``processes`` (worker processes) is gone: downloads run in threads. Older configs
+        that still set it keep working."""
+        if isinstance(data, dict) and "processes" in data:
+            data = {key: value for key, value in data.items() if key != "processes"}
+            log.warning("download.processes is no longer used (downloads run in threads)")
+        return data
 
     @model_validator(mode="after")
     def _check_retry(self) -> DownloadSettings:

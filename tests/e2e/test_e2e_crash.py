@@ -31,12 +31,7 @@ def slow_world(tmp_path: Path) -> Iterator[World]:
     faults = Faults()
     faults.slow_api_seconds = 0.02
     faults.slow_storage_seconds = 0.02
-    for world in make_world(tmp_path, photos=150, size=30_000, faults=faults):
-        # worker processes, as a big sync would use: they must die with a killed parent
-        world.write_config(extra="")
-        text = world.config.read_text().replace("workers = 4", "workers = 4\nprocesses = 2")
-        world.config.write_text(text)
-        yield world
+    yield from make_world(tmp_path, photos=150, size=30_000, faults=faults)
 
 
 def reset(world: World) -> None:

@@ -389,3 +389,11 @@ def test_warns_when_a_file_with_the_key_is_readable_by_others(
 def test_bare_settings_ignore_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYNCER_DOWNLOAD__WORKERS", "3")
     assert Settings().download.workers == 8
+
+
+def test_the_obsolete_processes_setting_is_accepted_and_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = Settings.model_validate({"download": {"processes": 2, "workers": 3}})
+    assert settings.download.workers == 3
+    assert "download.processes is no longer used" in caplog.text
