@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from daemon_fixtures import FakeEvent, FakeSchedule, FakeSettings, make_report
 
-from syncer.cadence import Cadence, Due, Plan
-from syncer.daemon import human
+from syncer.cadence import Cadence, Due, Plan, human
 from syncer.errors import ConfigError
 
 SCHEDULE = FakeSchedule(interval=60.0, active_interval=20.0, active_window=300.0)
