@@ -182,6 +182,12 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             _publish_states(current, metrics)
 
+    def verify(current: Settings, stop: threading.Event) -> None:
+        try:
+            _scheduled_verify(current, stop)
+        finally:
+            _publish_states(current, metrics)
+
     def reload() -> Settings:
         fresh = load(args)
         if fresh.storage.ledger != settings.storage.ledger:
@@ -193,9 +199,7 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
     def loader() -> Settings:
         return first.pop() if first else reload()
 
-    return run_daemon(
-        loader, cycle, verify=_scheduled_verify, env=dict(os.environ), metrics=metrics
-    )
+    return run_daemon(loader, cycle, verify=verify, env=dict(os.environ), metrics=metrics)
 
 
 def _scheduled_verify(settings: Settings, stop: threading.Event) -> None:

@@ -83,6 +83,20 @@ def test_cycles_run_in_their_own_thread_from_the_start() -> None:
     assert daemon.health_state.verdict()[1]["status"] == "ok"
 
 
+def test_the_scheduled_verify_runs_in_the_cycle_thread() -> None:
+    cycle = FakeCycle()
+    verified: list[int | None] = []
+    settings = FakeSettings(schedule=replace(FAST, verify_interval=0.05))
+
+    def verify(current: FakeSettings, stop: threading.Event) -> None:
+        verified.append(threading.get_ident())
+
+    daemon, ready = make_daemon(cycle, settings, verify=verify)
+    with running(daemon, ready):
+        wait_for(lambda: len(verified) >= 2, "two scheduled verifies")
+    assert set(verified) == cycle.threads
+
+
 def test_reload_picks_up_new_settings() -> None:
     cycle = FakeCycle()
     source = SettingsSource(FakeSettings(schedule=FAST, events=(FakeEvent(1),)))
