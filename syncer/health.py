@@ -248,6 +248,7 @@ class HealthEndpoint:
                 self._server = None
                 log.error("health endpoint stopped: %s", restored)
                 return
+            self._place = old_place
         log.error("health endpoint not moved, still as before: %s", problem)
 
     def stop(self) -> None:

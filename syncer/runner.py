@@ -114,7 +114,8 @@ class Runner(Generic[S]):
     def _take(self, turn: _Turn[S]) -> None:
         due = turn.work.due
         completed = due is None or self._sync(turn, due.event_ids)
-        if turn.work.verify and completed and self._verify is not None:
+        wanted = turn.work.verify and completed and not self._stop.is_set()
+        if wanted and self._verify is not None:
             self._run_verify(turn)
 
     def _sync(self, turn: _Turn[S], event_ids: Sequence[int] | None) -> bool:

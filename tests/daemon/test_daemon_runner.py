@@ -265,6 +265,27 @@ def test_the_scheduled_verify_runs_after_a_completed_cycle() -> None:
     assert rig.outcomes.unexpected_errors == 1
 
 
+def test_no_verify_after_a_cycle_that_was_stopped() -> None:
+    verified: list[float] = []
+    rig: Rig
+
+    def stopped(call: Call) -> CycleReport:
+        rig.stop.set()
+        report = make_report()
+        report.interrupted = True
+        return report
+
+    schedule = FakeSchedule(interval=30, active_interval=30, verify_interval=30)
+    rig = Rig(
+        lambda call: make_report(),
+        stopped,
+        settings=FakeSettings(schedule=schedule),
+        verify=lambda settings, stop: verified.append(rig.clock.now()),
+    )
+    assert [at for at, _ in rig.run()] == [0, 30]
+    assert verified == []  # due at 30, but the daemon is stopping
+
+
 def test_a_stop_ends_the_wait() -> None:
     rig = Rig(end=10_000)
     rig.clock.at(90, rig.stop.set)
