@@ -1,7 +1,7 @@
-"""When each configured event is due for a sync: the daemon's schedule, as pure logic.
+"""When each configured event is due for a sync, as pure logic on explicit times.
 
-A scheduler tick fires every :attr:`Plan.tick` seconds (the shortest interval in use); each
-tick asks :class:`Cadence` which events are due.
+The daemon wakes every :attr:`Plan.tick` seconds (the shortest interval in use, see
+:mod:`syncer.schedule`); each wake asks :class:`Cadence` which events are due.
 """
 
 from __future__ import annotations
@@ -14,6 +14,15 @@ from syncer.errors import ConfigError
 from syncer.report import CycleReport
 
 
+def human(seconds: float) -> str:
+    """A short duration for log lines: ``"45 s"``, ``"5 min"``, ``"2 h"``."""
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.3g} h"
+
+
 class ScheduleSettings(Protocol):
     @property
     def interval(self) -> float: ...
@@ -23,6 +32,8 @@ class ScheduleSettings(Protocol):
     def active_interval(self) -> float: ...
     @property
     def active_window(self) -> float: ...
+    @property
+    def verify_interval(self) -> float: ...
 
 
 class HealthSettings(Protocol):
@@ -54,13 +65,17 @@ class DaemonSettings(Protocol):
 
 @dataclass(frozen=True)
 class Plan:
-    """The cadence settings of one daemon, in seconds; ``events`` None means "all"."""
+    """The schedule settings of one daemon, in seconds; ``events`` None means "all".
+
+    ``verify_interval`` 0 means no scheduled verify.
+    """
 
     interval: float
     jitter: float
     active_interval: float
     active_window: float
     events: Mapping[int, float | None] | None
+    verify_interval: float = 0.0
 
     @classmethod
     def of(cls, settings: DaemonSettings) -> Plan:
@@ -70,10 +85,19 @@ class Plan:
             if isinstance(settings.events, str)
             else {e.id: e.interval for e in settings.events}
         )
-        plan = cls(sched.interval, sched.jitter, sched.active_interval, sched.active_window, events)
+        plan = cls(
+            sched.interval,
+            sched.jitter,
+            sched.active_interval,
+            sched.active_window,
+            events,
+            sched.verify_interval,
+        )
         for name, value in plan.intervals().items():
             if not value > 0:
                 raise ConfigError(f"config: {name}: must be a positive duration, got {value}")
+        if plan.verify_interval < 0 or plan.jitter < 0:
+            raise ConfigError("config: schedule: jitter and verify_interval must not be negative")
         if events == {}:
             raise ConfigError('config: events: no event configured (list events or use "all")')
         return plan
@@ -92,6 +116,17 @@ class Plan:
     def tick(self) -> float:
         """How often the scheduler looks for due events: the shortest interval in use."""
         return min(self.intervals().values())
+
+    def describe(self) -> str:
+        """One line for the log: ``"3 events every 15 min (5 min while active), ..."``."""
+        count = 0 if self.events is None else len(self.events)
+        events = "all events" if self.events is None else f"{count} event{'s' * (count != 1)}"
+        active = min(self.active_interval, self.interval)
+        verify = f", verify every {human(self.verify_interval)}" if self.verify_interval else ""
+        return (
+            f"{events} every {human(self.interval)} "
+            f"({human(active)} while active), checked every {human(self.tick)}{verify}"
+        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from syncer.errors import ConfigError
+from syncer.errors import ConfigError, SyncerError
 from syncer.metrics import CONTENT_TYPE, Metrics
 
 log = logging.getLogger("syncer.health")
@@ -198,3 +198,84 @@ class HealthServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class HealthEndpoint:
+    """Where a daemon serves health: started at start, moved by a reload, stopped at the end.
+
+    An empty ``listen`` serves nowhere. A move that cannot bind keeps serving where it was.
+    """
+
+    def __init__(self, state: HealthState, metrics: Metrics) -> None:
+        self._state = state
+        self._metrics = metrics
+        self._server: HealthServer | None = None
+        self._place: tuple[str, bool] = ("", False)
+
+    @property
+    def address(self) -> tuple[str, int] | None:
+        return self._server.address if self._server is not None else None
+
+    def start(self, listen: str, allow_remote: bool) -> None:
+        """Serve at ``listen``; raises :class:`ConfigError` when that is not possible."""
+        self._server = self._serve(listen, allow_remote)
+        self._place = (listen, allow_remote)
+
+    def move(self, listen: str, allow_remote: bool) -> None:
+        """Serve at ``listen`` from now on; if that fails, go on serving as before (logged).
+
+        Only a new address on the port already in use (another address of this host) needs the
+        old listener gone first; should the new one still fail, the old one comes back.
+        """
+        if (listen, allow_remote) == self._place:
+            return
+        previous, old_place = self._server, self._place
+        problem = self._try(listen, allow_remote)
+        if problem is None:
+            if previous is not None:
+                previous.stop()
+            return
+        if previous is None:
+            log.error("health endpoint not started: %s", problem)
+            return
+        self._server, self._place = previous, old_place
+        if _port_of(listen) == previous.address[1]:
+            bound = previous.bound
+            previous.stop()
+            if self._try(listen, allow_remote) is None:
+                return
+            if (restored := self._try(bound, old_place[1])) is not None:
+                self._server = None
+                log.error("health endpoint stopped: %s", restored)
+                return
+            self._place = old_place
+        log.error("health endpoint not moved, still as before: %s", problem)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def _try(self, listen: str, allow_remote: bool) -> str | None:
+        """Serve at ``listen``; the reason when that is not possible."""
+        try:
+            self.start(listen, allow_remote)
+        except SyncerError as exc:
+            return exc.message
+        return None
+
+    def _serve(self, listen: str, allow_remote: bool) -> HealthServer | None:
+        if not listen:
+            return None
+        server = HealthServer(
+            listen, state=self._state, metrics=self._metrics, allow_remote=allow_remote
+        )
+        server.start()
+        return server
+
+
+def _port_of(listen: str) -> int | None:
+    try:
+        return parse_listen(listen)[1]
+    except SyncerError:
+        return None

@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger("syncer.notify")
 
@@ -108,3 +108,33 @@ class Notifier:
             if self._socket is not None:
                 self._socket.close()
                 self._socket = None
+
+
+class Watchdog:
+    """Sends ``WATCHDOG=1`` at half the service's watchdog timeout while ``alive()`` holds.
+
+    Does nothing when the service manager asked for no watchdog.
+    """
+
+    def __init__(self, notifier: Notifier, alive: Callable[[], bool]) -> None:
+        self._notifier = notifier
+        self._alive = alive
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        interval = self._notifier.watchdog_interval()
+        if interval is None:
+            return
+        threading.Thread(
+            target=self._ping, args=(interval,), name="syncer-watchdog", daemon=True
+        ).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _ping(self, interval: float) -> None:
+        while True:
+            if self._alive():
+                self._notifier.watchdog()
+            if self._stop.wait(interval):
+                return

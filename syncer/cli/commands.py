@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
@@ -204,17 +203,16 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
 
     metrics = Metrics()
 
-    verified_at = [time.monotonic()]
-
     def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
         options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
         try:
-            report = run_cycle(current, options, stop=stop, observer=metrics.observe_api)
-            every = current.schedule.verify_interval
-            if every > 0 and time.monotonic() - verified_at[0] >= every and not stop.is_set():
-                verified_at[0] = time.monotonic()
-                _scheduled_verify(current, stop)
-            return report
+            return run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+        finally:
+            _publish_states(current, metrics)
+
+    def verify(current: Settings, stop: threading.Event) -> None:
+        try:
+            _scheduled_verify(current, stop)
         finally:
             _publish_states(current, metrics)
 
@@ -229,7 +227,7 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
     def loader() -> Settings:
         return first.pop() if first else reload()
 
-    return run_daemon(loader, cycle, env=dict(os.environ), metrics=metrics)
+    return run_daemon(loader, cycle, verify=verify, env=dict(os.environ), metrics=metrics)
 
 
 def _scheduled_verify(settings: Settings, stop: threading.Event) -> None:

@@ -1,4 +1,4 @@
-"""Fakes shared by the daemon tests: settings, a scripted cycle function, a daemon runner."""
+"""Fakes shared by the daemon tests: settings, a scripted cycle, a fake clock, a daemon runner."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class FakeSchedule:
     jitter: float = 0.0
     active_interval: float = 0.05
     active_window: float = 60.0
+    verify_interval: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -68,20 +69,23 @@ Outcome = Callable[[Call], CycleReport]
 class FakeCycle:
     """Records every call; each call's behaviour comes from ``outcomes`` (the last one repeats)."""
 
-    def __init__(self, *outcomes: Outcome) -> None:
+    def __init__(self, *outcomes: Outcome, clock: Callable[[], float] = time.monotonic) -> None:
         self.outcomes = list(outcomes) or [lambda call: make_report()]
+        self.clock = clock
         self.calls: list[Call] = []
         self.running = 0
         self.max_running = 0
+        self.threads: set[int | None] = set()
         self._cond = threading.Condition()
 
     def __call__(
         self, settings: FakeSettings, event_ids: Sequence[int] | None, stop: threading.Event
     ) -> CycleReport:
         ids = None if event_ids is None else list(event_ids)
-        call = Call(settings, ids, stop, time.monotonic())
+        call = Call(settings, ids, stop, self.clock())
         with self._cond:
             self.calls.append(call)
+            self.threads.add(threading.get_ident())
             self.running += 1
             self.max_running = max(self.max_running, self.running)
             outcome = self.outcomes[min(len(self.calls), len(self.outcomes)) - 1]
@@ -97,6 +101,52 @@ class FakeCycle:
             ok = self._cond.wait_for(lambda: len(self.calls) >= count, timeout)
         assert ok, f"expected {count} cycle calls within {timeout} s, got {len(self.calls)}"
         return list(self.calls)
+
+
+class FakeClock:
+    """Fake monotonic time for :class:`syncer.runner.Runner`, run in the test's own thread.
+
+    A wait moves time forward at once; :meth:`at` fires an action when time reaches it (during a
+    wait, or during :meth:`advance`, which a fake cycle calls to take time). Once time would
+    pass ``end`` the clock sets ``stop``, which ends ``Runner.run``.
+    """
+
+    def __init__(self, stop: threading.Event, *, end: float = 10_000.0) -> None:
+        self.t = 0.0
+        self.stop = stop
+        self.end = end
+        self._actions: list[tuple[float, Callable[[], object]]] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def at(self, when: float, action: Callable[[], object]) -> None:
+        self._actions.append((when, action))
+        self._actions.sort(key=lambda pair: pair[0])
+
+    def advance(self, seconds: float) -> None:
+        target = self.t + seconds
+        while self._actions and self._actions[0][0] <= target:
+            when, action = self._actions.pop(0)
+            self.t = max(self.t, when)
+            action()
+        self.t = target
+        if target > self.end:
+            self.stop.set()
+
+    def wait(self, wake: threading.Event, seconds: float) -> None:
+        if wake.is_set():
+            return
+        target = self.t + seconds
+        if self._actions and self._actions[0][0] <= target:
+            when, action = self._actions.pop(0)
+            self.t = max(self.t, when)
+            action()
+        elif target > self.end:
+            self.t = self.end
+            self.stop.set()
+        else:
+            self.t = target
 
 
 class SettingsSource:

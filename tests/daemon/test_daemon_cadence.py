@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from daemon_fixtures import FakeEvent, FakeSchedule, FakeSettings, make_report
 
-from syncer.cadence import Cadence, Due, Plan
-from syncer.daemon import human
+from syncer.cadence import Cadence, Due, Plan, human
 from syncer.errors import ConfigError
 
 SCHEDULE = FakeSchedule(interval=60.0, active_interval=20.0, active_window=300.0)
@@ -87,6 +86,22 @@ def test_all_events_run_as_one_cycle_and_active_ones_in_between() -> None:
     cadence.ran([9], 20.0)
     assert cadence.due(p, 29.0) is None
     assert cadence.due(p, 60.0) == Due(None)
+
+
+def test_plans_describe_themselves_for_the_log() -> None:
+    assert plan("all").describe() == "all events every 60 s (20 s while active), checked every 20 s"
+    verified = FakeSchedule(interval=900, active_interval=300, verify_interval=2 * 86400)
+    listed = Plan.of(FakeSettings(schedule=verified, events=(FakeEvent(1),)))
+    assert listed.describe() == (
+        "1 event every 15 min (5 min while active), checked every 5 min, verify every 48 h"
+    )
+
+
+@pytest.mark.parametrize("field", ["jitter", "verify_interval"])
+def test_negative_jitter_or_verify_interval_is_a_config_error(field: str) -> None:
+    schedule = FakeSchedule(**{field: -1.0})
+    with pytest.raises(ConfigError, match="must not be negative"):
+        Plan.of(FakeSettings(schedule=schedule))
 
 
 def test_human_durations() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "syncer"
-MODULES = ("scheduler", "notify", "health", "metrics", "daemon", "cadence")
+MODULES = ("cadence", "schedule", "runner", "outcomes", "daemon", "notify", "health", "metrics")
 
 
 def imports(module: str) -> set[str]:
@@ -22,8 +22,20 @@ def imports(module: str) -> set[str]:
     return found
 
 
-def test_scheduler_imports_no_syncer_module() -> None:
-    assert not {name for name in imports("scheduler") if name.split(".")[0] == "syncer"}
+def syncer_imports(module: str) -> set[str]:
+    return {name.removeprefix("syncer.") for name in imports(module) if name.startswith("syncer.")}
+
+
+def test_the_schedule_is_pure_logic() -> None:
+    assert syncer_imports("cadence") == {"errors", "report"}
+    assert syncer_imports("schedule") == {"cadence", "report"}
+
+
+def test_lifecycle_and_outcomes_are_apart() -> None:
+    """The lifecycle reaches metrics, health and systemd only through the outcomes."""
+    assert syncer_imports("runner") == {"cadence", "errors", "outcomes", "report", "schedule"}
+    assert "notify" not in syncer_imports("daemon")
+    assert not {"daemon", "runner", "schedule"} & syncer_imports("outcomes")
 
 
 def test_notify_uses_the_standard_library_only() -> None:
@@ -38,9 +50,7 @@ def test_notify_uses_the_standard_library_only() -> None:
     }
 
 
-@pytest.mark.parametrize(
-    ("library", "owners"), [("apscheduler", {"scheduler"}), ("prometheus_client", {"metrics"})]
-)
+@pytest.mark.parametrize(("library", "owners"), [("prometheus_client", {"metrics"})])
 def test_each_library_lives_in_one_module(library: str, owners: set[str]) -> None:
     users = {m for m in MODULES if any(n.split(".")[0] == library for n in imports(m))}
     assert users == owners
@@ -53,9 +63,11 @@ def test_the_daemon_receives_the_cycle_instead_of_importing_it() -> None:
         "syncer.health",
         "syncer.metrics",
         "syncer.notify",
-        "syncer.scheduler",
         "syncer.config",
         "syncer.cadence",
+        "syncer.schedule",
+        "syncer.runner",
+        "syncer.outcomes",
     }
     for module in MODULES:
         ours = {name for name in imports(module) if name.split(".")[0] == "syncer"}

@@ -22,7 +22,6 @@ from daemon_fixtures import (
     NotifyListener,
     Outcome,
     SettingsSource,
-    idle,
     make_report,
     running,
     wait_for,
@@ -30,11 +29,8 @@ from daemon_fixtures import (
 
 from syncer.daemon import Daemon
 from syncer.errors import (
-    ApiUnavailableError,
     AuthError,
     ConfigError,
-    RootUnavailableError,
-    SyncerError,
 )
 from syncer.report import CycleReport
 
@@ -75,40 +71,30 @@ def cycles_metric(daemon: Daemon[FakeSettings], result: str) -> float:
     return value
 
 
-def test_first_cycle_at_start_then_on_the_schedule() -> None:
+def test_cycles_run_in_their_own_thread_from_the_start() -> None:
     cycle = FakeCycle()
     daemon, ready = make_daemon(cycle)
-    with running(daemon, ready):
-        started = time.monotonic()
-        calls = cycle.wait_calls(4)
-    assert calls[0].at - started < 1.0
+    with running(daemon, ready) as main:
+        calls = cycle.wait_calls(3)
+        assert cycle.threads - {main.ident} == cycle.threads  # never in the main thread
     assert all(call.event_ids is None for call in calls)
-    assert all(gap >= 0.02 for gap in gaps(calls)), gaps(calls)
-    assert cycles_metric(daemon, "ok") >= 4
+    assert cycles_metric(daemon, "ok") >= 3
+    assert daemon.cycles == len(cycle.calls)
     assert daemon.health_state.verdict()[1]["status"] == "ok"
 
 
-def test_listed_events_are_passed_to_the_cycle() -> None:
+def test_the_scheduled_verify_runs_in_the_cycle_thread() -> None:
     cycle = FakeCycle()
-    settings = FakeSettings(schedule=FAST, events=(FakeEvent(7), FakeEvent(3)))
-    daemon, ready = make_daemon(cycle, settings)
+    verified: list[int | None] = []
+    settings = FakeSettings(schedule=replace(FAST, verify_interval=0.05))
+
+    def verify(current: FakeSettings, stop: threading.Event) -> None:
+        verified.append(threading.get_ident())
+
+    daemon, ready = make_daemon(cycle, settings, verify=verify)
     with running(daemon, ready):
-        calls = cycle.wait_calls(2)
-    assert [call.event_ids for call in calls[:2]] == [[3, 7], [3, 7]]
-
-
-def test_a_slow_cycle_never_overlaps_the_next() -> None:
-    def slow(call: Call) -> CycleReport:
-        call.stop.wait(0.15)
-        return make_report()
-
-    cycle = FakeCycle(slow)
-    settings = FakeSettings(schedule=FakeSchedule(interval=0.01, active_interval=0.01))
-    daemon, ready = make_daemon(cycle, settings)
-    with running(daemon, ready):
-        calls = cycle.wait_calls(3)
-    assert cycle.max_running == 1
-    assert all(gap >= 0.14 for gap in gaps(calls)), gaps(calls)
+        wait_for(lambda: len(verified) >= 2, "two scheduled verifies")
+    assert set(verified) == cycle.threads
 
 
 def test_reload_picks_up_new_settings() -> None:
@@ -162,99 +148,18 @@ def test_a_bad_reload_keeps_the_old_settings(caplog: pytest.LogCaptureFixture) -
     ]
 
 
-def test_a_refused_key_pauses_with_a_growing_backoff(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="syncer.daemon")
-    cycle = FakeCycle(raising(AuthError("403 Forbidden", status=403)))
-    daemon, ready = make_daemon(cycle, auth_backoff=(0.4, 10.0))
-    with running(daemon, ready):
-        calls = cycle.wait_calls(3, timeout=5)
-        window_end = calls[0].at + 1.5
-        idle(window_end - time.monotonic())  # 1.5 s: 30 cycles without the pause
-        in_window = [call for call in cycle.calls if call.at < window_end]
-        status, body = daemon.health_state.verdict()
-    assert len(in_window) == 3  # at 0, 0.4 and 1.2 s
-    assert gaps(calls)[0] >= 0.39
-    assert gaps(calls)[1] >= 0.79
-    assert (status, body["status"]) == (503, "paused")
-    refused = [r for r in caplog.records if "refused the API key" in r.getMessage()]
-    assert len(refused) == len(cycle.calls)
-    assert refused[0].levelno == logging.ERROR
-    assert refused[0].getMessage() == (
-        "9Pic refused the API key (HTTP 403); pausing, next try in 0.4 s; "
-        "fix the key and send SIGHUP (restart instead if it is a systemd credential)"
-    )
-    assert "next try in 0.8 s" in refused[1].getMessage()
-    assert cycles_metric(daemon, "auth") == len(cycle.calls)
-
-
 def test_a_reload_ends_the_pause_at_once() -> None:
     cycle = FakeCycle(raising(AuthError("403 Forbidden", status=403)))
     daemon, ready = make_daemon(cycle, auth_backoff=(30.0, 60.0))
     with running(daemon, ready):
         cycle.wait_calls(1)
         wait_for(lambda: daemon.health_state.verdict()[1]["status"] == "paused", "the pause")
-        idle(0.2)  # four ticks
-        assert len(cycle.calls) == 1
         cycle.outcomes = [lambda call: make_report()]
         fixed = time.monotonic()
         assert daemon.reload()
         calls = cycle.wait_calls(2, timeout=5)
         assert calls[1].at - fixed < 5  # not the 30 s pause
         wait_for(lambda: daemon.health_state.verdict()[0] == 200, "a healthy verdict")
-
-
-def test_errors_never_kill_the_daemon(caplog: pytest.LogCaptureFixture) -> None:
-    cycle = FakeCycle(
-        raising(RuntimeError("bug")),
-        raising(SyncerError("the API answered nonsense")),
-        raising(ApiUnavailableError("503 after 5 attempts", status=503)),
-        lambda call: make_report(new=1),
-    )
-    daemon, ready = make_daemon(cycle)
-    with running(daemon, ready):
-        cycle.wait_calls(5)
-    assert daemon.unexpected_errors == 1
-    assert cycles_metric(daemon, "error") == 1
-    assert cycles_metric(daemon, "failed") == 2
-    assert cycles_metric(daemon, "ok") >= 2
-    crash = [r for r in caplog.records if "unexpected error" in r.getMessage()]
-    assert len(crash) == 1
-    assert crash[0].levelno == logging.ERROR
-    assert crash[0].exc_info is not None
-
-
-def test_storage_errors_make_the_daemon_unhealthy_until_a_cycle_completes() -> None:
-    release = threading.Event()
-
-    def blocked(call: Call) -> CycleReport:
-        release.wait(5)
-        return make_report()
-
-    cycle = FakeCycle(raising(RootUnavailableError("root /srv/9pic is missing")), blocked)
-    daemon, ready = make_daemon(cycle)
-    with running(daemon, ready):
-        cycle.wait_calls(2)
-        status, body = daemon.health_state.verdict()
-        release.set()
-        cycle.wait_calls(3)
-    assert (status, body["status"]) == (503, "failing")
-    assert body["reason"] == "storage: root /srv/9pic is missing"
-    assert daemon.health_state.verdict()[0] == 200
-    assert cycles_metric(daemon, "storage") == 1
-
-
-def test_unavailable_api_retries_next_tick_other_errors_wait_the_interval() -> None:
-    cycle = FakeCycle(
-        raising(ApiUnavailableError("429 for 15 min", status=429)),
-        raising(RootUnavailableError("root missing")),
-        lambda call: make_report(),
-    )
-    events = (FakeEvent(1, interval=0.05), FakeEvent(2))
-    settings = FakeSettings(schedule=FakeSchedule(interval=30, active_interval=30), events=events)
-    daemon, ready = make_daemon(cycle, settings)
-    with running(daemon, ready):
-        calls = cycle.wait_calls(4)
-    assert [call.event_ids for call in calls[:4]] == [[1, 2], [1, 2], [1], [1]]
 
 
 def test_stop_while_a_cycle_runs_returns_promptly() -> None:
@@ -278,6 +183,7 @@ def test_stop_while_a_cycle_runs_returns_promptly() -> None:
     assert time.monotonic() - asked < 2
     assert result == [0]
     assert cycle.calls[0].stop.is_set()
+    assert not daemon.abandoned
     assert cycle.running == 0
     assert daemon.health_state.last_success is None  # an interrupted cycle is no success
 
@@ -301,6 +207,7 @@ def test_stop_gives_up_on_a_cycle_after_the_timeout(caplog: pytest.LogCaptureFix
         daemon.request_stop()
         thread.join(5)
         took = time.monotonic() - asked
+        assert daemon.abandoned
     finally:
         release.set()
     assert result == [0]

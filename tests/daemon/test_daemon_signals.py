@@ -61,3 +61,51 @@ def test_signals_in_a_real_process(tmp_path: Path, stop_signal: signal.Signals) 
         listener.close()
     assert proc.returncode == 0
     assert out.splitlines() == ["load 1", "load 2", "exit 0"]
+
+
+STUCK = textwrap.dedent(
+    """
+    import os, sys, threading
+    from concurrent.futures import ThreadPoolExecutor
+    from daemon_fixtures import FakeCycle, FakeSchedule, FakeSettings, make_report
+    from syncer.daemon import run_daemon
+
+    never = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=1)  # like the download workers of a real cycle
+
+    def stuck(call):
+        print("cycle", flush=True)
+        pool.submit(never.wait, 60).result()  # ignores the stop event, e.g. a hung NFS write
+        return make_report()
+
+    settings = FakeSettings(schedule=FakeSchedule(interval=60, active_interval=60))
+    code = run_daemon(lambda: settings, FakeCycle(stuck), env=os.environ, stop_timeout=0.3)
+    print(f"exit {code}", flush=True)
+    sys.exit(code)
+    """
+)
+
+
+def test_a_cycle_stuck_past_the_stop_timeout_does_not_keep_the_process(tmp_path: Path) -> None:
+    script = tmp_path / "stuck.py"
+    script.write_text(STUCK)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "cycle\n"
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)  # the stuck cycle would take 60 s
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err
+    assert out == ""  # run_daemon ended the process itself: nothing after it ran
+    assert "the running cycle did not stop within 0.3 s" in err
+    assert "exiting without waiting for the running cycle" in err

@@ -15,6 +15,7 @@ class Schedule:
     jitter: float = 0.0
     active_interval: float = 300.0  # the default, longer than this interval
     active_window: float = 86_400.0
+    verify_interval: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Event:
 class Health:
     listen: str = ""
     max_age: float = 3600.0
+    allow_remote: bool = False
 
 
 @dataclass(frozen=True)

@@ -109,12 +109,11 @@ def test_a_revoked_key_pauses_the_daemon_quietly(world: World, daemons: Start) -
     daemon.wait_cycles(1, result="auth")
     status, body = daemon.health()
     assert (status, body["status"]) == (503, "paused")
-    time.sleep(3.5)  # several intervals of 1 s
-    assert world.sim.stats.api_requests - before <= 4
-    assert daemon.cycles("auth") == 1
+    assert world.sim.stats.api_requests - before <= 4  # a refused key is not retried
+    # how long the pause lasts, and that no cycle runs during it: tests/daemon/test_daemon_runner.py
     refusals = [line for line in daemon.log().splitlines() if "refused the API key" in line]
     assert len(refusals) == 1, refusals
-    assert "pausing" in refusals[0]
+    assert "pausing, next try in 5 min" in refusals[0]
     assert world.sim.api_key not in daemon.log()
     assert daemon.stop() == 0
 
