@@ -13,6 +13,7 @@ from pathlib import Path
 
 from syncer.downloader import TEMP_DIRNAME
 from syncer.errors import DiskFullError, RootUnavailableError, StorageError
+from syncer.units import format_size
 
 log = logging.getLogger("syncer.root")
 
@@ -78,8 +79,8 @@ def check_free_space(root: Path, min_free: int) -> None:
         raise RootUnavailableError(f"cannot read free space of {root}: {exc.strerror}") from exc
     if free < min_free:
         raise DiskFullError(
-            f"only {_human(free)} free on {root}, below storage.min_free ({_human(min_free)}); "
-            "stopping before the disk fills",
+            f"only {format_size(free)} free on {root}, below storage.min_free "
+            f"({format_size(min_free)}); stopping before the disk fills",
             hint="free some space or lower storage.min_free; the next run resumes",
         )
 
@@ -166,12 +167,3 @@ def _probe_case(temp_dir: Path) -> bool:
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{size} B"
-        value /= 1024
-    return f"{size} B"

@@ -11,6 +11,7 @@ from typing import Any
 
 from syncer.ledger import EventStatus
 from syncer.report import CycleReport
+from syncer.units import format_size
 from syncer.verify import VerifyReport
 
 
@@ -69,7 +70,7 @@ def print_cycle(report: CycleReport) -> None:
             )
     if not report.dry_run:
         print(
-            f"{mode}{data['downloaded']} downloaded ({_size(data['bytes'])}), "
+            f"{mode}{data['downloaded']} downloaded ({format_size(data['bytes'])}), "
             f"{data['skipped']} already on disk, {data['failed']} failed, "
             f"{data['unavailable']} unavailable, {data['relinked']} re-placed "
             f"in {data['seconds']:.1f} s ({data['mb_per_s']} MB/s)"
@@ -88,7 +89,7 @@ def print_status(rows: Sequence[EventStatus]) -> None:
         print(
             f"event {row.event_id}{name}: {row.known} known, {row.downloaded} downloaded, "
             f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
-            f"{_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
+            f"{format_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
         )
         for reason, count in row.failures:
             print(f"  x{count}: {reason}")
@@ -103,7 +104,7 @@ def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:
 
 def print_verify(report: VerifyReport) -> None:
     print(
-        f"checked {report.photos} photos in {report.files} files ({_size(report.bytes)}): "
+        f"checked {report.photos} photos in {report.files} files ({format_size(report.bytes)}): "
         f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
         + (f", {report.requeued} re-queued for download" if report.requeued else "")
     )
@@ -115,12 +116,3 @@ def print_verify(report: VerifyReport) -> None:
 
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "never"
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.2f} TB"
