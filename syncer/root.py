@@ -43,6 +43,7 @@ class RootInfo:
 
 def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootInfo:
     """Check (and on first use create) the root and its marker; probe the filesystem."""
+    refuse_non_folder(root)
     marker = root / MARKER_NAME
     if not root.is_dir():
         if not first_use and require_marker:
@@ -69,6 +70,20 @@ def prepare_root(root: Path, *, first_use: bool, require_marker: bool) -> RootIn
     _refuse_symlink(temp_dir)
     _mkdir(temp_dir)
     return RootInfo(root, temp_dir, _probe_links(temp_dir), _probe_case(temp_dir))
+
+
+def refuse_non_folder(root: Path) -> None:
+    """Raise RootUnavailableError when something other than a folder sits at ``root``.
+
+    Checked before anything else, so the message is the same whatever the ledger holds.
+    """
+    if root.is_dir() or not root.exists():
+        return
+    kind = "a file" if root.is_file() else "not a folder"
+    raise RootUnavailableError(
+        f"storage root {root} is {kind}",
+        hint="point storage.root (or --root) at a folder, or move the file out of the way",
+    )
 
 
 def check_free_space(root: Path, min_free: int) -> None:
