@@ -19,6 +19,7 @@ from syncer.cli.output import (
     print_status,
     print_verify,
     status_dicts,
+    verify_dict,
 )
 from syncer.cli.progress import BarProgress
 from syncer.config import Settings, load_settings, masked_settings
@@ -27,6 +28,8 @@ from syncer.sync import CycleOptions, Progress, run_cycle
 
 if TYPE_CHECKING:
     from syncer.metrics import Metrics
+    from syncer.report import CycleReport
+    from syncer.verify import VerifyReport
 
 log = logging.getLogger("syncer.cli")
 
@@ -45,26 +48,31 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
-    from syncer.cli import stop_on_signals
-
     bibs = None
     if args.bibs is not None:
         base = settings.source_path.parent if settings.source_path else None
         bibs = parse_bib_spec(args.bibs, base_dir=base or _cwd())
-    stop = threading.Event()
-    stop_on_signals(stop)
-    progress = _progress(args)
     options = CycleOptions(event_ids=args.event, bibs=bibs, dry_run=args.dry_run)
-    try:
-        report = run_cycle(settings, options, stop=stop, progress=progress)
-    finally:
-        if isinstance(progress, BarProgress):
-            progress.close()
+    report = _run_sync(args, settings, options)
     if args.json:
         emit_json(cycle_dict(report))
     else:
         print_cycle(report)
     return report.exit_code
+
+
+def _run_sync(args: argparse.Namespace, settings: Settings, options: CycleOptions) -> CycleReport:
+    """One cycle as ``syncer sync`` runs it: signals stop it cleanly, bars on a terminal."""
+    from syncer.cli import stop_on_signals
+
+    stop = threading.Event()
+    stop_on_signals(stop)
+    progress = _progress(args)
+    try:
+        return run_cycle(settings, options, stop=stop, progress=progress)
+    finally:
+        if isinstance(progress, BarProgress):
+            progress.close()
 
 
 def _progress(args: argparse.Namespace) -> Progress:
@@ -117,6 +125,23 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the archive; ``--repair`` re-queues bad photos, ``--sync`` also downloads them."""
+    args.repair = args.repair or args.sync
+    report = _verify(args, settings)
+    synced = None
+    if args.sync and report.requeued:
+        event_ids = [args.event] if args.event is not None else None
+        synced = _run_sync(args, settings, CycleOptions(event_ids=event_ids))
+    if args.json:
+        emit_json(verify_dict(report, synced))
+    else:
+        print_verify(report, sync_follows=args.sync)
+        if synced is not None:
+            print_cycle(synced)
+    return synced.exit_code if synced is not None else report.exit_code
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> VerifyReport:
     from syncer.ledger import Ledger
     from syncer.lock import InstanceLock, lock_path_for
     from syncer.verify import verify as run_verify
@@ -127,26 +152,12 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
         lock.acquire()
     try:
         with Ledger.open(settings.storage.ledger) as ledger:
-            report = run_verify(
+            return run_verify(
                 ledger, settings.require_root(), event_id=args.event, repair=args.repair
             )
     finally:
         if lock is not None:
             lock.release()
-    if args.json:
-        emit_json(
-            {
-                "photos": report.photos,
-                "files": report.files,
-                "bytes": report.bytes,
-                "missing": report.missing,
-                "corrupt": report.corrupt,
-                "requeued": report.requeued,
-            }
-        )
-    else:
-        print_verify(report)
-    return report.exit_code
 
 
 def db(args: argparse.Namespace, settings: Settings) -> int:

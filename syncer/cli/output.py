@@ -102,16 +102,37 @@ def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:
     ]
 
 
-def print_verify(report: VerifyReport) -> None:
+def verify_dict(report: VerifyReport, synced: CycleReport | None = None) -> dict[str, Any]:
+    """``verify --json``; with ``--sync``, the sync that followed under ``"sync"``."""
+    data: dict[str, Any] = {
+        "photos": report.photos,
+        "files": report.files,
+        "bytes": report.bytes,
+        "missing": report.missing,
+        "corrupt": report.corrupt,
+        "requeued": report.requeued,
+    }
+    if synced is not None:
+        data["sync"] = cycle_dict(synced)
+    return data
+
+
+def print_verify(report: VerifyReport, *, sync_follows: bool = False) -> None:
     print(
         f"checked {report.photos} photos in {report.files} files ({format_size(report.bytes)}): "
         f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
-        + (f", {report.requeued} re-queued for download" if report.requeued else "")
     )
     for rel in report.missing[:50]:
         print(f"  missing: {rel}")
     for rel in report.corrupt[:50]:
         print(f"  corrupt: {rel}")
+    if report.requeued:
+        then = "downloading them now" if sync_follows else "run `syncer sync` to download them"
+        print(f"re-queued {_photos(report.requeued)} for download; {then}")
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
 
 
 def _when(value: datetime | None) -> str:
