@@ -126,8 +126,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
 def verify(args: argparse.Namespace, settings: Settings) -> int:
     """Check the archive; ``--repair`` re-queues bad photos, ``--sync`` also downloads them."""
-    args.repair = args.repair or args.sync
-    report = _verify(args, settings)
+    report = _verify(settings, args.event, repair=args.repair or args.sync)
     synced = None
     if args.sync and report.requeued:
         event_ids = [args.event] if args.event is not None else None
@@ -141,20 +140,18 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
     return synced.exit_code if synced is not None else report.exit_code
 
 
-def _verify(args: argparse.Namespace, settings: Settings) -> VerifyReport:
+def _verify(settings: Settings, event_id: int | None, *, repair: bool) -> VerifyReport:
     from syncer.ledger import Ledger
     from syncer.lock import InstanceLock, lock_path_for
     from syncer.verify import verify as run_verify
 
     lock_path = lock_path_for(settings.storage.ledger)
-    lock = InstanceLock(lock_path) if (args.repair and lock_path is not None) else None
+    lock = InstanceLock(lock_path) if (repair and lock_path is not None) else None
     if lock is not None:
         lock.acquire()
     try:
         with Ledger.open(settings.storage.ledger) as ledger:
-            return run_verify(
-                ledger, settings.require_root(), event_id=args.event, repair=args.repair
-            )
+            return run_verify(ledger, settings.require_root(), event_id=event_id, repair=repair)
     finally:
         if lock is not None:
             lock.release()
