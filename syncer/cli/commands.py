@@ -182,6 +182,12 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.daemon import run_daemon
     from syncer.metrics import Metrics
 
+    # What every cycle needs is checked once, at start: a missing key, organisation or root
+    # exits 78 (a configuration error systemd does not restart) instead of failing each cycle.
+    settings.require_org()
+    settings.require_key()
+    settings.require_root()
+
     metrics = Metrics()
 
     verified_at = [time.monotonic()]
