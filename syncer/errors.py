@@ -22,7 +22,7 @@ translated at the module boundary with ``raise ... from exc``.
         └── ApiUnavailableError    75   429 / 5xx / network errors after all retries
 
     TransferError (not a SyncerError: per-photo, never fatal; the photo is retried later)
-    ├── LinkExpiredError               the storage host refused the presigned URL (403/400)
+    ├── LinkExpiredError               the storage host refused the presigned URL (400/401/403/404)
     └── IntegrityError                 wrong length, HTML/XML body, not an image
 """
 
@@ -114,11 +114,11 @@ class ApiUnavailableError(ApiError):
 class TransferError(Exception):
     """One photo could not be fetched or verified; it is retried in a later attempt."""
 
-    retryable = True
-
 
 class LinkExpiredError(TransferError):
-    """The presigned URL was refused by the storage host: ask for a fresh one."""
+    """The storage host refused the presigned URL (HTTP 400, 401, 403 or 404, the statuses of
+    ``syncer.api.storage.EXPIRED_STATUSES``): it expired or its signature no longer holds, so
+    the photo is retried with a fresh URL."""
 
 
 class IntegrityError(TransferError):

@@ -18,6 +18,7 @@ from typing import Self
 from urllib.parse import unquote
 
 from syncer.errors import AlreadyRunningError, LedgerError
+from syncer.private_paths import open_private_file
 
 LOCK_SUFFIX = ".lock"
 
@@ -105,8 +106,7 @@ class InstanceLock:
 
     def _open(self) -> int:
         try:
-            _make_private_dirs(self.path.parent)
-            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            return open_private_file(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise LedgerError(f"cannot open lock file {self.path}: {exc.strerror or exc}") from exc
 
@@ -132,12 +132,3 @@ def _read_holder(fd: int) -> str:
         return "pid unknown"
     holder = f"pid {fields['pid']} on {fields.get('host', 'an unknown host')}"
     return f"{holder}, since {fields['started']}" if "started" in fields else holder
-
-
-def _make_private_dirs(directory: Path) -> None:
-    missing: list[Path] = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for new in reversed(missing):
-        new.mkdir(mode=0o700, exist_ok=True)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TextIO
 
-MASK = "********"
+from syncer.config import MASK
 
 
 class RedactFilter(logging.Filter):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncer.errors import DiskFullError, RootUnavailableError, StorageError
+from syncer.units import format_size
 
 log = logging.getLogger("syncer.root")
 
@@ -49,6 +50,7 @@ def prepare_root(
     Without ``create`` (a dry run) the same checks run and nothing is made or written; the
     filesystem is assumed to take hard links and to tell case apart.
     """
+    refuse_non_folder(root)
     marker = root / MARKER_NAME
     _check_root(root, marker, first_use=first_use, require_marker=require_marker)
     temp_dir = root / TEMP_DIRNAME
@@ -101,6 +103,20 @@ def clean_temp(temp_dir: Path) -> int:
     return removed
 
 
+def refuse_non_folder(root: Path) -> None:
+    """Raise RootUnavailableError when something other than a folder sits at ``root``.
+
+    Checked before anything else, so the message is the same whatever the ledger holds.
+    """
+    if root.is_dir() or not root.exists():
+        return
+    kind = "a file" if root.is_file() else "not a folder"
+    raise RootUnavailableError(
+        f"storage root {root} is {kind}",
+        hint="point storage.root (or --root) at a folder, or move the file out of the way",
+    )
+
+
 def check_free_space(root: Path, min_free: int) -> None:
     """Raise DiskFullError when the root's filesystem has less than ``min_free`` bytes free."""
     try:
@@ -109,8 +125,8 @@ def check_free_space(root: Path, min_free: int) -> None:
         raise RootUnavailableError(f"cannot read free space of {root}: {exc.strerror}") from exc
     if free < min_free:
         raise DiskFullError(
-            f"only {_human(free)} free on {root}, below storage.min_free ({_human(min_free)}); "
-            "stopping before the disk fills",
+            f"only {format_size(free)} free on {root}, below storage.min_free "
+            f"({format_size(min_free)}); stopping before the disk fills",
             hint="free some space or lower storage.min_free; the next run resumes",
         )
 
@@ -197,12 +213,3 @@ def _probe_case(temp_dir: Path) -> bool:
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
-
-
-def _human(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.1f} {unit}" if unit != "B" else f"{size} B"
-        value /= 1024
-    return f"{size} B"

@@ -3,7 +3,7 @@
 With ``O_DIRECT`` the bytes go from the download buffer straight to the disk: no copy into the
 page cache, no dirty pages for the kernel to write back later, and a 40,000-photo sync does not
 evict the rest of the machine's cache. On the benchmark it cut syncer's system time from 4.5-8.8 s
-to 1.6-1.8 s (README, Performance).
+to 1.6-1.8 s (docs/performance.md).
 
 Direct writes must be aligned to the device's blocks: the buffer is page-aligned and a multiple
 of :data:`ALIGN` long, every full buffer is written as it is, and the last, short one is padded

@@ -1,4 +1,5 @@
-"""Durations and sizes as people write them in settings: ``"1h30m"``, ``"2GiB"``.
+"""Durations and sizes as people write them in settings (``"1h30m"``, ``"2GiB"``) and sizes as
+syncer writes them for people (:func:`format_size`, decimal units: 1 MB = 10^6 bytes).
 
 Both parsers take the raw value (a number or a string) and raise :class:`ValueError` with a
 one-line message naming the bad input, also for a wrong type (pydantic validators report a
@@ -26,6 +27,7 @@ _SIZE_UNITS = {
     "gib": 1024**3,
     "tib": 1024**4,
 }
+_DECIMAL_PREFIXES = ("k", "M", "G", "T", "P")
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*", re.IGNORECASE)
 
 DURATION_HELP = "a number of seconds or e.g. '90s', '15m', '1h30m', '2d'"
@@ -72,3 +74,16 @@ def parse_size(value: object) -> int:
     if not math.isfinite(amount) or amount < 0:
         raise ValueError(f"bad size {value!r}: must be a finite number >= 0")
     return round(amount)
+
+
+def format_size(count: int) -> str:
+    """``count`` bytes in decimal units, as every summary, status and progress line shows them:
+    ``"512 B"``, ``"1.5 kB"``, ``"2.1 GB"`` (1 kB = 1000 B, 1 MB = 10^6 B)."""
+    if count < 1000:
+        return f"{count} B"
+    value = count / 1000
+    for prefix in _DECIMAL_PREFIXES[:-1]:
+        if value < 999.95:  # would round to "1000.0": the next unit reads better
+            return f"{value:.1f} {prefix}B"
+        value /= 1000
+    return f"{value:.1f} {_DECIMAL_PREFIXES[-1]}B"

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
-from syncer.errors import StorageError
+from syncer.errors import RootUnavailableError, StorageError
 from syncer.layout import resolve_inside
 from syncer.ledger import Ledger, PlacedPhoto
-from syncer.root import TRASH_DIRNAME
+from syncer.root import TRASH_DIRNAME, refuse_non_folder
 
 log = logging.getLogger("syncer.verify")
 
@@ -44,6 +44,7 @@ def verify(
     on_file: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every placement of every downloaded photo; with ``repair`` re-queue bad ones."""
+    _check_root(ledger, root)
     report = VerifyReport()
     bad: list[int] = []
     after = 0
@@ -58,6 +59,17 @@ def verify(
         _set_aside(root, report.corrupt)
         report.requeued = ledger.requeue(bad, "verify found the file missing or corrupt")
     return report
+
+
+def _check_root(ledger: Ledger, root: Path) -> None:
+    """A root that is a file, or gone while the ledger has downloads (an unmounted NAS), is
+    an error: reporting every photo missing, and re-queueing them all, would help nobody."""
+    refuse_non_folder(root)
+    if not root.exists() and ledger.has_downloads():
+        raise RootUnavailableError(
+            f"storage root {root} is missing; is the NAS mounted?",
+            hint="mount the share (or fix storage.root) and run again",
+        )
 
 
 def _set_aside(root: Path, corrupt: list[str]) -> None:

@@ -7,7 +7,7 @@ This client is built on the standard library's ``http.client`` rather than httpx
 read with ``readinto`` straight into one reusable buffer per thread, with no per-chunk parsing
 or copying in Python. On the benchmark (1 GB in 2 MB files, 8 threads, sha256 + write + fsync)
 that took 0.93 s and 1.15 CPU-seconds, against 2.3 s and 2.5-3.3 CPU-seconds through httpx's
-streaming API; see the README's Performance section. Each thread keeps its own keep-alive
+streaming API; see docs/performance.md. Each thread keeps its own keep-alive
 connection per storage host.
 """
 

@@ -68,7 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="re-hash stored photos against the ledger")
     verify.add_argument("--event", type=int, metavar="ID")
     verify.add_argument("--repair", action="store_true", help="re-queue missing or corrupt photos")
-    _output_flags(verify)
+    verify.add_argument(
+        "--sync",
+        action="store_true",
+        help="repair, then download what was re-queued right away (implies --repair)",
+    )
+    _output_flags(verify, progress=True)
 
     db = sub.add_parser("db", help="ledger maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

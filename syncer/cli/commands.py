@@ -17,6 +17,7 @@ from syncer.cli.output import (
     print_status,
     print_verify,
     status_dicts,
+    verify_dict,
 )
 from syncer.cli.progress import BarProgress
 from syncer.config import Settings, load_settings, masked_settings
@@ -25,6 +26,8 @@ from syncer.sync import CycleOptions, Progress, run_cycle
 
 if TYPE_CHECKING:
     from syncer.metrics import Metrics
+    from syncer.report import CycleReport
+    from syncer.verify import VerifyReport
 
 log = logging.getLogger("syncer.cli")
 
@@ -43,28 +46,39 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
-    from syncer.cli import stop_on_signals
-
     bibs = None
     if args.bibs is not None:
         base = settings.source_path.parent if settings.source_path else None
         bibs = parse_bib_spec(args.bibs, base_dir=base or _cwd())
-    stop = threading.Event()
-    signals = stop_on_signals(stop)
-    progress = _progress(args)
     options = CycleOptions(
         event_ids=args.event, bibs=bibs, dry_run=args.dry_run, retry_failed=args.retry_failed
     )
+    report, exit_code = _run_sync(args, settings, options)
+    if args.json:
+        emit_json(cycle_dict(report))
+    else:
+        print_cycle(report)
+    return exit_code
+
+
+def _run_sync(
+    args: argparse.Namespace, settings: Settings, options: CycleOptions
+) -> tuple[CycleReport, int]:
+    """One cycle as ``syncer sync`` runs it: signals stop it cleanly, bars on a terminal.
+
+    Returns the report and the exit code: 128 + the signal's number when a signal stopped it.
+    """
+    from syncer.cli import stop_on_signals
+
+    stop = threading.Event()
+    signals = stop_on_signals(stop)
+    progress = _progress(args)
     try:
         report = run_cycle(settings, options, stop=stop, progress=progress)
     finally:
         if isinstance(progress, BarProgress):
             progress.close()
-    if args.json:
-        emit_json(cycle_dict(report))
-    else:
-        print_cycle(report)
-    return signals.exit_code if report.interrupted else report.exit_code
+    return report, signals.exit_code if report.interrupted else report.exit_code
 
 
 def _progress(args: argparse.Namespace) -> Progress:
@@ -151,29 +165,33 @@ def _with_gone_files(ledger: Any, settings: Settings, row: Any) -> Any:
 
 
 def verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the archive; ``--repair`` re-queues bad photos, ``--sync`` also downloads them."""
+    report = _verify(settings, args.event, repair=args.repair or args.sync)
+    synced = None
+    if args.sync and report.requeued:
+        event_ids = [args.event] if args.event is not None else None
+        synced, exit_code = _run_sync(
+            args, settings, CycleOptions(event_ids=event_ids, retry_failed=True)
+        )
+    if args.json:
+        emit_json(verify_dict(report, synced))
+    else:
+        print_verify(report, sync_follows=args.sync)
+        if synced is not None:
+            print_cycle(synced)
+    if synced is not None:
+        return exit_code
+    return report.exit_code
+
+
+def _verify(settings: Settings, event_id: int | None, *, repair: bool) -> VerifyReport:
     from syncer.verify import verify as run_verify
     from syncer.wiring import open_ledger
 
-    with open_ledger(settings, write=args.repair, create=False) as ledger:
-        if args.event is not None:
-            _check_known([args.event], ledger.event_ids())
-        report = run_verify(
-            ledger, settings.require_root(), event_id=args.event, repair=args.repair
-        )
-    if args.json:
-        emit_json(
-            {
-                "photos": report.photos,
-                "files": report.files,
-                "bytes": report.bytes,
-                "missing": report.missing,
-                "corrupt": report.corrupt,
-                "requeued": report.requeued,
-            }
-        )
-    else:
-        print_verify(report)
-    return report.exit_code
+    with open_ledger(settings, write=repair, create=False) as ledger:
+        if event_id is not None:
+            _check_known([event_id], ledger.event_ids())
+        return run_verify(ledger, settings.require_root(), event_id=event_id, repair=repair)
 
 
 def db(args: argparse.Namespace, settings: Settings) -> int:
@@ -200,6 +218,12 @@ def config(args: argparse.Namespace, settings: Settings) -> int:
 def daemon(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.daemon import run_daemon
     from syncer.metrics import Metrics
+
+    # What every cycle needs is checked once, at start: a missing key, organisation or root
+    # exits 78 (a configuration error systemd does not restart) instead of failing each cycle.
+    settings.require_org()
+    settings.require_key()
+    settings.require_root()
 
     metrics = Metrics()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from syncer.ledger import EventStatus
 from syncer.report import CycleReport
+from syncer.units import format_size
 from syncer.verify import VerifyReport
 
 
@@ -79,7 +80,7 @@ def print_cycle(report: CycleReport) -> None:
             )
     if not report.dry_run:
         print(
-            f"{mode}{data['downloaded']} downloaded ({_size(data['bytes'])}), "
+            f"{mode}{data['downloaded']} downloaded ({format_size(data['bytes'])}), "
             f"{data['skipped']} already on disk, {data['failed']} failed, "
             f"{data['unavailable']} unavailable, {data['relinked']} re-placed "
             f"in {data['seconds']:.1f} s ({data['mb_per_s']} MB/s)"
@@ -110,7 +111,7 @@ def print_status(rows: Sequence[EventStatus]) -> None:
         print(
             f"event {row.event_id}{name}: {row.known} known, {row.downloaded} downloaded, "
             f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
-            f"{_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
+            f"{format_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
         )
         if row.gone_from_disk:
             print(
@@ -128,26 +129,38 @@ def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:
     ]
 
 
-def print_verify(report: VerifyReport) -> None:
+def verify_dict(report: VerifyReport, synced: CycleReport | None = None) -> dict[str, Any]:
+    """``verify --json``; with ``--sync``, the sync that followed under ``"sync"``."""
+    data: dict[str, Any] = {
+        "photos": report.photos,
+        "files": report.files,
+        "bytes": report.bytes,
+        "missing": report.missing,
+        "corrupt": report.corrupt,
+        "requeued": report.requeued,
+    }
+    if synced is not None:
+        data["sync"] = cycle_dict(synced)
+    return data
+
+
+def print_verify(report: VerifyReport, *, sync_follows: bool = False) -> None:
     print(
-        f"checked {report.photos} photos in {report.files} files ({_size(report.bytes)}): "
+        f"checked {report.photos} photos in {report.files} files ({format_size(report.bytes)}): "
         f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
-        + (f", {report.requeued} re-queued for download" if report.requeued else "")
     )
     for rel in report.missing[:50]:
         print(f"  missing: {rel}")
     for rel in report.corrupt[:50]:
         print(f"  corrupt: {rel}")
+    if report.requeued:
+        then = "downloading them now" if sync_follows else "run `syncer sync` to download them"
+        print(f"re-queued {_photos(report.requeued)} for download; {then}")
+
+
+def _photos(count: int) -> str:
+    return f"{count} photo" if count == 1 else f"{count} photos"
 
 
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "never"
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.2f} TB"

@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from syncer.errors import DiskFullError, LedgerError
+from syncer.private_paths import open_private_file
 
 if TYPE_CHECKING:  # PostgreSQL support loads only for a PostgreSQL ledger (saves ~30 ms)
     from sqlalchemy.dialects import postgresql
@@ -87,23 +88,12 @@ def prepare_file(path: Path, *, create: bool) -> None:
     if not create:
         raise LedgerError(f"ledger {path} does not exist", hint="run a sync first to create it")
     try:
-        make_private_dirs(path.parent)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = open_private_file(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         return
     except OSError as exc:
         raise LedgerError(f"ledger {path} cannot be created: {exc.strerror or exc}") from exc
     os.close(fd)
-
-
-def make_private_dirs(directory: Path) -> None:
-    """Create ``directory`` and missing parents, each new one with mode 0700."""
-    missing: list[Path] = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for new in reversed(missing):
-        new.mkdir(mode=0o700, exist_ok=True)
 
 
 @contextmanager

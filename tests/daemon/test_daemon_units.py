@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from syncer.daemon import run_daemon
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
@@ -196,3 +199,33 @@ def test_readme_matches_the_units() -> None:
     known = subcommands(cli_help())
     for sub in re.findall(rf"{re.escape(BINARY)} ([a-z][\w-]*)", section):
         assert sub in known, f"the README runs '{BINARY} {sub}', which the CLI does not define"
+
+
+def test_timer_runs_and_the_daemon_exclude_each_other() -> None:
+    """Starting a timer-driven run stops the daemon (and starting the daemon stops a run)."""
+    assert one(UNITS / "syncer-sync@.service", "Unit", "Conflicts") == "syncer.service"
+    assert "Conflicts=" in readme_section()
+
+
+def test_a_temporary_failure_of_a_timer_run_is_not_a_failed_unit() -> None:
+    """Exit 75 (ledger busy, API unavailable) is retried by the next timer, as the README says."""
+    assert one(UNITS / "syncer-sync@.service", "Service", "SuccessExitStatus").split() == ["75"]
+    section = " ".join(readme_section().split())
+    assert "SuccessExitStatus=75" in section
+    assert "next timer" in section
+
+
+def test_the_stop_timeout_comment_tells_its_value() -> None:
+    lines = (UNITS / "syncer.service").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("TimeoutStopSec="))
+    value = int(lines[at].split("=", 1)[1])
+    comment = []
+    for line in reversed(lines[:at]):
+        if not line.startswith("#"):
+            break
+        comment.insert(0, line.lstrip("# "))
+    text = " ".join(comment)
+    cycle_wait = inspect.signature(run_daemon).parameters["stop_timeout"].default
+    assert value > cycle_wait
+    assert f"{value} s" in text
+    assert f"{cycle_wait:.0f} s" in text

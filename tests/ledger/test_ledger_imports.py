@@ -1,5 +1,5 @@
 """The ledger, its migrations and the lock depend on nothing but the standard library,
-their own third-party libraries and ``syncer.errors``."""
+their own third-party libraries, ``syncer.errors`` and ``syncer.private_paths``."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = {
-    "ledger": {"sqlalchemy", "alembic", "syncer.errors", "syncer.ledger"},
+    "ledger": {"sqlalchemy", "alembic", "syncer.errors", "syncer.private_paths", "syncer.ledger"},
     "migrations": {"sqlalchemy", "alembic", "syncer.ledger.models"},
-    "lock": {"syncer.errors"},
+    "lock": {"syncer.errors", "syncer.private_paths"},
+    "private_paths": set(),
 }
 SOURCES = [
     *(("ledger", p) for p in sorted((ROOT / "syncer" / "ledger").glob("*.py"))),
     *(("migrations", p) for p in sorted((ROOT / "migrations").rglob("*.py"))),
     ("lock", ROOT / "syncer" / "lock.py"),
+    ("private_paths", ROOT / "syncer" / "private_paths.py"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Durations and sizes as written in settings."""
+"""Durations and sizes as written in settings, and sizes as shown to people."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncer.units import parse_duration, parse_size
+from syncer.units import format_size, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -67,3 +67,28 @@ def test_sizes(value: object, size: int) -> None:
 def test_bad_sizes(value: object) -> None:
     with pytest.raises(ValueError, match="bad size"):
         parse_size(value)
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0 B"),
+        (999, "999 B"),
+        (1000, "1.0 kB"),
+        (1536, "1.5 kB"),
+        (999_949, "999.9 kB"),
+        (999_960, "1.0 MB"),
+        (2_500_000, "2.5 MB"),
+        (2 * 1024**3, "2.1 GB"),
+        (3 * 10**12, "3.0 TB"),
+        (5 * 10**18, "5000.0 PB"),
+    ],
+)
+def test_sizes_are_shown_in_decimal_units(count: int, text: str) -> None:
+    assert format_size(count) == text
+
+
+@given(st.integers(min_value=0, max_value=999 * 10**12))
+def test_a_shown_size_reads_back_within_rounding(count: int) -> None:
+    """One decimal of the shown unit: off by at most 0.05 units, about 5 % of the count."""
+    assert abs(parse_size(format_size(count)) - count) <= count * 0.053
