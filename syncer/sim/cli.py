@@ -34,16 +34,19 @@ _FAULT_INTS = (
     ("revoke_after_requests", "deactivate the key after K API requests"),
     ("corrupt_every", "apply --corrupt-storage to every Nth storage GET (default 1)"),
     ("clip_polls", "polls until a video clipping job is finished (default 3)"),
+    ("storage_bytes_per_second", "cap each original or clip body at N bytes/s, paced smoothly"),
 )
 _FAULT_FLOATS = (
-    ("slow_api_seconds", "delay every API answer"),
-    ("slow_storage_seconds", "delay every storage body"),
+    ("slow_api_seconds", "delay every API answer by S seconds"),
+    ("slow_storage_seconds", "wait S seconds before the first byte of every original or clip"),
 )
 _FAULT_FLAGS = (
     ("expire_first_presign", "the first link issued for each photo is already expired"),
     ("compat_flat", "Ping and Event Details without the envelope (legacy form)"),
     ("compat_misspelled", "image items use widht/thumbanail_url/orginal_url"),
     ("clip_fail", "video clipping jobs end as failed"),
+    ("clip_never_finishes", "video clipping jobs stay processing forever"),
+    ("clip_404_once", "the first GET of each clip URL answers 404"),
 )
 
 
@@ -82,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeatable; none means any Host is accepted",
     )
     world.add_argument("--non-hex-ids", action="store_true")
+    world.add_argument("--clip-bytes", type=int, default=48_000, help="size of a video clip file")
     faults = parser.add_argument_group("faults")
     for name, text in _FAULT_INTS:
         faults.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help=text)
@@ -123,6 +127,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         data_dir=args.data_dir,
         allowed_hosts=tuple(args.allowed_hosts),
         non_hex_ids=args.non_hex_ids,
+        clip_bytes=args.clip_bytes,
     )
 
 

@@ -23,7 +23,7 @@ from syncer.sim.context import SimContext
 from syncer.sim.datadir import DataDir
 from syncer.sim.envelope import ApiRequest, ApiResponse
 from syncer.sim.faults import Faults
-from syncer.sim.selfie import SelfieStore
+from syncer.sim.selfie import ClipFiles, SelfieStore
 from syncer.sim.stats import SimStats
 from syncer.sim.storage import Presigner, StorageRoute
 from syncer.sim.world import FOREIGN_EVENT_ID, UNCONFIGURED_EVENT_ID, SimEvent, SimPhoto, World
@@ -233,7 +233,13 @@ class Simulator:
         )
         server.app = ApiApp(ctx)
         server.storage = StorageRoute(
-            self._files, self._world, self._presigner, self.faults, self.stats, self._sleep
+            self._files,
+            self._world,
+            self._presigner,
+            self.faults,
+            self.stats,
+            self._sleep,
+            clips=ClipFiles(self._selfies, self.faults, self.config.clip_bytes),
         )
         self._server = server
         self._spawn("syncer-sim-http", lambda: server.serve_forever(poll_interval=0.01))

@@ -22,6 +22,8 @@ class SimStats:
     errors_served: Counter[int] = field(default_factory=Counter)
     bytes_served: int = 0
     objects_served: Counter[str] = field(default_factory=Counter)  # image id -> GETs answered
+    full_downloads: Counter[str] = field(default_factory=Counter)  # image id -> whole 200 bodies
+    clip_downloads: Counter[str] = field(default_factory=Counter)  # clip path -> whole 200 bodies
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def api_request(self, route: str) -> None:
@@ -38,6 +40,21 @@ class SimStats:
     def object_served(self, image_id: str) -> None:
         with self._lock:
             self.objects_served[image_id] += 1
+
+    def full_download(self, image_id: str) -> None:
+        """One 200 answer whose complete, unaltered body went out for ``image_id``."""
+        with self._lock:
+            self.full_downloads[image_id] += 1
+
+    def clip_download(self, clip: str) -> None:
+        """One 200 answer whose complete body went out for a clip (``clips/<event>/...``)."""
+        with self._lock:
+            self.clip_downloads[clip] += 1
+
+    def downloaded_more_than_once(self) -> dict[str, int]:
+        """Image ids whose complete body was served more than once (a double download)."""
+        with self._lock:
+            return {key: n for key, n in self.full_downloads.items() if n > 1}
 
     def presigned(self, urls: int) -> None:
         with self._lock:
@@ -71,6 +88,8 @@ class SimStats:
                 "errors_served": dict(self.errors_served),
                 "bytes_served": self.bytes_served,
                 "objects_served": dict(self.objects_served),
+                "full_downloads": dict(self.full_downloads),
+                "clip_downloads": dict(self.clip_downloads),
             }
 
     def reset(self) -> None:
@@ -82,3 +101,5 @@ class SimStats:
             self.api_by_route.clear()
             self.errors_served.clear()
             self.objects_served.clear()
+            self.full_downloads.clear()
+            self.clip_downloads.clear()
