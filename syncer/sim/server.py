@@ -161,8 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
 class Simulator:
     """A local 9Pic API plus presigned storage host. Use as a context manager.
 
-    ``clock`` and ``sleep`` are injectable so tests can expire links and observe slow-downs
-    without waiting.
+    ``clock``, ``sleep`` and ``monotonic`` (the pacing clock of ``storage_bytes_per_second``)
+    are injectable so tests can expire links and observe slow-downs without waiting.
     """
 
     def __init__(
@@ -172,6 +172,7 @@ class Simulator:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config if config is not None else SimConfig()
         self.config.validate()
@@ -181,6 +182,7 @@ class Simulator:
         self.api_key = self.config.api_key
         self._clock = clock
         self._sleep = sleep
+        self._monotonic = monotonic
         eager = self.config.storage_base_url is not None  # another server reads data_dir
         self._files = DataDir(self.config.data_dir, self.config.photo_bytes, eager=eager)
         try:
@@ -240,6 +242,7 @@ class Simulator:
             self.stats,
             self._sleep,
             clips=ClipFiles(self._selfies, self.faults, self.config.clip_bytes),
+            monotonic=self._monotonic,
         )
         self._server = server
         self._spawn("syncer-sim-http", lambda: server.serve_forever(poll_interval=0.01))

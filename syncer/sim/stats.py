@@ -41,15 +41,16 @@ class SimStats:
         with self._lock:
             self.objects_served[image_id] += 1
 
-    def full_download(self, image_id: str) -> None:
-        """One 200 answer whose complete, unaltered body went out for ``image_id``."""
+    def full_download(self, image_id: str, delta: int = 1) -> None:
+        """One more (or, ``delta=-1``, one fewer) 200 answer whose complete, unaltered body
+        went out for ``image_id``."""
         with self._lock:
-            self.full_downloads[image_id] += 1
+            _count(self.full_downloads, image_id, delta)
 
-    def clip_download(self, clip: str) -> None:
-        """One 200 answer whose complete body went out for a clip (``clips/<event>/...``)."""
+    def clip_download(self, clip: str, delta: int = 1) -> None:
+        """Likewise for a clip (``clips/<event_id>/<request_id>/<n>.mp4``)."""
         with self._lock:
-            self.clip_downloads[clip] += 1
+            _count(self.clip_downloads, clip, delta)
 
     def downloaded_more_than_once(self) -> dict[str, int]:
         """Image ids whose complete body was served more than once (a double download)."""
@@ -103,3 +104,9 @@ class SimStats:
             self.objects_served.clear()
             self.full_downloads.clear()
             self.clip_downloads.clear()
+
+
+def _count(counter: Counter[str], key: str, delta: int) -> None:
+    counter[key] += delta
+    if counter[key] <= 0:
+        del counter[key]

@@ -117,7 +117,47 @@ class _Object:
     etag: str | None
     storage: bool  # a storage body: latency and bandwidth knobs apply
     faults: bool  # the drop/corrupt knobs apply
-    whole: Callable[[], None] | None = None  # called after a complete 200 body
+    whole: Callable[[int], None] | None = None  # counts a complete 200 body (+1/-1)
+
+
+class _Out:
+    """The planned bytes of one body going out in slices; counts what went out."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        body: PhotoBody,
+        start: int,
+        length: int,
+        whole: Callable[[int], None] | None,
+    ) -> None:
+        self.sock = sock
+        self.body = body
+        self.start = start
+        self.length = length
+        self.whole = whole
+        self.sent = 0
+
+    def send(self, count: int) -> None:
+        """Send the next ``count`` bytes (fewer at the end), marking the body whole before
+        its very last byte."""
+        count = min(count, self.length - self.sent)
+        if self.whole is None or self.sent + count < self.length or count == 0:
+            self._raw(count)
+            return
+        self._raw(count - 1)
+        self.whole(1)
+        try:
+            self._raw(1)
+        except OSError:
+            self.whole(-1)
+            raise
+
+    def _raw(self, count: int) -> None:
+        done = self.body.send(self.sock, self.start + self.sent, count)
+        self.sent += done
+        if done < count:
+            raise OSError(f"sent {done} of {count} bytes")
 
 
 class StorageRoute:
@@ -229,9 +269,8 @@ class StorageRoute:
         self._headers(handler, plan, size, obj.etag)
         if head:
             return
-        sent = self._body(handler, obj, plan)
-        if plan.status == 200 and fault is None and sent == size and obj.whole is not None:
-            obj.whole()
+        whole = plan.status == 200 and fault is None and plan.length == size
+        self._body(handler, obj, plan, obj.whole if whole else None)
 
     def _headers(
         self, handler: BaseHTTPRequestHandler, plan: _Plan, size: int, etag: str | None
@@ -248,39 +287,44 @@ class StorageRoute:
             handler.send_header("Content-Range", f"bytes {plan.start}-{end}/{size}")
         handler.end_headers()
 
-    def _body(self, handler: BaseHTTPRequestHandler, obj: _Object, plan: _Plan) -> int:
-        """Write the planned body; the number of bytes that went out."""
+    def _body(
+        self,
+        handler: BaseHTTPRequestHandler,
+        obj: _Object,
+        plan: _Plan,
+        whole: Callable[[int], None] | None,
+    ) -> None:
+        """Write the planned body; ``whole(+1)`` just before its last byte goes out (so a
+        client never holds a complete body that is not counted yet), ``whole(-1)`` if that
+        last byte then fails."""
         sent = 0
         rate = self._faults.storage_bytes_per_second if obj.storage else None
+        out = _Out(handler.connection, obj.body, plan.start, plan.length, whole)
         try:
             if plan.fault == "html200":
                 handler.wfile.write(_HTML_PAGE)
                 sent = len(_HTML_PAGE)
             elif rate is None:
-                sent = obj.body.send(handler.connection, plan.start, plan.length)
+                out.send(plan.length)
             else:
-                sent = self._paced(handler, obj.body, plan, rate)
+                self._paced(out, rate)
         except OSError:
             handler.close_connection = True
         finally:
-            self._stats.sent(sent)
+            self._stats.sent(sent or out.sent)
         if plan.fault in ("drop", "short", "long"):
             handler.close_connection = True  # the body on the wire disagrees with its length
-        return sent
 
-    def _paced(
-        self, handler: BaseHTTPRequestHandler, body: PhotoBody, plan: _Plan, rate: int
-    ) -> int:
-        """Send in slices of about 20 ms at ``rate``; after each, sleep until it is due."""
-        step = max(1024, min(256 * 1024, rate // 50))
+    def _paced(self, out: _Out, rate: int) -> None:
+        """Send in slices of about 20 ms (at least 8 slices per body of 8 KiB or more); after
+        each, sleep until the bytes sent so far are due at ``rate``."""
+        step = max(1024, min(256 * 1024, rate // 50, out.length // 8))
         began = self._monotonic()
-        sent = 0
-        while sent < plan.length:
-            sent += body.send(handler.connection, plan.start + sent, min(step, plan.length - sent))
-            due = began + sent / rate - self._monotonic()
+        while out.sent < out.length:
+            out.send(step)
+            due = began + out.sent / rate - self._monotonic()
             if due > 0:
                 self._sleep(due)
-        return sent
 
     def _no_such_key(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
         self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
