@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.errors import ConfigError
-from syncer.sim.config import OVERSIZE_MODES, PARTIAL_MODES, SimConfig
+from syncer.sim.config import DEFAULT_PORT, OVERSIZE_MODES, PARTIAL_MODES, SimConfig
 from syncer.sim.faults import CORRUPT_MODES, Faults
 from syncer.sim.server import Simulator
 
@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--photos-per-event", type=int, default=40)
     world.add_argument("--photo-bytes", type=int, default=200_000)
     world.add_argument("--host", default="127.0.0.1")
-    world.add_argument("--port", type=int, default=8903, help="0 picks a free port")
+    world.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default %(default)s)"
+    )
     world.add_argument("--presign-ttl", type=float, default=3600.0, help="seconds")
     world.add_argument("--oversize-page", choices=OVERSIZE_MODES, default="reject")
     world.add_argument("--partial-invalid-ids", choices=PARTIAL_MODES, default="failed")
@@ -129,6 +131,22 @@ def _config(args: argparse.Namespace) -> SimConfig:
         non_hex_ids=args.non_hex_ids,
         clip_bytes=args.clip_bytes,
     )
+
+
+_WORLD_FLAGS = ("seed", "org_id", "events", "photos_per_event", "photo_bytes", "host", "port")
+
+
+def simulate_command(config: SimConfig) -> str:
+    """The ``syncer simulate`` command line that serves the same world as ``config`` (same
+    organisation, events, photo ids and bytes) at the same address. The API key is left out:
+    it must be the default one (``--api-key``) or be given by hand."""
+    defaults = build_parser().parse_args([])
+    words = ["syncer", "simulate"]
+    for name in _WORLD_FLAGS:
+        value = getattr(config, name)
+        if value != getattr(defaults, name):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return " ".join(words)
 
 
 def _faults(args: argparse.Namespace) -> Faults:

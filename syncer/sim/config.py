@@ -11,6 +11,7 @@ OVERSIZE_MODES = ("reject", "clamp")
 PARTIAL_MODES = ("failed", "drop")
 MAX_EVENTS = 400
 MAX_PHOTO_BYTES = 100_000_000
+DEFAULT_PORT = 8903  # where `syncer simulate` listens unless told otherwise (and `syncer demo`)
 
 
 @dataclass
