@@ -35,6 +35,7 @@ _FAULT_INTS = (
     ("corrupt_every", "apply --corrupt-storage to every Nth storage GET (default 1)"),
     ("clip_polls", "polls until a video clipping job is finished (default 3)"),
     ("storage_bytes_per_second", "cap each original or clip body at N bytes/s, paced smoothly"),
+    ("storage_link_bytes_per_second", "cap all storage bodies together at N bytes/s (a link)"),
 )
 _FAULT_FLOATS = (
     ("slow_api_seconds", "delay every API answer by S seconds"),

@@ -29,7 +29,7 @@ _EVERY = frozenset(
 _COUNTS = frozenset({"throttle_burst", "drift_insert_per_page", "drift_remove_per_page"})
 _POSITIVE = frozenset({"corrupt_every", "clip_polls"})
 _SECONDS = frozenset({"slow_api_seconds", "slow_storage_seconds"})
-_RATES = frozenset({"storage_bytes_per_second"})
+_RATES = frozenset({"storage_bytes_per_second", "storage_link_bytes_per_second"})
 _FLAGS = frozenset(
     {
         "expire_first_presign",
@@ -51,6 +51,7 @@ _DEFAULTS: dict[str, Any] = {
     "slow_api_seconds": 0.0,
     "slow_storage_seconds": 0.0,
     "storage_bytes_per_second": None,
+    "storage_link_bytes_per_second": None,
     "drop_mid_body_every": None,
     "expire_first_presign": False,
     "failed_ids": set(),
@@ -88,8 +89,9 @@ class Faults:
     Links: ``failed_ids``, ``failed_every``, ``drop_ids_every``, ``expire_first_presign``.
     Storage (presigned originals and clip files): ``slow_storage_seconds`` (wait before the
     status line, i.e. before the first byte), ``storage_bytes_per_second`` (pace each body to
-    at most this rate; ``None`` = unpaced); originals only: ``drop_mid_body_every``,
-    ``corrupt_storage`` with ``corrupt_every``.
+    at most this rate; ``None`` = unpaced), ``storage_link_bytes_per_second`` (all bodies
+    together share this rate, like one uplink; ``None`` = unlimited); originals only:
+    ``drop_mid_body_every``, ``corrupt_storage`` with ``corrupt_every``.
     Video clipping: ``clip_polls`` (polls until terminal), ``clip_fail`` (jobs end ``failed``),
     ``clip_never_finishes`` (jobs stay ``processing``), ``clip_404_once`` (the first GET of
     each clip URL answers 404 NoSuchKey, later ones serve the file).
@@ -110,6 +112,7 @@ class Faults:
     slow_api_seconds: float
     slow_storage_seconds: float
     storage_bytes_per_second: int | None
+    storage_link_bytes_per_second: int | None
     drop_mid_body_every: int | None
     expire_first_presign: bool
     failed_ids: set[str]

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -120,6 +121,22 @@ class _Object:
     whole: Callable[[int], None] | None = None  # counts a complete 200 body (+1/-1)
 
 
+class _Link:
+    """The storage host's shared uplink: hands out back-to-back transmission slots."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._free_at = 0.0
+
+    def reserve(self, count: int, rate: int) -> float:
+        """The time by which ``count`` more bytes may have gone out at ``rate`` in total."""
+        with self._lock:
+            start = max(self._monotonic(), self._free_at)
+            self._free_at = start + count / rate
+            return self._free_at
+
+
 class _Out:
     """The planned bytes of one body going out in slices; counts what went out."""
 
@@ -164,8 +181,9 @@ class StorageRoute:
     """Serves ``/storage/...`` (presigned originals), ``/clips/...`` (public video clips) and
     ``/imgs/...`` (unsigned previews).
 
-    The knobs ``slow_storage_seconds`` (before the status line) and ``storage_bytes_per_second``
-    (paced in slices of about 20 ms, one sleep per slice) apply to originals and clips.
+    The knobs ``slow_storage_seconds`` (before the status line), ``storage_bytes_per_second``
+    (per body) and ``storage_link_bytes_per_second`` (all bodies together) apply to originals
+    and clips; bodies are paced in slices of about 20 ms, one sleep per slice, no lock held.
     """
 
     def __init__(
@@ -188,6 +206,7 @@ class StorageRoute:
         self._sleep = sleep
         self._clips = clips
         self._monotonic = monotonic
+        self._link = _Link(monotonic)
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -299,15 +318,16 @@ class StorageRoute:
         last byte then fails."""
         sent = 0
         rate = self._faults.storage_bytes_per_second if obj.storage else None
+        link = self._faults.storage_link_bytes_per_second if obj.storage else None
         out = _Out(handler.connection, obj.body, plan.start, plan.length, whole)
         try:
             if plan.fault == "html200":
                 handler.wfile.write(_HTML_PAGE)
                 sent = len(_HTML_PAGE)
-            elif rate is None:
+            elif rate is None and link is None:
                 out.send(plan.length)
             else:
-                self._paced(out, rate)
+                self._paced(out, rate, link)
         except OSError:
             handler.close_connection = True
         finally:
@@ -315,14 +335,19 @@ class StorageRoute:
         if plan.fault in ("drop", "short", "long"):
             handler.close_connection = True  # the body on the wire disagrees with its length
 
-    def _paced(self, out: _Out, rate: int) -> None:
+    def _paced(self, out: _Out, rate: int | None, link: int | None) -> None:
         """Send in slices of about 20 ms (at least 8 slices per body of 8 KiB or more); after
-        each, sleep until the bytes sent so far are due at ``rate``."""
-        step = max(1024, min(256 * 1024, rate // 50, out.length // 8))
+        each, sleep until its bytes are due: at ``rate`` for this body, and in the slot the
+        shared link of ``link`` bytes/s gave the slice."""
+        slowest = min(r for r in (rate, link) if r is not None)
+        step = max(1024, min(256 * 1024, slowest // 50, out.length // 8))
         began = self._monotonic()
         while out.sent < out.length:
-            out.send(step)
-            due = began + out.sent / rate - self._monotonic()
+            count = min(step, out.length - out.sent)
+            slot = self._link.reserve(count, link) if link is not None else 0.0
+            out.send(count)
+            own = began + out.sent / rate if rate is not None else 0.0
+            due = max(own, slot) - self._monotonic()
             if due > 0:
                 self._sleep(due)
 

@@ -134,10 +134,34 @@ def test_bandwidth_cap_applies_to_ranges_and_can_be_lifted(make_sim: MakeSim) ->
     assert pacing.calls == []
 
 
+def test_link_cap_is_shared_by_every_connection(make_sim: MakeSim) -> None:
+    sim = make_sim(Faults(storage_link_bytes_per_second=200_000))
+    photos = sim.photos(456)[:3]
+    took, statuses = _all_at_once(
+        [lambda p=p: _get(sim.presign(456, p.image_id)) for p in photos]  # type: ignore[misc]
+    )
+    assert statuses == [200, 200, 200]
+    total = sum(p.size for p in photos)
+    assert took >= total / 200_000 * 0.85, "three bodies share the link"
+
+
+def test_link_cap_alone_paces_one_body(make_sim: MakeSim) -> None:
+    pacing = PacingClock()
+    sim = make_sim(
+        Faults(storage_link_bytes_per_second=400_000), sleep=pacing.sleep, monotonic=pacing
+    )
+    photo = sim.photos(456)[0]
+    status, body = _get(sim.presign(456, photo.image_id), settle=True)
+    assert (status, len(body)) == (200, photo.size)
+    assert len(pacing.calls) >= 8
+    assert sum(pacing.calls) == pytest.approx(photo.size / 400_000)
+
+
+@pytest.mark.parametrize("knob", ["storage_bytes_per_second", "storage_link_bytes_per_second"])
 @pytest.mark.parametrize("bad", [0, -5, 1.5, True, "fast"])
-def test_bandwidth_cap_must_be_a_positive_integer(bad: object) -> None:
-    with pytest.raises(ConfigError, match="storage_bytes_per_second must be an integer >= 1"):
-        Faults(storage_bytes_per_second=bad)
+def test_bandwidth_caps_must_be_positive_integers(knob: str, bad: object) -> None:
+    with pytest.raises(ConfigError, match=f"{knob} must be an integer >= 1"):
+        Faults(**{knob: bad})
 
 
 def _download(sim: Simulator, image_id: str, **headers: str) -> httpx.Response:
