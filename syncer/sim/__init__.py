@@ -27,7 +27,8 @@ Choices made where the vendor documentation is silent (see the API reference, §
   A search with no match completes with no clips.
 * Storage knobs: ``slow_storage_seconds`` waits before the first byte of every original or clip;
   ``storage_bytes_per_second`` caps each body's rate. ``SimStats.full_downloads`` counts, per
-  image id, the 200 answers whose complete body went out (double downloads show as counts > 1).
+  image id, the 200 answers whose complete body went out (double downloads show as counts > 1);
+  ``GET /_sim/stats`` serves every counter as JSON (for a simulator in another process).
 * ``status: "draft"`` / ``event_enabled: false`` do not block listing or downloads.
 * 429 bodies are a gateway's ``{"message": "Too Many Requests"}`` (no envelope); 502/503 are HTML,
   504 plain text, 500 uses the envelope. Storage errors are S3-style XML.

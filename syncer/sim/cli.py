@@ -1,7 +1,8 @@
 """``syncer simulate``: run the simulator in the foreground until SIGINT or SIGTERM.
 
 The first line on stdout is ``base_url=... org_id=... api_key=...`` (flushed at once), so a
-parent process can read where to connect.
+parent process can read where to connect. ``GET <base_url>/_sim/stats`` answers the counters
+(:class:`~syncer.sim.SimStats`) as JSON, e.g. ``full_downloads`` per image id.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from syncer.sim.storage import Presigner, StorageRoute
 from syncer.sim.world import FOREIGN_EVENT_ID, UNCONFIGURED_EVENT_ID, SimEvent, SimPhoto, World
 
 MAX_BODY = 64 * 1024 * 1024
+STATS_PATH = "/_sim/stats"  # the counters as JSON, for a simulator run as `syncer simulate`
 _log = logging.getLogger(__name__)
 
 
@@ -38,6 +39,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     app: ApiApp
     storage: StorageRoute
+    stats: SimStats
 
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
@@ -92,6 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(parts.path, parts.query, body)
         elif StorageRoute.handles(parts.path):
             self.server.storage.serve(self, parts.path, parts.query)
+        elif parts.path == STATS_PATH and self.command == "GET":
+            self._write(ApiResponse(200, self.server.stats.as_json()))
         else:
             self._plain(404, b"Not Found\n")
 
@@ -234,6 +238,7 @@ class Simulator:
             self._sleep,
         )
         server.app = ApiApp(ctx)
+        server.stats = self.stats
         server.storage = StorageRoute(
             self._files,
             self._world,

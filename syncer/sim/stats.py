@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -92,6 +93,10 @@ class SimStats:
                 "full_downloads": dict(self.full_downloads),
                 "clip_downloads": dict(self.clip_downloads),
             }
+
+    def as_json(self) -> bytes:
+        """:meth:`snapshot` as JSON (status codes as string keys)."""
+        return json.dumps(self.snapshot(), sort_keys=True).encode()
 
     def reset(self) -> None:
         """Every counter back to zero."""

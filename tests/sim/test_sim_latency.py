@@ -195,3 +195,14 @@ def test_cut_or_corrupted_bodies_are_not_full_downloads(sim: Simulator) -> None:
     assert sim.stats.objects_served[image_id] == 2
     assert _download(sim, image_id).status_code == 200
     assert sim.stats.full_downloads == {image_id: 1}
+
+
+def test_stats_are_served_as_json_for_a_simulator_in_another_process(sim: Simulator) -> None:
+    image_id = sim.photos(456)[0].image_id
+    assert _download(sim, image_id).status_code == 200
+    served = httpx.get(f"{sim.base_url}/_sim/stats")
+    assert served.headers["content-type"] == "application/json"
+    counters = served.json()
+    assert counters["full_downloads"] == {image_id: 1}
+    assert counters["storage_requests"] == 1
+    assert httpx.post(f"{sim.base_url}/_sim/stats").status_code == 404
