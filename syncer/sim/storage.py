@@ -2,7 +2,8 @@
 
 Errors here look like an S3-style object store: XML bodies, never the API envelope. Bodies go
 out with ``socket.sendfile`` (files on disk) or one ``sendall`` per in-memory part, so loopback
-throughput is limited by the client, not by us, unless ``storage_bytes_per_second`` paces them.
+throughput is limited by the client, not by us, unless the bandwidth knobs pace them
+(:mod:`syncer.sim.pacing`).
 Every byte range is served for clips as for originals.
 """
 
@@ -12,7 +13,6 @@ import hashlib
 import hmac
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 
 from syncer.sim.datadir import DataDir, PhotoBody
 from syncer.sim.faults import Faults
+from syncer.sim.pacing import BodyWriter, Pacer
 from syncer.sim.stats import SimStats
 from syncer.sim.world import World
 
@@ -121,62 +122,6 @@ class _Object:
     whole: Callable[[int], None] | None = None  # counts a complete 200 body (+1/-1)
 
 
-class _Link:
-    """The storage host's shared uplink: hands out back-to-back transmission slots."""
-
-    def __init__(self, monotonic: Callable[[], float]) -> None:
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self._free_at = 0.0
-
-    def reserve(self, count: int, rate: int) -> float:
-        """The time by which ``count`` more bytes may have gone out at ``rate`` in total."""
-        with self._lock:
-            start = max(self._monotonic(), self._free_at)
-            self._free_at = start + count / rate
-            return self._free_at
-
-
-class _Out:
-    """The planned bytes of one body going out in slices; counts what went out."""
-
-    def __init__(
-        self,
-        sock: socket.socket,
-        body: PhotoBody,
-        start: int,
-        length: int,
-        whole: Callable[[int], None] | None,
-    ) -> None:
-        self.sock = sock
-        self.body = body
-        self.start = start
-        self.length = length
-        self.whole = whole
-        self.sent = 0
-
-    def send(self, count: int) -> None:
-        """Send the next ``count`` bytes (fewer at the end), marking the body whole before
-        its very last byte."""
-        count = min(count, self.length - self.sent)
-        if self.whole is None or self.sent + count < self.length or count == 0:
-            self._raw(count)
-            return
-        self._raw(count - 1)
-        self.whole(1)
-        try:
-            self._raw(1)
-        except OSError:
-            self.whole(-1)
-            raise
-
-    def _raw(self, count: int) -> None:
-        done = self.body.send(self.sock, self.start + self.sent, count)
-        self.sent += done
-        if done < count:
-            raise OSError(f"sent {done} of {count} bytes")
-
-
 class StorageRoute:
     """Serves ``/storage/...`` (presigned originals), ``/clips/...`` (public video clips) and
     ``/imgs/...`` (unsigned previews).
@@ -205,8 +150,7 @@ class StorageRoute:
         self._stats = stats
         self._sleep = sleep
         self._clips = clips
-        self._monotonic = monotonic
-        self._link = _Link(monotonic)
+        self._pacer = Pacer(monotonic, sleep)
 
     @staticmethod
     def handles(path: str) -> bool:
@@ -319,37 +263,19 @@ class StorageRoute:
         sent = 0
         rate = self._faults.storage_bytes_per_second if obj.storage else None
         link = self._faults.storage_link_bytes_per_second if obj.storage else None
-        out = _Out(handler.connection, obj.body, plan.start, plan.length, whole)
+        out = BodyWriter(handler.connection, obj.body, plan.start, plan.length, whole)
         try:
             if plan.fault == "html200":
                 handler.wfile.write(_HTML_PAGE)
                 sent = len(_HTML_PAGE)
-            elif rate is None and link is None:
-                out.send(plan.length)
             else:
-                self._paced(out, rate, link)
+                self._pacer.send(out, rate, link)
         except OSError:
             handler.close_connection = True
         finally:
             self._stats.sent(sent or out.sent)
         if plan.fault in ("drop", "short", "long"):
             handler.close_connection = True  # the body on the wire disagrees with its length
-
-    def _paced(self, out: _Out, rate: int | None, link: int | None) -> None:
-        """Send in slices of about 20 ms (at least 8 slices per body of 8 KiB or more); after
-        each, sleep until its bytes are due: at ``rate`` for this body, and in the slot the
-        shared link of ``link`` bytes/s gave the slice."""
-        slowest = min(r for r in (rate, link) if r is not None)
-        step = max(1024, min(256 * 1024, slowest // 50, out.length // 8))
-        began = self._monotonic()
-        while out.sent < out.length:
-            count = min(step, out.length - out.sent)
-            slot = self._link.reserve(count, link) if link is not None else 0.0
-            out.send(count)
-            own = began + out.sent / rate if rate is not None else 0.0
-            due = max(own, slot) - self._monotonic()
-            if due > 0:
-                self._sleep(due)
 
     def _no_such_key(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
         self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
