@@ -135,7 +135,16 @@ def _config(args: argparse.Namespace) -> SimConfig:
     )
 
 
-_WORLD_FLAGS = ("seed", "org_id", "events", "photos_per_event", "photo_bytes", "host", "port")
+_WORLD_FLAGS = (
+    "seed",
+    "org_id",
+    "events",
+    "photos_per_event",
+    "photo_bytes",
+    "clip_bytes",
+    "host",
+    "port",
+)
 
 
 def simulate_command(config: SimConfig) -> str:

@@ -86,6 +86,7 @@ def test_simulate_command_rebuilds_the_same_world() -> None:
 
     assert simulate_command(SimConfig(port=8903)) == "syncer simulate"
     config = SimConfig(seed=7, events=2, photos_per_event=12, photo_bytes=9_000, port=4321)
+    config.clip_bytes = 5_000
     command = simulate_command(config)
     assert command.startswith("syncer simulate ")
     rebuilt = _config(build_parser().parse_args(command.split()[2:]))
