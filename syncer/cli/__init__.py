@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="sync a demo event from the bundled simulator")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("syncer-demo"))
     demo.add_argument("--photos", type=int, default=120, help="photos in the demo event")
+    demo.add_argument(
+        "--port", type=int, default=8903, help="the simulator's port, as `syncer simulate` uses"
+    )
     _output_flags(demo, progress=True)
     sub.add_parser(
         "simulate", help="run the bundled 9Pic simulator (see: syncer simulate -h)", add_help=False

@@ -1,16 +1,28 @@
-"""`syncer demo`: the bundled simulator, one event, a BIB list, a real sync into a folder."""
+"""`syncer demo`: the bundled simulator, one event, a BIB list, a real sync into a folder.
+
+The demo leaves a configuration that keeps working: its simulator listens on the port
+``syncer simulate`` uses by default (another free port when that one is busy), the world is the
+one ``syncer simulate`` builds from the same flags, and the demo key is written into the
+configuration (mode 0600). When the demo ends it prints the ``syncer simulate`` command that
+brings the same simulator back, so ``syncer --config <dir>/syncer.toml status`` (or ``sync``)
+works again.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import threading
 from collections import Counter
 from pathlib import Path
+from typing import TextIO
 
 from syncer.cli.output import cycle_dict, emit_json, print_cycle
 from syncer.config import load_settings
+from syncer.errors import ConfigError
 from syncer.sim import SimConfig, Simulator
+from syncer.sim.cli import simulate_command
 from syncer.sync import CycleOptions, run_cycle
 
 DEMO_BIBS = "1-40,A-17,0042,Bx9"
@@ -22,30 +34,61 @@ def run_demo(args: argparse.Namespace) -> int:
 
     folder: Path = args.dir.resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    config = SimConfig(events=4, photos_per_event=args.photos, photo_bytes=300_000)
-    with Simulator(config) as sim:
+    notes = sys.stderr if args.json else sys.stdout
+    sim = _start(SimConfig(events=4, photos_per_event=args.photos, port=args.port), notes)
+    with sim:
         event = next(
             e
             for e in sim.events()
             if e.configured and e.status == "active" and e.flags.get("bib_search")
         )
-        config_file = _write_config(folder, sim.base_url, sim.org_id, event.event_id)
-        env = {**_plain_env(), "SYNCER_API_KEY": sim.api_key}
-        settings = load_settings(config_path=config_file, env=env)
+        config_file = _write_config(folder, sim, event.event_id)
+        settings = load_settings(config_path=config_file, env=_plain_env())
         print(
             f"simulated 9Pic API at {sim.base_url}; syncing event {event.event_id} "
-            f"({event.name}) with BIBs {DEMO_BIBS} into {folder / 'photos'}"
+            f"({event.name}) with BIBs {DEMO_BIBS} into {folder / 'photos'}",
+            file=notes,
         )
         stop = threading.Event()
         stop_on_signals(stop)
         report = run_cycle(settings, CycleOptions(), stop=stop, progress=_progress(args))
+        command = _same_simulator(sim)
     if args.json:
         emit_json(cycle_dict(report))
+        _print_afterwards(config_file, command, notes)
         return report.exit_code
     print_cycle(report)
     _print_tree(folder / "photos")
-    print(f"\nsettings used: {config_file} (run `syncer --config {config_file} status`)")
+    _print_afterwards(config_file, command, notes)
     return report.exit_code
+
+
+def _start(config: SimConfig, notes: TextIO) -> Simulator:
+    """The demo simulator on ``config.port`` (``syncer simulate``'s default unless the user
+    chose another), or on a free port when that one is busy."""
+    try:
+        return Simulator(config).start()
+    except ConfigError:
+        print(f"port {config.port} is busy; the demo simulator takes a free port", file=notes)
+    config.port = 0
+    return Simulator(config).start()
+
+
+def _same_simulator(sim: Simulator) -> str:
+    """The ``syncer simulate`` command serving the demo's world at the demo's address."""
+    port = int(sim.base_url.rsplit(":", 1)[1])
+    same = SimConfig(**{**vars(sim.config), "port": port})
+    return simulate_command(same)
+
+
+def _print_afterwards(config_file: Path, command: str, out: TextIO) -> None:
+    print(
+        f"\nsettings used: {config_file} (the demo key is its api.key)\n"
+        "the demo simulator stopped with the demo; to use these settings again, start it in "
+        f"another terminal:\n    {command}\n"
+        f"then run: syncer --config {config_file} status",
+        file=out,
+    )
 
 
 def _plain_env() -> dict[str, str]:
@@ -53,21 +96,27 @@ def _plain_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
 
 
-def _write_config(folder: Path, base_url: str, org_id: int, event_id: int) -> Path:
+def _write_config(folder: Path, sim: Simulator, event_id: int) -> Path:
     path = folder / "syncer.toml"
-    path.write_text(
+    text = (
         "# Written by `syncer demo`: a working configuration against the demo simulator.\n"
+        "# Start that simulator again with:\n"
+        f"#     {_same_simulator(sim)}\n"
         "[api]\n"
-        f'base_url = "{base_url}"\n'
-        f"org_id = {org_id}\n\n"
+        f'base_url = "{sim.base_url}"\n'
+        f"org_id = {sim.org_id}\n"
+        f'key = "{sim.api_key}"\n\n'
         "[storage]\n"
         f'root = "{folder / "photos"}"\n'
         f'ledger = "{folder / "ledger.sqlite3"}"\n\n'
         "[[events]]\n"
         f"id = {event_id}\n"
-        f'bibs = "{DEMO_BIBS}"\n',
-        encoding="utf-8",
+        f'bibs = "{DEMO_BIBS}"\n'
     )
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)  # an older, wider file keeps its mode through O_TRUNC
     return path
 
 

@@ -17,8 +17,18 @@ Choices made where the vendor documentation is silent (see the API reference, §
   32 / max 100; BIB results, face results and download items follow All Photos order.
 * Face Search: multipart field ``file``; ``request_id`` as form field or query parameter (must
   be a UUID, else 400); a client-chosen new ``request_id`` is accepted with a selfie.
+* Face Search matches deterministically from the selfie's bytes; a selfie carrying the marker
+  ``9PIC-BIB:<bib>;`` (see :func:`selfie_jpeg`) matches exactly that BIB's photos.
 * Video Clipping start answers 202 ``{request_id, status, clips, error}``; polls go
   ``pending`` -> ``processing`` -> ``completed`` (or ``failed``) after ``Faults.clip_polls``.
+  A completed job lists ``clips[]`` of ``{clip_url, source_video, start_seconds,
+  duration_seconds}``; ``clip_url`` is ``<base>/clips/<event_id>/<request_id>/<n>.mp4``, public
+  (no key, no signature): a small well-formed MP4 (``ftyp`` first), ``video/mp4``, ranges served.
+  A search with no match completes with no clips.
+* Storage knobs: ``slow_storage_seconds`` waits before the first byte of every original or clip;
+  ``storage_bytes_per_second`` caps each body's rate. ``SimStats.full_downloads`` counts, per
+  image id, the 200 answers whose complete body went out (double downloads show as counts > 1);
+  ``GET /_sim/stats`` serves every counter as JSON (for a simulator in another process).
 * ``status: "draft"`` / ``event_enabled: false`` do not block listing or downloads.
 * 429 bodies are a gateway's ``{"message": "Too Many Requests"}`` (no envelope); 502/503 are HTML,
   504 plain text, 500 uses the envelope. Storage errors are S3-style XML.
@@ -29,8 +39,18 @@ Choices made where the vendor documentation is silent (see the API reference, §
 
 from syncer.sim.config import SimConfig
 from syncer.sim.faults import Faults
+from syncer.sim.selfie import bib_marker, selfie_jpeg
 from syncer.sim.server import Simulator
 from syncer.sim.stats import SimStats
 from syncer.sim.world import SimEvent, SimPhoto
 
-__all__ = ["Faults", "SimConfig", "SimEvent", "SimPhoto", "SimStats", "Simulator"]
+__all__ = [
+    "Faults",
+    "SimConfig",
+    "SimEvent",
+    "SimPhoto",
+    "SimStats",
+    "Simulator",
+    "bib_marker",
+    "selfie_jpeg",
+]

@@ -1,7 +1,8 @@
 """``syncer simulate``: run the simulator in the foreground until SIGINT or SIGTERM.
 
 The first line on stdout is ``base_url=... org_id=... api_key=...`` (flushed at once), so a
-parent process can read where to connect.
+parent process can read where to connect. ``GET <base_url>/_sim/stats`` answers the counters
+(:class:`~syncer.sim.SimStats`) as JSON, e.g. ``full_downloads`` per image id.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.errors import ConfigError
-from syncer.sim.config import OVERSIZE_MODES, PARTIAL_MODES, SimConfig
+from syncer.sim.config import DEFAULT_PORT, OVERSIZE_MODES, PARTIAL_MODES, SimConfig
 from syncer.sim.faults import CORRUPT_MODES, Faults
 from syncer.sim.server import Simulator
 
@@ -34,16 +35,20 @@ _FAULT_INTS = (
     ("revoke_after_requests", "deactivate the key after K API requests"),
     ("corrupt_every", "apply --corrupt-storage to every Nth storage GET (default 1)"),
     ("clip_polls", "polls until a video clipping job is finished (default 3)"),
+    ("storage_bytes_per_second", "cap each original or clip body at N bytes/s, paced smoothly"),
+    ("storage_link_bytes_per_second", "cap all storage bodies together at N bytes/s (a link)"),
 )
 _FAULT_FLOATS = (
-    ("slow_api_seconds", "delay every API answer"),
-    ("slow_storage_seconds", "delay every storage body"),
+    ("slow_api_seconds", "delay every API answer by S seconds"),
+    ("slow_storage_seconds", "wait S seconds before the first byte of every original or clip"),
 )
 _FAULT_FLAGS = (
     ("expire_first_presign", "the first link issued for each photo is already expired"),
     ("compat_flat", "Ping and Event Details without the envelope (legacy form)"),
     ("compat_misspelled", "image items use widht/thumbanail_url/orginal_url"),
     ("clip_fail", "video clipping jobs end as failed"),
+    ("clip_never_finishes", "video clipping jobs stay processing forever"),
+    ("clip_404_once", "the first GET of each clip URL answers 404"),
 )
 
 
@@ -68,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     world.add_argument("--photos-per-event", type=int, default=40)
     world.add_argument("--photo-bytes", type=int, default=200_000)
     world.add_argument("--host", default="127.0.0.1")
-    world.add_argument("--port", type=int, default=8903, help="0 picks a free port")
+    world.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="0 picks a free port (default %(default)s)"
+    )
     world.add_argument("--presign-ttl", type=float, default=3600.0, help="seconds")
     world.add_argument("--oversize-page", choices=OVERSIZE_MODES, default="reject")
     world.add_argument("--partial-invalid-ids", choices=PARTIAL_MODES, default="failed")
@@ -82,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="repeatable; none means any Host is accepted",
     )
     world.add_argument("--non-hex-ids", action="store_true")
+    world.add_argument("--clip-bytes", type=int, default=48_000, help="size of a video clip file")
     faults = parser.add_argument_group("faults")
     for name, text in _FAULT_INTS:
         faults.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help=text)
@@ -123,7 +131,33 @@ def _config(args: argparse.Namespace) -> SimConfig:
         data_dir=args.data_dir,
         allowed_hosts=tuple(args.allowed_hosts),
         non_hex_ids=args.non_hex_ids,
+        clip_bytes=args.clip_bytes,
     )
+
+
+_WORLD_FLAGS = (
+    "seed",
+    "org_id",
+    "events",
+    "photos_per_event",
+    "photo_bytes",
+    "clip_bytes",
+    "host",
+    "port",
+)
+
+
+def simulate_command(config: SimConfig) -> str:
+    """The ``syncer simulate`` command line that serves the same world as ``config`` (same
+    organisation, events, photo ids and bytes) at the same address. The API key is left out:
+    it must be the default one (``--api-key``) or be given by hand."""
+    defaults = build_parser().parse_args([])
+    words = ["syncer", "simulate"]
+    for name in _WORLD_FLAGS:
+        value = getattr(config, name)
+        if value != getattr(defaults, name):
+            words += [f"--{name.replace('_', '-')}", str(value)]
+    return " ".join(words)
 
 
 def _faults(args: argparse.Namespace) -> Faults:

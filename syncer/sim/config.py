@@ -11,6 +11,7 @@ OVERSIZE_MODES = ("reject", "clamp")
 PARTIAL_MODES = ("failed", "drop")
 MAX_EVENTS = 400
 MAX_PHOTO_BYTES = 100_000_000
+DEFAULT_PORT = 8903  # where `syncer simulate` listens unless told otherwise (and `syncer demo`)
 
 
 @dataclass
@@ -32,6 +33,7 @@ class SimConfig:
     data_dir: Path | None = None
     allowed_hosts: tuple[str, ...] = ()
     non_hex_ids: bool = False
+    clip_bytes: int = 48_000
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad setting."""
@@ -39,6 +41,9 @@ class SimConfig:
         _require(0 <= self.photos_per_event <= 1_000_000, "photos_per_event must be >= 0")
         _require(
             0 <= self.photo_bytes <= MAX_PHOTO_BYTES, f"photo_bytes must be 0..{MAX_PHOTO_BYTES}"
+        )
+        _require(
+            0 <= self.clip_bytes <= MAX_PHOTO_BYTES, f"clip_bytes must be 0..{MAX_PHOTO_BYTES}"
         )
         _require(0 <= self.port <= 65535, f"port must be 0..65535, got {self.port}")
         _require(self.presign_ttl >= 0, "presign_ttl must be >= 0 seconds")

@@ -16,7 +16,13 @@ from syncer.errors import BadRequestError, NotFoundError, UnprocessableError
 from syncer.sim.context import Call, SimContext
 from syncer.sim.envelope import ApiRequest, ApiResponse, ok, paging
 from syncer.sim.gallery import image_page
-from syncer.sim.selfie import CONFIDENCE_PERCENTAGE, FaceSearch, clip_state, valid_request_id
+from syncer.sim.selfie import (
+    CONFIDENCE_PERCENTAGE,
+    ClipJob,
+    FaceSearch,
+    clip_state,
+    valid_request_id,
+)
 
 
 def parse_form(request: ApiRequest) -> dict[str, bytes]:
@@ -118,8 +124,7 @@ def clip_start(ctx: SimContext, call: Call) -> ApiResponse:
     if found is None:
         found = _run_search(ctx, call, form, request_id)
     job = ctx.selfies.start_clip(found)
-    state = clip_state(job, ctx.faults.clip_polls, ctx.faults.clip_fail, ctx.presigner.base_url)
-    return ok(state, "Video clipping request accepted", status=202)
+    return ok(_clip_state(ctx, job), "Video clipping request accepted", status=202)
 
 
 def clip_poll(ctx: SimContext, call: Call) -> ApiResponse:
@@ -127,5 +132,15 @@ def clip_poll(ctx: SimContext, call: Call) -> ApiResponse:
     job = ctx.selfies.poll_clip(call.event_id, call.args[0])
     if job is None:
         raise NotFoundError(f"Request id {call.args[0]} not found", status=404)
-    state = clip_state(job, ctx.faults.clip_polls, ctx.faults.clip_fail, ctx.presigner.base_url)
-    return ok(state, "Video clipping status")
+    return ok(_clip_state(ctx, job), "Video clipping status")
+
+
+def _clip_state(ctx: SimContext, job: ClipJob) -> dict[str, object]:
+    faults = ctx.faults
+    return clip_state(
+        job,
+        faults.clip_polls,
+        fail=faults.clip_fail,
+        stuck=faults.clip_never_finishes,
+        base_url=ctx.base_url,
+    )

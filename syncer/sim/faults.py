@@ -29,7 +29,17 @@ _EVERY = frozenset(
 _COUNTS = frozenset({"throttle_burst", "drift_insert_per_page", "drift_remove_per_page"})
 _POSITIVE = frozenset({"corrupt_every", "clip_polls"})
 _SECONDS = frozenset({"slow_api_seconds", "slow_storage_seconds"})
-_FLAGS = frozenset({"expire_first_presign", "compat_flat", "compat_misspelled", "clip_fail"})
+_RATES = frozenset({"storage_bytes_per_second", "storage_link_bytes_per_second"})
+_FLAGS = frozenset(
+    {
+        "expire_first_presign",
+        "compat_flat",
+        "compat_misspelled",
+        "clip_fail",
+        "clip_never_finishes",
+        "clip_404_once",
+    }
+)
 _DEFAULTS: dict[str, Any] = {
     "throttle_every": None,
     "retry_after": None,
@@ -40,6 +50,8 @@ _DEFAULTS: dict[str, Any] = {
     "error_504_every": None,
     "slow_api_seconds": 0.0,
     "slow_storage_seconds": 0.0,
+    "storage_bytes_per_second": None,
+    "storage_link_bytes_per_second": None,
     "drop_mid_body_every": None,
     "expire_first_presign": False,
     "failed_ids": set(),
@@ -54,6 +66,8 @@ _DEFAULTS: dict[str, Any] = {
     "corrupt_every": 1,
     "clip_polls": 3,
     "clip_fail": False,
+    "clip_never_finishes": False,
+    "clip_404_once": False,
 }
 
 
@@ -73,14 +87,21 @@ class Faults:
     ``slow_api_seconds``, ``revoke_after_requests``, ``compat_flat``, ``compat_misspelled``,
     ``drift_insert_per_page``, ``drift_remove_per_page``.
     Links: ``failed_ids``, ``failed_every``, ``drop_ids_every``, ``expire_first_presign``.
-    Storage: ``slow_storage_seconds``, ``drop_mid_body_every``, ``corrupt_storage`` with
-    ``corrupt_every``. Video clipping: ``clip_polls`` (polls until terminal), ``clip_fail``.
+    Storage (presigned originals and clip files): ``slow_storage_seconds`` (wait before the
+    status line, i.e. before the first byte), ``storage_bytes_per_second`` (pace each body to
+    at most this rate; ``None`` = unpaced), ``storage_link_bytes_per_second`` (all bodies
+    together share this rate, like one uplink; ``None`` = unlimited); originals only:
+    ``drop_mid_body_every``, ``corrupt_storage`` with ``corrupt_every``.
+    Video clipping: ``clip_polls`` (polls until terminal), ``clip_fail`` (jobs end ``failed``),
+    ``clip_never_finishes`` (jobs stay ``processing``), ``clip_404_once`` (the first GET of
+    each clip URL answers 404 NoSuchKey, later ones serve the file).
     """
 
     _lock: threading.RLock
     _counters: dict[str, int]
     _burst_left: int
     _issued: set[str]
+    _clips_missed: set[str]
     throttle_every: int | None
     retry_after: float | str | None
     throttle_burst: int
@@ -90,6 +111,8 @@ class Faults:
     error_504_every: int | None
     slow_api_seconds: float
     slow_storage_seconds: float
+    storage_bytes_per_second: int | None
+    storage_link_bytes_per_second: int | None
     drop_mid_body_every: int | None
     expire_first_presign: bool
     failed_ids: set[str]
@@ -104,12 +127,15 @@ class Faults:
     corrupt_every: int
     clip_polls: int
     clip_fail: bool
+    clip_never_finishes: bool
+    clip_404_once: bool
 
     def __init__(self, **knobs: Any) -> None:
         object.__setattr__(self, "_lock", threading.RLock())
         object.__setattr__(self, "_counters", {})
         object.__setattr__(self, "_burst_left", 0)
         object.__setattr__(self, "_issued", set())
+        object.__setattr__(self, "_clips_missed", set())
         for name, value in _DEFAULTS.items():
             setattr(self, name, set(value) if isinstance(value, set) else value)
         for name, value in knobs.items():
@@ -126,6 +152,8 @@ class Faults:
                 object.__setattr__(self, "_burst_left", checked)
             if name == "expire_first_presign":
                 self._issued.clear()
+            if name == "clip_404_once":
+                self._clips_missed.clear()
 
     def __repr__(self) -> str:
         active = {k: v for k, v in self.as_dict().items() if v != _DEFAULTS[k]}
@@ -188,6 +216,14 @@ class Faults:
             self._issued.add(key)
             return True
 
+    def clip_missing_now(self, clip: str) -> bool:
+        """True when ``clip_404_once`` is on and this is the first GET of that clip URL."""
+        with self._lock:
+            if not self.clip_404_once or clip in self._clips_missed:
+                return False
+            self._clips_missed.add(clip)
+            return True
+
     def storage_fault(self) -> str | None:
         """Count one storage GET: ``"drop"``, a corruption mode, or None."""
         with self._lock:
@@ -215,6 +251,8 @@ def _check(name: str, value: Any) -> Any:
         return _int(name, value, 1)
     if name in _SECONDS:
         return _seconds(name, value)
+    if name in _RATES:
+        return None if value is None else _int(name, value, 1)
     if name in _FLAGS:
         if not isinstance(value, bool):
             raise ConfigError(f"simulator: fault {name} must be true or false, got {value!r}")

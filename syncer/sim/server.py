@@ -23,12 +23,13 @@ from syncer.sim.context import SimContext
 from syncer.sim.datadir import DataDir
 from syncer.sim.envelope import ApiRequest, ApiResponse
 from syncer.sim.faults import Faults
-from syncer.sim.selfie import SelfieStore
+from syncer.sim.selfie import ClipFiles, SelfieStore
 from syncer.sim.stats import SimStats
 from syncer.sim.storage import Presigner, StorageRoute
 from syncer.sim.world import FOREIGN_EVENT_ID, UNCONFIGURED_EVENT_ID, SimEvent, SimPhoto, World
 
 MAX_BODY = 64 * 1024 * 1024
+STATS_PATH = "/_sim/stats"  # the counters as JSON, for a simulator run as `syncer simulate`
 _log = logging.getLogger(__name__)
 
 
@@ -38,6 +39,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     app: ApiApp
     storage: StorageRoute
+    stats: SimStats
 
     def __init__(self, address: tuple[str, int]) -> None:
         super().__init__(address, _Handler)
@@ -92,6 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._api(parts.path, parts.query, body)
         elif StorageRoute.handles(parts.path):
             self.server.storage.serve(self, parts.path, parts.query)
+        elif parts.path == STATS_PATH and self.command == "GET":
+            self._write(ApiResponse(200, self.server.stats.as_json()))
         else:
             self._plain(404, b"Not Found\n")
 
@@ -161,8 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
 class Simulator:
     """A local 9Pic API plus presigned storage host. Use as a context manager.
 
-    ``clock`` and ``sleep`` are injectable so tests can expire links and observe slow-downs
-    without waiting.
+    ``clock``, ``sleep`` and ``monotonic`` (the pacing clock of ``storage_bytes_per_second``)
+    are injectable so tests can expire links and observe slow-downs without waiting.
     """
 
     def __init__(
@@ -172,6 +176,7 @@ class Simulator:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config if config is not None else SimConfig()
         self.config.validate()
@@ -181,6 +186,7 @@ class Simulator:
         self.api_key = self.config.api_key
         self._clock = clock
         self._sleep = sleep
+        self._monotonic = monotonic
         eager = self.config.storage_base_url is not None  # another server reads data_dir
         self._files = DataDir(self.config.data_dir, self.config.photo_bytes, eager=eager)
         try:
@@ -232,8 +238,16 @@ class Simulator:
             self._sleep,
         )
         server.app = ApiApp(ctx)
+        server.stats = self.stats
         server.storage = StorageRoute(
-            self._files, self._world, self._presigner, self.faults, self.stats, self._sleep
+            self._files,
+            self._world,
+            self._presigner,
+            self.faults,
+            self.stats,
+            self._sleep,
+            clips=ClipFiles(self._selfies, self.faults, self.config.clip_bytes),
+            monotonic=self._monotonic,
         )
         self._server = server
         self._spawn("syncer-sim-http", lambda: server.serve_forever(poll_interval=0.01))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ class SimStats:
     errors_served: Counter[int] = field(default_factory=Counter)
     bytes_served: int = 0
     objects_served: Counter[str] = field(default_factory=Counter)  # image id -> GETs answered
+    full_downloads: Counter[str] = field(default_factory=Counter)  # image id -> whole 200 bodies
+    clip_downloads: Counter[str] = field(default_factory=Counter)  # clip path -> whole 200 bodies
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def api_request(self, route: str) -> None:
@@ -38,6 +41,22 @@ class SimStats:
     def object_served(self, image_id: str) -> None:
         with self._lock:
             self.objects_served[image_id] += 1
+
+    def full_download(self, image_id: str, delta: int = 1) -> None:
+        """One more (or, ``delta=-1``, one fewer) 200 answer whose complete, unaltered body
+        went out for ``image_id``."""
+        with self._lock:
+            _count(self.full_downloads, image_id, delta)
+
+    def clip_download(self, clip: str, delta: int = 1) -> None:
+        """Likewise for a clip (``clips/<event_id>/<request_id>/<n>.mp4``)."""
+        with self._lock:
+            _count(self.clip_downloads, clip, delta)
+
+    def downloaded_more_than_once(self) -> dict[str, int]:
+        """Image ids whose complete body was served more than once (a double download)."""
+        with self._lock:
+            return {key: n for key, n in self.full_downloads.items() if n > 1}
 
     def presigned(self, urls: int) -> None:
         with self._lock:
@@ -71,7 +90,13 @@ class SimStats:
                 "errors_served": dict(self.errors_served),
                 "bytes_served": self.bytes_served,
                 "objects_served": dict(self.objects_served),
+                "full_downloads": dict(self.full_downloads),
+                "clip_downloads": dict(self.clip_downloads),
             }
+
+    def as_json(self) -> bytes:
+        """:meth:`snapshot` as JSON (status codes as string keys)."""
+        return json.dumps(self.snapshot(), sort_keys=True).encode()
 
     def reset(self) -> None:
         """Every counter back to zero."""
@@ -82,3 +107,11 @@ class SimStats:
             self.api_by_route.clear()
             self.errors_served.clear()
             self.objects_served.clear()
+            self.full_downloads.clear()
+            self.clip_downloads.clear()
+
+
+def _count(counter: Counter[str], key: str, delta: int) -> None:
+    counter[key] += delta
+    if counter[key] <= 0:
+        del counter[key]

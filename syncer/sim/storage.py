@@ -2,7 +2,9 @@
 
 Errors here look like an S3-style object store: XML bodies, never the API envelope. Bodies go
 out with ``socket.sendfile`` (files on disk) or one ``sendall`` per in-memory part, so loopback
-throughput is limited by the client, not by us.
+throughput is limited by the client, not by us, unless the bandwidth knobs pace them
+(:mod:`syncer.sim.pacing`).
+Every byte range is served for clips as for originals.
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from http.server import BaseHTTPRequestHandler
+from typing import Protocol
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
 from syncer.sim.datadir import DataDir, PhotoBody
 from syncer.sim.faults import Faults
+from syncer.sim.pacing import BodyWriter, Pacer
 from syncer.sim.stats import SimStats
 from syncer.sim.world import World
 
@@ -29,6 +36,29 @@ _HTML_PAGE = (
     b"<body><h1>Please try again later</h1><p>The gateway could not reach the origin.</p>"
     b"</body></html>\n"
 )
+
+
+class Clips(Protocol):
+    """Where the storage route learns whether a clip exists and what its bytes are."""
+
+    def clip_bytes(self, clip: str) -> bytes | None: ...
+
+
+class _BytesBody:
+    """An in-memory body (a clip)."""
+
+    def __init__(self, blob: bytes) -> None:
+        self._blob = blob
+        self.size = len(blob)
+
+    def send(self, sock: socket.socket, offset: int, count: int) -> int:
+        if count <= 0:
+            return 0
+        sock.sendall(memoryview(self._blob)[offset : offset + count])
+        return min(count, self.size - offset)
+
+    def close(self) -> None:
+        pass
 
 
 class Presigner:
@@ -80,8 +110,26 @@ class _Plan:
     fault: str | None = None
 
 
+@dataclass(frozen=True)
+class _Object:
+    """One object about to be served, and what to do once its whole body went out."""
+
+    body: PhotoBody
+    content_type: str
+    etag: str | None
+    storage: bool  # a storage body: latency and bandwidth knobs apply
+    faults: bool  # the drop/corrupt knobs apply
+    whole: Callable[[int], None] | None = None  # counts a complete 200 body (+1/-1)
+
+
 class StorageRoute:
-    """Serves ``/storage/...`` (presigned originals) and ``/imgs/...`` (unsigned previews)."""
+    """Serves ``/storage/...`` (presigned originals), ``/clips/...`` (public video clips) and
+    ``/imgs/...`` (unsigned previews).
+
+    The knobs ``slow_storage_seconds`` (before the status line), ``storage_bytes_per_second``
+    (per body) and ``storage_link_bytes_per_second`` (all bodies together) apply to originals
+    and clips; bodies are paced in slices of about 20 ms, one sleep per slice, no lock held.
+    """
 
     def __init__(
         self,
@@ -91,6 +139,9 @@ class StorageRoute:
         faults: Faults,
         stats: SimStats,
         sleep: Callable[[float], None],
+        *,
+        clips: Clips,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._files = files
         self._world = world
@@ -98,10 +149,12 @@ class StorageRoute:
         self._faults = faults
         self._stats = stats
         self._sleep = sleep
+        self._clips = clips
+        self._pacer = Pacer(monotonic, sleep)
 
     @staticmethod
     def handles(path: str) -> bool:
-        return path.startswith(("/storage/", "/imgs/"))
+        return path.startswith(("/storage/", "/imgs/", "/clips/"))
 
     def serve(self, handler: BaseHTTPRequestHandler, path: str, query: str) -> None:
         head = handler.command == "HEAD"
@@ -109,16 +162,19 @@ class StorageRoute:
         if handler.command not in ("GET", "HEAD"):
             self._xml(handler, 405, "MethodNotAllowed", "Only GET and HEAD are allowed", head)
             return
+        if path.startswith("/clips/"):
+            self._serve_clip(handler, path.removeprefix("/"), head)
+            return
         if path.startswith("/imgs/"):
             found = _PREVIEW.match(path)
             if found is None or self._world.photo(int(found[1]), found[2]) is None:
-                self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
+                self._no_such_key(handler, head)
                 return
-            self._send(handler, int(found[1]), found[2], head, faults=False)
+            self._send_photo(handler, int(found[1]), found[2], head, presigned=False)
             return
         found = _OBJECT.match(path)
         if found is None:
-            self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
+            self._no_such_key(handler, head)
             return
         refusal = self._presigner.refusal(path.removeprefix("/storage/"), query)
         if refusal is not None:
@@ -126,69 +182,103 @@ class StorageRoute:
             return
         if not head:
             self._stats.object_served(found[2])
-        self._send(handler, int(found[1]), found[2], head, faults=True)
+        self._send_photo(handler, int(found[1]), found[2], head, presigned=True)
 
-    def _send(
+    def _serve_clip(self, handler: BaseHTTPRequestHandler, clip: str, head: bool) -> None:
+        blob = self._clips.clip_bytes(clip)
+        if blob is None or self._faults.clip_missing_now(clip):
+            self._no_such_key(handler, head)
+            return
+        etag = hashlib.md5(blob, usedforsecurity=False).hexdigest()
+        body = _BytesBody(blob)
+        whole = partial(self._stats.clip_download, clip)
+        self._send(handler, _Object(body, "video/mp4", etag, True, False, whole), head)
+
+    def _send_photo(
         self,
         handler: BaseHTTPRequestHandler,
         event_id: int,
         image_id: str,
         head: bool,
         *,
-        faults: bool,
+        presigned: bool,
     ) -> None:
         try:
             body = self._files.open(event_id, image_id)
         except FileNotFoundError:
-            self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
+            self._no_such_key(handler, head)
             return
+        photo = self._world.photo(event_id, image_id)
+        etag = photo.md5 if photo is not None and photo.md5 else None
+        whole = partial(self._stats.full_download, image_id) if presigned else None
+        obj = _Object(body, "image/jpeg", etag, presigned, presigned, whole)
         try:
-            span = _byte_range(handler.headers.get("Range"), body.size)
-            if span is None:
-                handler.send_response(416)
-                handler.send_header("Content-Range", f"bytes */{body.size}")
-                self._finish_xml(handler, 416, "InvalidRange", "The range is not satisfiable", head)
-                return
-            fault = self._faults.storage_fault() if faults and not head else None
-            plan = _plan(span, body.size, fault)
-            self._headers(handler, plan, body.size, event_id, image_id)
-            if faults and self._faults.slow_storage_seconds:
-                self._sleep(self._faults.slow_storage_seconds)
-            if not head:
-                self._body(handler, body, plan)
+            self._send(handler, obj, head)
         finally:
             body.close()
 
+    def _send(self, handler: BaseHTTPRequestHandler, obj: _Object, head: bool) -> None:
+        size = obj.body.size
+        span = _byte_range(handler.headers.get("Range"), size)
+        if obj.storage and self._faults.slow_storage_seconds:
+            self._sleep(self._faults.slow_storage_seconds)  # before the first byte
+        if span is None:
+            handler.send_response(416)
+            handler.send_header("Content-Range", f"bytes */{size}")
+            self._finish_xml(handler, 416, "InvalidRange", "The range is not satisfiable", head)
+            return
+        fault = self._faults.storage_fault() if obj.faults and not head else None
+        plan = _plan(span, size, fault, obj.content_type)
+        self._headers(handler, plan, size, obj.etag)
+        if head:
+            return
+        whole = plan.status == 200 and fault is None and plan.length == size
+        self._body(handler, obj, plan, obj.whole if whole else None)
+
     def _headers(
-        self, handler: BaseHTTPRequestHandler, plan: _Plan, size: int, event_id: int, image_id: str
+        self, handler: BaseHTTPRequestHandler, plan: _Plan, size: int, etag: str | None
     ) -> None:
         self._stats.status(plan.status)
         handler.send_response(plan.status)
         handler.send_header("Content-Type", plan.content_type)
         handler.send_header("Content-Length", str(plan.declared))
         handler.send_header("Accept-Ranges", "bytes")
-        photo = self._world.photo(event_id, image_id)
-        if photo is not None and photo.md5 and plan.fault != "html200":
-            handler.send_header("ETag", f'"{photo.md5}"')
+        if etag and plan.fault != "html200":
+            handler.send_header("ETag", f'"{etag}"')
         if plan.status == 206:
             end = plan.start + plan.length - 1
             handler.send_header("Content-Range", f"bytes {plan.start}-{end}/{size}")
         handler.end_headers()
 
-    def _body(self, handler: BaseHTTPRequestHandler, body: PhotoBody, plan: _Plan) -> None:
+    def _body(
+        self,
+        handler: BaseHTTPRequestHandler,
+        obj: _Object,
+        plan: _Plan,
+        whole: Callable[[int], None] | None,
+    ) -> None:
+        """Write the planned body; ``whole(+1)`` just before its last byte goes out (so a
+        client never holds a complete body that is not counted yet), ``whole(-1)`` if that
+        last byte then fails."""
         sent = 0
+        rate = self._faults.storage_bytes_per_second if obj.storage else None
+        link = self._faults.storage_link_bytes_per_second if obj.storage else None
+        out = BodyWriter(handler.connection, obj.body, plan.start, plan.length, whole)
         try:
             if plan.fault == "html200":
                 handler.wfile.write(_HTML_PAGE)
                 sent = len(_HTML_PAGE)
             else:
-                sent = body.send(handler.connection, plan.start, plan.length)
+                self._pacer.send(out, rate, link)
         except OSError:
             handler.close_connection = True
         finally:
-            self._stats.sent(sent)
+            self._stats.sent(sent or out.sent)
         if plan.fault in ("drop", "short", "long"):
             handler.close_connection = True  # the body on the wire disagrees with its length
+
+    def _no_such_key(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
+        self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
 
     def _xml(
         self, handler: BaseHTTPRequestHandler, status: int, code: str, message: str, head: bool
@@ -233,18 +323,18 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int, bool] | None:
     return start, min(end, size - 1) - start + 1, True
 
 
-def _plan(span: tuple[int, int, bool], size: int, fault: str | None) -> _Plan:
-    start, length, partial = span
-    status = 206 if partial else 200
+def _plan(span: tuple[int, int, bool], size: int, fault: str | None, content_type: str) -> _Plan:
+    start, length, ranged = span
+    status = 206 if ranged else 200
     cut = max(1, length // 10)
     if fault == "html200":
         return _Plan(200, 0, 0, len(_HTML_PAGE), "text/html; charset=utf-8", fault)
     if fault == "ctype":
         return _Plan(status, start, length, length, "text/html; charset=utf-8", fault)
     if fault == "drop":
-        return _Plan(status, start, length // 2, length, fault=fault)
+        return _Plan(status, start, length // 2, length, content_type, fault)
     if fault == "short":
-        return _Plan(status, start, max(0, length - cut), length, fault=fault)
+        return _Plan(status, start, max(0, length - cut), length, content_type, fault)
     if fault == "long":
-        return _Plan(status, start, length, max(0, length - cut), fault=fault)
-    return _Plan(status, start, length, length)
+        return _Plan(status, start, length, max(0, length - cut), content_type, fault)
+    return _Plan(status, start, length, length, content_type)

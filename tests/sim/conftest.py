@@ -23,7 +23,9 @@ def make_sim() -> Iterator[MakeSim]:
     def make(faults: Faults | None = None, **kwargs: Any) -> Simulator:
         clock = kwargs.pop("clock", None)
         sleep = kwargs.pop("sleep", None)
-        extra = {k: v for k, v in (("clock", clock), ("sleep", sleep)) if v is not None}
+        monotonic = kwargs.pop("monotonic", None)
+        given = (("clock", clock), ("sleep", sleep), ("monotonic", monotonic))
+        extra = {k: v for k, v in given if v is not None}
         sim = Simulator(SimConfig(**{**SMALL, **kwargs}), faults, **extra)
         started.append(sim.start())
         return sim

@@ -29,6 +29,21 @@ class SleepRecorder:
         self.calls.append(seconds)
 
 
+class PacingClock:
+    """A monotonic clock that moves only when the simulator sleeps (records the sleeps too)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.calls: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.now += seconds
+
+
 def api_base(sim: Simulator) -> str:
     return f"{sim.base_url}/api/v1/ext/{sim.org_id}"
 

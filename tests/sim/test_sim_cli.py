@@ -78,3 +78,30 @@ def test_every_fault_knob_has_a_flag() -> None:
     assert set(Faults().as_dict()) <= flags
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--retry-after", "soon"])
+
+
+def test_simulate_command_rebuilds_the_same_world() -> None:
+    from syncer.sim.cli import _config, simulate_command
+    from syncer.sim.config import SimConfig
+
+    assert simulate_command(SimConfig(port=8903)) == "syncer simulate"
+    config = SimConfig(seed=7, events=2, photos_per_event=12, photo_bytes=9_000, port=4321)
+    config.clip_bytes = 5_000
+    command = simulate_command(config)
+    assert command.startswith("syncer simulate ")
+    rebuilt = _config(build_parser().parse_args(command.split()[2:]))
+    assert rebuilt == config
+
+
+def test_latency_bandwidth_and_clip_flags() -> None:
+    from syncer.sim.cli import _faults
+
+    argv = ["--slow-api-seconds", "0.08", "--slow-storage-seconds", "0.05"]
+    argv += ["--storage-bytes-per-second", "5000000", "--clip-never-finishes", "--clip-404-once"]
+    faults = _faults(build_parser().parse_args(argv))
+    assert faults.slow_api_seconds == 0.08
+    assert faults.slow_storage_seconds == 0.05
+    assert faults.storage_bytes_per_second == 5_000_000
+    assert faults.clip_never_finishes
+    assert faults.clip_404_once
+    assert main(["--port", "0", "--storage-bytes-per-second", "0"]) == 78
