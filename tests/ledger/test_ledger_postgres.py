@@ -1,0 +1,163 @@
+"""What only a PostgreSQL ledger has: migrations on a server, its schema, connection failures.
+
+Everything a ledger does is tested on PostgreSQL too, through the ``ledger`` fixture; this file
+holds what differs: the server may be down, refuse the password, or lack the database.
+"""
+
+from __future__ import annotations
+
+from itertools import count
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from ledger_fixtures import EVENT, event_record, query
+from postgres_server import PostgresServer
+from sqlalchemy import create_engine, make_url
+from sqlalchemy.pool import NullPool
+
+from syncer.errors import ConfigError, LedgerError, LedgerUnavailableError
+from syncer.ledger import Ledger
+from syncer.ledger.migrate import alembic_config, head_revision
+from syncer.ledger.models import metadata
+
+PASSWORD = "hunter2-secret"  # noqa: S105 (a test role's password)
+
+# The whole schema as PostgreSQL describes it: columns, constraints and indexes.
+SCHEMA_QUERIES = (
+    "SELECT table_name, column_name, data_type, character_maximum_length, is_nullable,"
+    " column_default FROM information_schema.columns WHERE table_schema = 'public'"
+    " ORDER BY 1, 2",
+    "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
+    " WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+    "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+    " ORDER BY 1, 2",
+)
+
+
+def schema(url: str) -> list[list[tuple[object, ...]]]:
+    return [query(url, sql) for sql in SCHEMA_QUERIES]
+
+
+def test_migrations_match_the_models_on_postgresql(postgres_url: str) -> None:
+    command.upgrade(alembic_config(postgres_url), "head")
+    engine = create_engine(postgres_url, poolclass=NullPool)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    engine.dispose()
+
+
+def test_a_new_ledger_has_exactly_the_migrated_schema(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """create_all + stamp (new ledgers) and the migration scripts give the same database."""
+    command.upgrade(alembic_config(postgres_url), "head")
+    fresh = postgres_server.create_database("fresh_schema")
+    try:
+        assert Ledger.upgrade(fresh) == (None, head_revision())
+        migrated, created = schema(postgres_url), schema(fresh)
+        assert {row[0] for row in migrated[0]} >= {"photos", "placements", "alembic_version"}
+        dirty = [row for row in created[0] if row[:2] == ("photos", "placements_dirty")]
+        assert [row[2:] for row in dirty] == [("boolean", None, "NO", "false")]
+        assert created == migrated
+        assert query(fresh, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
+    finally:
+        postgres_server.execute('DROP DATABASE "fresh_schema" WITH (FORCE)')
+
+
+def test_a_database_with_other_tables_is_refused_and_untouched(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.create_database("foreign_db")
+    try:
+        postgres_server.execute("CREATE TABLE people (name text)", database="foreign_db")
+        with pytest.raises(LedgerError, match=r"foreign_db.* is not a syncer ledger .*people"):
+            Ledger.open(url)
+        tables = query(url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        assert tables == [("people",)]
+    finally:
+        postgres_server.execute('DROP DATABASE "foreign_db" WITH (FORCE)')
+
+
+def test_a_newer_revision_is_refused(postgres_server: PostgresServer, postgres_url: str) -> None:
+    Ledger.open(postgres_url).close()
+    database = make_url(postgres_url).database or ""
+    postgres_server.execute("UPDATE alembic_version SET version_num = 'f00dfeed'", database)
+    with pytest.raises(LedgerError, match=r"revision 'f00dfeed', unknown to this syncer"):
+        Ledger.open(postgres_url)
+    assert query(postgres_url, "SELECT version_num FROM alembic_version") == [("f00dfeed",)]
+
+
+_roles = count(1)
+
+
+@pytest.fixture
+def role(postgres_server: PostgresServer) -> str:
+    """A new login role with a password, owning its own database ``<role>_db``."""
+    name = f"syncer_{next(_roles)}"
+    postgres_server.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{PASSWORD}'")
+    postgres_server.create_database(f"{name}_db", owner=name)
+    return name
+
+
+def test_a_role_with_a_password_uses_its_ledger(postgres_server: PostgresServer, role: str) -> None:
+    url = postgres_server.url(f"{role}_db", role, PASSWORD)
+    with Ledger.open(url) as ledger:
+        ledger.upsert_event(event_record())
+        assert PASSWORD not in repr(ledger)
+    with Ledger.open(url, create=False) as ledger:
+        assert ledger.event_ids() == [EVENT]
+
+
+def one_line_without_secret(error: LedgerError | ConfigError) -> str:
+    text = f"{error.message}\n{error.hint or ''}"
+    assert "\n" not in error.message
+    assert PASSWORD not in text
+    return error.message
+
+
+def test_a_wrong_password_is_a_settings_error(postgres_server: PostgresServer, role: str) -> None:
+    url = postgres_server.url(f"{role}_db", role, PASSWORD + "-wrong")
+    with pytest.raises(ConfigError) as caught:
+        Ledger.open(url)
+    assert caught.value.exit_code == 78
+    message = one_line_without_secret(caught.value)
+    assert "password authentication failed" in message
+    assert "-wrong" not in message
+    assert "storage.ledger" in (caught.value.hint or "")
+
+
+def test_an_unknown_database_is_a_settings_error(postgres_server: PostgresServer) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Ledger.open(postgres_server.url("no_such_db"))
+    assert caught.value.exit_code == 78
+    assert 'database "no_such_db" does not exist' in one_line_without_secret(caught.value)
+
+
+def test_a_server_that_is_down_is_temporary(tmp_path: Path) -> None:
+    nobody_listens = PostgresServer(tmp_path, 0.0).url("syncer", "syncer", PASSWORD)
+    with pytest.raises(LedgerUnavailableError) as caught:
+        Ledger.open(nobody_listens)
+    assert caught.value.exit_code == 75
+    message = one_line_without_secret(caught.value)
+    assert message.startswith("ledger postgresql+psycopg://syncer:***@/syncer")
+    assert "No such file or directory" in message
+
+
+def test_connections_the_server_dropped_are_replaced(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """A server restart between two calls (a daemon's cycles) costs nothing: pooled
+    connections are checked before use."""
+    database = make_url(postgres_url).database or ""
+    with Ledger.open(postgres_url) as ledger:
+        ledger.upsert_event(event_record())
+        postgres_server.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            database,
+        )
+        assert ledger.event_ids() == [EVENT]
