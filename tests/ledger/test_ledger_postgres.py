@@ -6,6 +6,8 @@ holds what differs: the server may be down, refuse the password, or lack the dat
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from itertools import count
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from syncer.errors import ConfigError, LedgerError, LedgerUnavailableError
 from syncer.ledger import Ledger
-from syncer.ledger.migrate import alembic_config, head_revision
+from syncer.ledger.migrate import alembic_config, head_revision, script_directory
 from syncer.ledger.models import metadata
 
 PASSWORD = "hunter2-secret"  # noqa: S105 (a test role's password)
@@ -66,6 +68,25 @@ def test_a_new_ledger_has_exactly_the_migrated_schema(
         assert query(fresh, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
     finally:
         postgres_server.execute('DROP DATABASE "fresh_schema" WITH (FORCE)')
+
+
+REVISIONS = [script.revision for script in reversed(list(script_directory().walk_revisions()))]
+
+
+@pytest.mark.parametrize("start", REVISIONS)
+def test_every_revision_is_upgraded_to_the_schema_of_a_new_ledger(
+    postgres_server: PostgresServer, postgres_url: str, start: str
+) -> None:
+    """``syncer db upgrade`` of a ledger written by any earlier syncer runs the migration
+    scripts on PostgreSQL and ends with the schema a new ledger gets."""
+    command.upgrade(alembic_config(postgres_url), start)
+    assert Ledger.upgrade(postgres_url) == (start, head_revision())
+    fresh = postgres_server.create_database(f"fresh_{start}")
+    try:
+        Ledger.upgrade(fresh)
+        assert schema(postgres_url) == schema(fresh)
+    finally:
+        postgres_server.execute(f'DROP DATABASE "fresh_{start}" WITH (FORCE)')
 
 
 def test_a_database_with_other_tables_is_refused_and_untouched(
@@ -161,3 +182,26 @@ def test_connections_the_server_dropped_are_replaced(
             database,
         )
         assert ledger.event_ids() == [EVENT]
+
+
+def test_a_missing_driver_is_a_settings_error_with_the_extra_to_install() -> None:
+    """Without psycopg (syncer installed without its postgres extra) the URL cannot work."""
+    code = (
+        "import sys; sys.modules['psycopg'] = None\n"
+        "from syncer.errors import SyncerError\n"
+        "from syncer.ledger import Ledger\n"
+        "try:\n"
+        "    Ledger.open('postgresql+psycopg://syncer@db.invalid/syncer')\n"
+        "except SyncerError as exc:\n"
+        "    print(exc.exit_code, exc.message, exc.hint, sep='\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    exit_code, message, hint = done.stdout.splitlines()
+    assert exit_code == "78"
+    assert message.startswith(
+        "ledger postgresql+psycopg://syncer@db.invalid/syncer: no database driver for "
+        "'postgresql+psycopg'"
+    )
+    assert hint == "pip install 'syncer[postgres]'"
