@@ -17,7 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from ledger_fixtures import EVENT, event_record, query
 from postgres_server import PostgresServer
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from syncer.errors import ConfigError, LedgerError, LedgerUnavailableError
@@ -205,3 +205,21 @@ def test_a_missing_driver_is_a_settings_error_with_the_extra_to_install() -> Non
         "'postgresql+psycopg'"
     )
     assert hint == "pip install 'syncer[postgres]'"
+
+
+def test_a_connection_lost_in_a_transaction_is_temporary(
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
+    """The server going away mid-transaction (a restart, a failover) is exit 75, retried."""
+    with Ledger.open(postgres_url) as ledger:
+        # the connection must be in a transaction when the server drops it
+        with pytest.raises(LedgerUnavailableError) as caught, ledger._read() as conn:  # noqa: PT012
+            postgres_server.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                make_url(postgres_url).database or "",
+            )
+            conn.execute(text("SELECT count(*) FROM photos"))
+        assert caught.value.exit_code == 75
+        assert "terminating connection due to administrator command" in caught.value.message
+        assert ledger.event_ids() == []  # the next call gets a new connection
