@@ -116,21 +116,20 @@ def start_cluster(folder: Path) -> Iterator[PostgresServer]:
     started = time.monotonic()
     prefix = _as_owner(folder)
     data = folder / "data"
+    pg_ctl = [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-s"]
     try:
-        _run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust",
-              "-E", "UTF8", "--no-locale", "--no-sync"])  # fmt: skip
-        (data / "pg_hba.conf").write_text(HBA)
-        options = f"-k {folder} {SERVER_OPTIONS}"
-        _run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-              str(folder / "server.log"), "-w", "-s", "start"])  # fmt: skip
-    except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
-        _unavailable(f"the test cluster did not start: {exc}")
-    try:
+        try:
+            _run([*prefix, str(bindir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A",
+                  "trust", "-E", "UTF8", "--no-locale", "--no-sync"])  # fmt: skip
+            (data / "pg_hba.conf").write_text(HBA)
+            options = f"-k {folder} {SERVER_OPTIONS}"
+            _run([*pg_ctl, "-o", options, "-l", str(folder / "server.log"), "start"])
+        except (OSError, RuntimeError, subprocess.TimeoutExpired) as exc:
+            _unavailable(f"the test cluster did not start: {exc}")
         yield PostgresServer(folder, time.monotonic() - started)
     finally:
         with suppress(OSError, RuntimeError, subprocess.TimeoutExpired):
-            _run([*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                  "-s", "stop"])  # fmt: skip
+            _run([*pg_ctl, "-m", "immediate", "stop"])
 
 
 @pytest.fixture(scope="session")
