@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from itertools import count
 from pathlib import Path
 
@@ -223,3 +224,27 @@ def test_a_connection_lost_in_a_transaction_is_temporary(
         assert caught.value.exit_code == 75
         assert "terminating connection due to administrator command" in caught.value.message
         assert ledger.event_ids() == []  # the next call gets a new connection
+
+
+def test_processes_opening_a_new_database_at_once_create_it_once(postgres_url: str) -> None:
+    """A status and a sync started together on an empty database: both open it."""
+    opened: list[str] = []
+    failed: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_it() -> None:
+        start.wait()
+        try:
+            with Ledger.open(postgres_url) as ledger:
+                opened.append(repr(ledger.event_ids()))
+        except BaseException as exc:  # reported below
+            failed.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failed == []
+    assert opened == ["[]"] * 4
+    assert query(postgres_url, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
