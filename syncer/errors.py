@@ -12,6 +12,7 @@ translated at the module boundary with ``raise ... from exc``.
     │   ├── RootUnavailableError   74   root missing, unwritable, or NAS marker missing
     │   ├── DiskFullError          74   free space below the floor, or ENOSPC/EFBIG
     │   └── LedgerError            74   ledger file corrupt, foreign or unreadable
+    │       └── LedgerUnavailableError 75   the ledger's database server is down or busy
     ├── AlreadyRunningError        75   another syncer holds the ledger lock
     └── ApiError                   70   the 9Pic API refused or garbled a request
         ├── AuthError              77   401 (no key) or 403 (bad, revoked or foreign key)
@@ -63,6 +64,12 @@ class DiskFullError(StorageError):
 
 class LedgerError(StorageError):
     pass
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger's database server cannot be reached now (down, restarting, out of slots)."""
+
+    exit_code = 75
 
 
 class AlreadyRunningError(SyncerError):

@@ -71,7 +71,8 @@ def upgrade() -> None:
         sa.Column("last_seen_walk", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("missing_walks", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("downloaded_at", TIMESTAMP, nullable=True),
-        sa.Column("placements_dirty", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        # false() is DEFAULT 0 on SQLite and DEFAULT false on PostgreSQL (which refuses 0)
+        sa.Column("placements_dirty", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.CheckConstraint(PHOTO_STATES, name=op.f("ck_photos_state")),
         sa.ForeignKeyConstraint(
             ["event_id"], ["events.event_id"], name=op.f("fk_photos_event_id_events")

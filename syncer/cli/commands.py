@@ -196,12 +196,14 @@ def _verify(settings: Settings, event_id: int | None, *, repair: bool) -> Verify
 
 def db(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.ledger import Ledger
+    from syncer.ledger.engine import resolve_target
 
+    label = resolve_target(settings.storage.ledger).label  # a URL's password stays hidden
     before, after = Ledger.upgrade(settings.storage.ledger)
     if before == after:
-        print(f"ledger {settings.storage.ledger} is at the newest schema ({after})")
+        print(f"ledger {label} is at the newest schema ({after})")
     else:
-        print(f"ledger {settings.storage.ledger} migrated from {before or 'empty'} to {after}")
+        print(f"ledger {label} migrated from {before or 'empty'} to {after}")
     return 0
 
 

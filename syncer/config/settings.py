@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import (
@@ -122,7 +123,22 @@ class Settings(BaseSettings):
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON-able data, with the API key shown as ``"********"`` (or null)."""
+    """The settings as JSON-able data, with the API key shown as ``"********"`` (or null), and
+    so is the password of a database URL in ``storage.ledger``."""
     data = settings.model_dump(mode="json")
     data["api"]["key"] = MASK if settings.api.key is not None else None
+    data["storage"]["ledger"] = masked_url(settings.storage.ledger)
     return data
+
+
+def masked_url(value: str) -> str:
+    """``scheme://user:********@host/...`` for a URL with a password; anything else as is."""
+    if "://" not in value:
+        return value
+    scheme, _, rest = value.partition("://")
+    netloc = urlsplit(f"//{rest}").netloc  # a prefix of rest: up to the first / ? or #
+    userinfo, at, host = netloc.rpartition("@")
+    if not at or ":" not in userinfo:
+        return value
+    user = userinfo.partition(":")[0]
+    return f"{scheme}://{user}:{MASK}@{host}{rest[len(netloc) :]}"

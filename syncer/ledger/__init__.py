@@ -1,4 +1,5 @@
-"""The SQLite ledger: what syncer knows about events, photos, files and runs."""
+"""The ledger (an SQLite file, or a PostgreSQL database): what syncer knows about events,
+photos, files and runs."""
 
 from syncer.ledger.records import (
     DuePhoto,

@@ -18,10 +18,10 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from syncer.errors import DiskFullError, LedgerError
+from syncer.errors import ConfigError, DiskFullError, LedgerError, LedgerUnavailableError
 from syncer.private_paths import open_private_file
 
 if TYPE_CHECKING:  # PostgreSQL support loads only for a PostgreSQL ledger (saves ~30 ms)
@@ -38,6 +38,18 @@ PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 WRITE_OPTION = "syncer_ledger_write"  # execution option: start the transaction IMMEDIATE
+
+# A server that refuses who we are or what we ask for: the settings must change (exit 78).
+# libpq reports these while connecting, as text without an SQLSTATE.
+REFUSED_ACCESS = (
+    "authentication failed",
+    "no password supplied",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "permission denied",
+)
+# SQLSTATE classes and codes of a server that is away for now: try again later (exit 75).
+UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 @dataclass(frozen=True)
@@ -107,14 +119,31 @@ def private_umask() -> Iterator[None]:
 
 
 def create_ledger_engine(target: LedgerTarget) -> Engine:
-    """The engine the ledger works with: PRAGMAs on every SQLite connection, real transactions."""
-    is_sqlite = target.url.get_backend_name() == "sqlite"
-    connect_args: dict[str, Any] = {"check_same_thread": False} if is_sqlite else {}
-    engine = create_engine(target.url, connect_args=connect_args)
-    if is_sqlite:
-        event.listen(engine, "connect", _sqlite_connect)
-        event.listen(engine, "begin", _sqlite_begin)
+    """The engine the ledger works with: PRAGMAs on every SQLite connection, real transactions.
+
+    A server database gets pooled connections tested before use: a daemon outlives server
+    restarts, and a connection the server dropped must not fail the next cycle.
+    """
+    if target.url.get_backend_name() != "sqlite":
+        return _engine(target, pool_pre_ping=True)
+    engine = _engine(target, connect_args={"check_same_thread": False})
+    event.listen(engine, "connect", _sqlite_connect)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _engine(target: LedgerTarget, **options: Any) -> Engine:
+    """``create_engine``, with a missing or unknown database driver said in one line."""
+    try:
+        return create_engine(target.url, **options)
+    except (NoSuchModuleError, ImportError) as exc:
+        backend = target.url.get_backend_name()
+        hint = "pip install 'syncer[postgres]'" if backend == "postgresql" else None
+        raise ConfigError(
+            f"ledger {target.label}: no database driver for {target.url.drivername!r} "
+            f"({type(exc).__name__}: {exc})",
+            hint=hint,
+        ) from exc
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -138,7 +167,7 @@ def inspection_engine(target: LedgerTarget) -> Engine:
     """An engine that cannot change the ledger: read-only for a file, no PRAGMAs at all."""
     path = target.path
     if path is None:
-        return create_engine(target.url, poolclass=NullPool)
+        return _engine(target, poolclass=NullPool)
     uri = f"file:{quote(str(path))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
@@ -162,15 +191,51 @@ def translated_errors(label: str) -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        reason = str(exc.orig).strip() or type(exc.orig).__name__
-        # SQLite's extended code (SQLITE_READONLY_RECOVERY, SQLITE_IOERR_FSYNC, ...) tells
-        # apart cases that share one message; the base codes add nothing to the message.
-        code = getattr(exc.orig, "sqlite_errorname", None)
-        if isinstance(code, str) and code.count("_") >= 2:
-            reason = f"{reason} ({code})"
+        reason = _reason(exc)
+        unreachable = _server_unreachable(exc)
+        if unreachable is not None:
+            raise unreachable(f"ledger {label}: {reason}", hint=_hint(unreachable)) from exc
         if "full" in reason.lower():
             raise DiskFullError(f"ledger {label}: {reason}") from exc
         raise LedgerError(f"ledger {label}: {reason}") from exc
     except SQLAlchemyError as exc:
         first_line = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise LedgerError(f"ledger {label}: {first_line}") from exc
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The driver's message on one line (libpq's run over several, with tabs)."""
+    reason = " ".join(str(exc.orig).split()) or type(exc.orig).__name__
+    # SQLite's extended code (SQLITE_READONLY_RECOVERY, SQLITE_IOERR_FSYNC, ...) tells
+    # apart cases that share one message; the base codes add nothing to the message.
+    code = getattr(exc.orig, "sqlite_errorname", None)
+    if isinstance(code, str) and code.count("_") >= 2:
+        reason = f"{reason} ({code})"
+    return reason
+
+
+def _server_unreachable(exc: DBAPIError) -> type[LedgerError] | type[ConfigError] | None:
+    """Why a database server did not serve us, if that is the failure: refused or away.
+
+    A failure to connect (no statement ran) is the server refusing our settings when its
+    message says so, else the server being away (down, restarting, unreachable, full).
+    SQLite never fails this way: opening its file is done before (see prepare_file).
+    """
+    if getattr(exc.orig, "sqlite_errorname", None) is not None:
+        return None
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state.startswith(UNAVAILABLE_STATES):
+        return LedgerUnavailableError
+    if exc.connection_invalidated:
+        return LedgerUnavailableError
+    if exc.statement is not None or state is not None:
+        return None
+    if any(words in str(exc.orig).lower() for words in REFUSED_ACCESS):
+        return ConfigError
+    return LedgerUnavailableError
+
+
+def _hint(kind: type[LedgerError] | type[ConfigError]) -> str:
+    if kind is ConfigError:
+        return "check the user, password and database name in storage.ledger"
+    return "is the database server running and reachable from here?"

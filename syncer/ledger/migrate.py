@@ -28,6 +28,8 @@ VERSION_TABLE = "alembic_version"
 # The newest revision in migrations/versions. Knowing it without loading Alembic keeps every
 # command's start fast; a test checks it against the scripts.
 HEAD_REVISION = "0001"
+# The PostgreSQL advisory lock key that serialises schema changes ("syncer" in ASCII).
+MIGRATION_LOCK = 0x73796E636572
 
 
 def alembic_config(url: str, connection: Connection | None = None) -> Config:
@@ -125,7 +127,14 @@ def create_at_head(connection: Connection) -> str:
 
 
 def upgrade_to_head(connection: Connection, url: str) -> str:
-    """Migrate the database behind ``connection`` to the newest revision; return it."""
+    """Migrate the database behind ``connection`` to the newest revision; return it.
+
+    On PostgreSQL, processes opening one database at once take turns (a transaction-scoped
+    advisory lock): the second sees the schema the first created instead of creating it again.
+    SQLite serialises them with its write lock.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     if current_revision(connection) == HEAD_REVISION:
         return HEAD_REVISION
     if not inspect(connection).get_table_names():

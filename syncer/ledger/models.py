@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeEngine
@@ -84,7 +85,7 @@ photos = Table(
     _required("last_seen_walk", Integer, server_default=text("0")),
     _required("missing_walks", Integer, server_default=text("0")),
     Column("downloaded_at", UtcTimestamp),
-    _required("placements_dirty", Boolean, server_default=text("0")),
+    _required("placements_dirty", Boolean, server_default=false()),
     UniqueConstraint("event_id", "image_id"),
     CheckConstraint(
         "state IN ('pending', 'downloaded', 'failed', 'unavailable', 'removed')", name="state"

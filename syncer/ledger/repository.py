@@ -1,6 +1,8 @@
-"""The ledger: the durable plan and history of a syncer, in one SQLite file.
+"""The ledger: the durable plan and history of a syncer, in one SQLite file or a PostgreSQL
+database (``storage.ledger`` as an SQLAlchemy URL).
 
-One thread (the sync coordinator) writes; other processes may read at the same time (WAL).
+One thread (the sync coordinator) writes; other processes may read at the same time (WAL on
+SQLite, MVCC on PostgreSQL).
 Every write method is one transaction, committed before it returns.
 """
 

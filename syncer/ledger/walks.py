@@ -101,6 +101,9 @@ def _insert_new(
 ) -> int:
     """Insert the photos the ledger does not know yet; return how many that was."""
     rows = [_new_photo(event_id, i.image_id, now, walk_no, i.width, i.height) for i in images]
+    if conn.dialect.name == "postgresql":
+        # psycopg gives no row count for a batch: count the ids the new rows return instead.
+        return len(conn.execute(_insert_missing(conn).returning(photos.c.id), rows).all())
     if conn.dialect.supports_sane_multi_rowcount:
         return int(conn.execute(_insert_missing(conn), rows).rowcount)
     known = _count_known(conn, event_id, [image.image_id for image in images])

@@ -24,6 +24,7 @@ class World:
     tmp: Path
     event_id: int
     extra_env: dict[str, str] = field(default_factory=dict)
+    ledger_url: str | None = None  # storage.ledger as a database URL instead of the file
 
     @property
     def root(self) -> Path:
@@ -45,7 +46,7 @@ class World:
             "max_attempts = 3",
             "[storage]",
             f'root = "{self.root}"',
-            f'ledger = "{self.ledger}"',
+            f'ledger = "{self.ledger_url or self.ledger}"',
             'min_free = "1MiB"',
             "[download]",
             "workers = 4",

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from syncer.ledger import EventRecord, Ledger, PhotoResult, SeenImage
 
@@ -45,3 +50,14 @@ def downloaded(photo_id: int, *paths: str, bibs: tuple[str | None, ...] = ()) ->
         placements=paths,
         bibs_placed=bibs,
     )
+
+
+def query(target: str | Path, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``, read straight from the database of a ledger (not through it)."""
+    url = target if isinstance(target, str) else f"sqlite:///{target}"
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(text(sql))]
+    finally:
+        engine.dispose()

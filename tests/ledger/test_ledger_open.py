@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from ledger_fixtures import EVENT, T0, event_record, images
+from ledger_fixtures import EVENT, T0, event_record, images, query
 from sqlalchemy import Column, Integer, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 
@@ -52,8 +52,8 @@ def test_existing_directory_modes_are_left_alone(tmp_path: Path) -> None:
     assert mode(tmp_path) == 0o755
 
 
-def test_every_connection_gets_the_pragmas(ledger: Ledger) -> None:
-    with ledger._engine.connect() as conn:
+def test_every_connection_gets_the_pragmas(ledger_path: Path) -> None:
+    with Ledger.open(ledger_path) as ledger, ledger._engine.connect() as conn:
         values = {
             name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
             for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
@@ -134,15 +134,12 @@ def test_a_new_ledger_is_made_without_loading_alembic(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]"
 
 
-def test_reopen_keeps_data_and_revision(ledger_path: Path) -> None:
-    with Ledger.open(ledger_path) as ledger:
+def test_reopen_keeps_data_and_revision(ledger_target: str | Path) -> None:
+    with Ledger.open(ledger_target) as ledger:
         ledger.upsert_event(event_record())
-    with Ledger.open(ledger_path, create=False) as ledger:
+    with Ledger.open(ledger_target, create=False) as ledger:
         assert ledger.event(EVENT) == event_record()
-    with sqlite3.connect(ledger_path) as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchall() == [
-            (head_revision(),)
-        ]
+    assert query(ledger_target, "SELECT version_num FROM alembic_version") == [(head_revision(),)]
 
 
 def test_missing_ledger_without_create(tmp_path: Path) -> None:
@@ -197,9 +194,9 @@ def test_directory_is_not_a_ledger(tmp_path: Path) -> None:
         Ledger.open(tmp_path)
 
 
-def test_upgrade_reports_revisions(ledger_path: Path) -> None:
-    assert Ledger.upgrade(ledger_path) == (None, head_revision())
-    assert Ledger.upgrade(ledger_path) == (head_revision(), head_revision())
+def test_upgrade_reports_revisions(ledger_target: str | Path) -> None:
+    assert Ledger.upgrade(ledger_target) == (None, head_revision())
+    assert Ledger.upgrade(ledger_target) == (head_revision(), head_revision())
 
 
 def test_sqlite_url_target(tmp_path: Path) -> None:
@@ -235,8 +232,8 @@ def test_naive_datetime_is_refused(ledger: Ledger) -> None:
         ledger.begin_walk(EVENT, T0.replace(tzinfo=None))
 
 
-def test_closed_ledger_refuses_work(ledger_path: Path) -> None:
-    ledger = Ledger.open(ledger_path)
+def test_closed_ledger_refuses_work(ledger_target: str | Path) -> None:
+    ledger = Ledger.open(ledger_target)
     ledger.close()
     with pytest.raises(SyncerError, match="is closed"):
         ledger.event_ids()

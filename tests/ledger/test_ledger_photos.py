@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_fixtures import EVENT, T0, downloaded, photo_ids, walk
+from ledger_fixtures import EVENT, T0, downloaded, photo_ids, query, walk
 
 from syncer.errors import SyncerError
 from syncer.ledger import Ledger, PhotoResult
@@ -89,8 +88,8 @@ def test_due_paging_matches_count(tmp_path: Path, states: list[str], limit: int)
         assert ledger.count_due(EVENT, T0) == len(expected)
 
 
-def test_record_results_stores_everything(ledger_path: Path) -> None:
-    with Ledger.open(ledger_path) as ledger:
+def test_record_results_stores_everything(ledger_target: str | Path) -> None:
+    with Ledger.open(ledger_target) as ledger:
         walk(ledger, EVENT, [["a", "b", "c"]])
         ids = photo_ids(ledger)
         ledger.record_results([retry(ids["a"], T0)], T0)
@@ -103,12 +102,12 @@ def test_record_results_stores_everything(ledger_path: Path) -> None:
             ],
             later,
         )
-    with sqlite3.connect(ledger_path) as raw:
-        rows = raw.execute(
-            "SELECT image_id, state, attempts, bytes, sha256, content_type, downloaded_at,"
-            " last_error, next_attempt_at FROM photos ORDER BY image_id"
-        ).fetchall()
-        places = raw.execute("SELECT relpath, bib FROM placements ORDER BY id").fetchall()
+    rows = query(
+        ledger_target,
+        "SELECT image_id, state, attempts, bytes, sha256, content_type, downloaded_at,"
+        " last_error, next_attempt_at FROM photos ORDER BY image_id",
+    )
+    places = query(ledger_target, "SELECT relpath, bib FROM placements ORDER BY id")
     a, b, c = rows
     assert a == (
         "a",

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_fixtures import EVENT, T0, downloaded, event_record, photo_ids, walk
+from ledger_fixtures import EVENT, T0, downloaded, event_record, photo_ids, query, walk
 
 from syncer.errors import SyncerError
 from syncer.ledger import EventStatus, Ledger, PhotoResult
 
 
-def test_runs_are_recorded(ledger_path: Path) -> None:
-    with Ledger.open(ledger_path) as ledger:
+def test_runs_are_recorded(ledger_target: str | Path) -> None:
+    with Ledger.open(ledger_target) as ledger:
         first = ledger.start_run("sync", [EVENT, 7, EVENT], T0)
         second = ledger.start_run("daemon-cycle", [7], T0)
         assert second == first + 1
         ledger.finish_run(first, T0 + timedelta(minutes=3), {"downloaded": 5, "failed": 1}, 4)
-    with sqlite3.connect(ledger_path) as raw:
-        row = raw.execute(
-            "SELECT kind, event_ids, counts, exit_code, ended_at FROM runs"
-        ).fetchone()
+    row, _ = query(
+        ledger_target, "SELECT kind, event_ids, counts, exit_code, ended_at FROM runs ORDER BY id"
+    )
     assert row[0] == "sync"
     assert json.loads(row[1]) == [7, EVENT]
     assert json.loads(row[2]) == {"downloaded": 5, "failed": 1}

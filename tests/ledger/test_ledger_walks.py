@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_fixtures import EVENT, T0, downloaded, event_record, images, photo_ids, walk
+from ledger_fixtures import EVENT, T0, downloaded, event_record, images, photo_ids, query, walk
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from syncer.errors import SyncerError
@@ -58,16 +57,15 @@ def test_record_page_counts_new_photos_once(ledger: Ledger) -> None:
     assert ledger.counts_by_state()["pending"] == 3
 
 
-def test_rewalk_keeps_the_sizes_seen_first(ledger_path: Path) -> None:
+def test_rewalk_keeps_the_sizes_seen_first(ledger_target: str | Path) -> None:
     """Re-walks only mark photos seen (one UPDATE a page): sizes are recorded on first sight."""
-    with Ledger.open(ledger_path) as ledger:
+    with Ledger.open(ledger_target) as ledger:
         walk(ledger, EVENT, [["a", "b"]])
         state = ledger.begin_walk(EVENT, T0 + timedelta(hours=1))
         ledger.record_page(EVENT, state.walk_no, 1, images("a", width=10, height=20), T0)
         ledger.record_page(EVENT, state.walk_no, 2, images("b", width=None, height=None), T0)
-    with sqlite3.connect(ledger_path) as raw:
-        rows = raw.execute("SELECT image_id, width, height FROM photos ORDER BY image_id")
-        assert rows.fetchall() == [("a", 3000, 2000), ("b", 3000, 2000)]
+    rows = query(ledger_target, "SELECT image_id, width, height FROM photos ORDER BY image_id")
+    assert rows == [("a", 3000, 2000), ("b", 3000, 2000)]
 
 
 def test_photos_missing_from_complete_walks(ledger: Ledger) -> None:
@@ -158,13 +156,16 @@ def test_empty_bib_is_refused(ledger: Ledger) -> None:
 
 @pytest.mark.parametrize("multi_rowcount", [True, False], ids=["rowcount", "counted"])
 def test_one_page_of_known_new_and_removed_photos(
-    ledger_path: Path, monkeypatch: pytest.MonkeyPatch, multi_rowcount: bool
+    ledger_target: str | Path, monkeypatch: pytest.MonkeyPatch, multi_rowcount: bool
 ) -> None:
-    """New photos are counted whether or not the driver reports executemany row counts."""
+    """New photos are counted whether or not the driver reports executemany row counts.
+
+    (The switch is SQLite's; PostgreSQL counts the ids its inserts return either way.)
+    """
     monkeypatch.setattr(
         SQLiteDialect_pysqlite, "supports_sane_multi_rowcount", multi_rowcount, raising=False
     )
-    with Ledger.open(ledger_path) as ledger:
+    with Ledger.open(ledger_target) as ledger:
         walk(ledger, EVENT, [["known", "gone"]])
         gone = photo_ids(ledger)["gone"]
         ledger.record_results([downloaded(gone, "456/gone.jpg")], T0)
@@ -174,11 +175,11 @@ def test_one_page_of_known_new_and_removed_photos(
         page = images("known", "fresh", "gone", "fresh")
         assert ledger.record_page(EVENT, state.walk_no, 1, page, later) == 1
         assert ledger.finish_walk(EVENT, state.walk_no, later) == 0
-    with sqlite3.connect(ledger_path) as raw:
-        rows = raw.execute(
-            "SELECT image_id, state, attempts, last_seen_walk, missing_walks FROM photos"
-            " ORDER BY image_id"
-        ).fetchall()
+    rows = query(
+        ledger_target,
+        "SELECT image_id, state, attempts, last_seen_walk, missing_walks FROM photos"
+        " ORDER BY image_id",
+    )
     assert rows == [
         ("fresh", "pending", 0, state.walk_no, 0),
         ("gone", "pending", 0, state.walk_no, 0),

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from unit_fixtures import SECRET, isolate, load, write_toml
 
 from syncer.config import MASK, Settings, masked_settings
+from syncer.config.settings import masked_url
 from syncer.errors import ConfigError
 
 BASE = "[api]\norg_id = 903\n"
@@ -366,6 +367,28 @@ def test_masked_settings_without_key_is_null_and_json_able(tmp_path: Path) -> No
     assert masked["api"]["key"] is None
     assert json.loads(json.dumps(masked)) == masked
     assert masked["storage"]["min_free"] == 2 * 1024**3
+
+
+def test_masked_settings_hide_a_ledger_url_password(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://syncer:p%40ss:w@rd@db.example:5432/syncer?sslmode=require"
+    config = write_toml(tmp_path, BASE + f'[storage]\nledger = "{url}"\n')
+    masked = masked_settings(load(tmp_path, config=config))
+    assert masked["storage"]["ledger"] == (
+        f"postgresql+psycopg://syncer:{MASK}@db.example:5432/syncer?sslmode=require"
+    )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "postgresql+psycopg://syncer@db.example/syncer",
+        "postgresql+psycopg:///syncer?host=/run/postgresql",
+        "sqlite:////var/lib/syncer/ledger.sqlite3",
+        "/var/lib/syncer/ledger.sqlite3",
+    ],
+)
+def test_ledger_values_without_a_password_are_shown_as_they_are(value: str) -> None:
+    assert masked_url(value) == value
 
 
 @pytest.mark.parametrize(
