@@ -41,16 +41,15 @@ def load(args: argparse.Namespace) -> Settings:
         overrides.setdefault("health", {})["listen"] = args.health
     if args.log_format is not None:
         overrides.setdefault("log", {})["format"] = args.log_format
+    if args.log_level is not None:
+        overrides.setdefault("log", {})["level"] = args.log_level
     return load_settings(config_path=args.config, overrides=overrides)
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.cli import stop_on_signals
 
-    bibs = None
-    if args.bibs is not None:
-        base = settings.source_path.parent if settings.source_path else None
-        bibs = parse_bib_spec(args.bibs, base_dir=base or _cwd())
+    bibs = _bibs_flag(args.bibs, settings)
     stop = threading.Event()
     stop_on_signals(stop)
     progress = _progress(args)
@@ -67,18 +66,25 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     return report.exit_code
 
 
+def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:
+    """--bibs: a spec, or "none" for no BIB folders on purpose; an empty spec is a mistake."""
+    if spec is None:
+        return None
+    if not spec.strip():
+        raise ConfigError(
+            "--bibs: empty BIB spec (an unset shell variable?); pass --bibs none to sort no BIBs"
+        )
+    if spec.strip().lower() == "none":
+        return []
+    return parse_bib_spec(spec, base_dir=settings.base_dir)
+
+
 def _progress(args: argparse.Namespace) -> Progress:
     import sys
 
     if getattr(args, "no_progress", False) or args.json or not sys.stderr.isatty():
         return Progress()
     return BarProgress()
-
-
-def _cwd() -> Any:
-    from pathlib import Path
-
-    return Path.cwd()
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:

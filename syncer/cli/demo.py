@@ -32,10 +32,11 @@ def run_demo(args: argparse.Namespace) -> int:
         config_file = _write_config(folder, sim.base_url, sim.org_id, event.event_id)
         env = {**_plain_env(), "SYNCER_API_KEY": sim.api_key}
         settings = load_settings(config_path=config_file, env=env)
-        print(
-            f"simulated 9Pic API at {sim.base_url}; syncing event {event.event_id} "
-            f"({event.name}) with BIBs {DEMO_BIBS} into {folder / 'photos'}"
-        )
+        if not args.json:  # --json: the summary object is all that goes to stdout
+            print(
+                f"simulated 9Pic API at {sim.base_url}; syncing event {event.event_id} "
+                f"({event.name}) with BIBs {DEMO_BIBS} into {folder / 'photos'}"
+            )
         stop = threading.Event()
         stop_on_signals(stop)
         report = run_cycle(settings, CycleOptions(), stop=stop, progress=_progress(args))

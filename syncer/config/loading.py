@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import tomllib
@@ -14,10 +15,11 @@ from pydantic_settings import SettingsError
 
 from syncer.config.messages import describe, scrub, settings_error
 from syncer.config.settings import Settings
-from syncer.config.sources import LOADING, LoadContext, absolute, home, reason
+from syncer.config.sources import LOADING, LoadContext, absolute, home, read_toml, reason
 from syncer.errors import ConfigError
 
 SYSTEM_CONFIG = Path("/etc/syncer/config.toml")
+ENV_NAMES = {"api_key", "config"}  # SYNCER_API_KEY, SYNCER_CONFIG: not sections
 LOG = logging.getLogger("syncer.config")
 
 
@@ -61,7 +63,13 @@ def load_settings(
     init = _prune(overrides or {})
     if "key" in init.get("api", {}):
         raise ConfigError("config: the API key cannot be given on the command line (see --help)")
+    _check_env_names(env)
     ctx = LoadContext(env=env, cwd=cwd, path=find_config(config_path, env, cwd))
+    if ctx.path is not None:
+        try:
+            ctx.toml_data = read_toml(ctx.path, ctx)
+        except (OSError, ValueError) as exc:  # unreadable, bad TOML, not UTF-8
+            raise ConfigError(f"config: {ctx.path}: {_file_problem(exc)}") from None
     token = LOADING.set(ctx)
     try:
         settings = Settings(**init)
@@ -69,13 +77,48 @@ def load_settings(
         raise ConfigError(scrub(describe(exc, ctx, init), ctx)) from None
     except SettingsError as exc:
         raise ConfigError(settings_error(exc, ctx)) from None
-    except (OSError, ValueError) as exc:  # the file: unreadable, bad TOML, not UTF-8
-        raise ConfigError(f"config: {ctx.path}: {_file_problem(exc)}") from None
     finally:
         LOADING.reset(token)
     settings = _finish(settings, ctx)
     _warn_if_exposed(ctx)
     return settings
+
+
+def _check_env_names(env: Mapping[str, str]) -> None:
+    """A ``SYNCER_*`` variable naming no section is a typo: an error, like an unknown key."""
+    sections = sorted(Settings.model_fields)
+    for name in sorted(env):
+        rest = name.lower().removeprefix("syncer_")
+        if rest == name.lower() or rest in ENV_NAMES or rest in sections:
+            continue
+        section, nested, _key = rest.partition("__")
+        if not nested and not _looks_like_setting(rest, sections):
+            continue  # not one of ours: e.g. a wrapper script's own variable
+        if section in sections:
+            continue  # SYNCER_DOWNLOAD__WORKRS: the key is checked with the other values
+        what = f"section {section!r}" if nested else "setting"
+        hint = _env_hint(rest, sections)
+        raise ConfigError(f"config: unknown {what} in environment variable {name}{hint}")
+
+
+def _looks_like_setting(rest: str, sections: list[str]) -> bool:
+    """SYNCER_LOG_LEVEL (one underscore) or SYNCER_EVENT: near a real name."""
+    if any(rest.startswith(section + "_") for section in sections):
+        return True
+    return bool(difflib.get_close_matches(rest, sections, n=1, cutoff=0.8))
+
+
+def _env_hint(rest: str, sections: list[str]) -> str:
+    section, nested, key = rest.partition("__")
+    if not nested:
+        for known in sections:
+            if rest.startswith(known + "_"):
+                return f"; did you mean SYNCER_{known.upper()}__{rest[len(known) + 1 :].upper()}?"
+    close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+    if not close:
+        return f"; sections are {', '.join(sections)}"
+    suffix = f"__{key.upper()}" if nested else ""
+    return f"; did you mean SYNCER_{close[0].upper()}{suffix}?"
 
 
 def _file_problem(exc: OSError | ValueError) -> str:

@@ -24,7 +24,7 @@ from syncer.config.sections import (
     StorageSettings,
     unique_ids,
 )
-from syncer.config.sources import LOADING, EnvSource, LoadContext, TomlSource, fallbacks
+from syncer.config.sources import LOADING, LoadContext, env_source, fallbacks, toml_source
 from syncer.errors import ConfigError
 
 MASK = "********"
@@ -64,9 +64,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Overrides > environment > TOML file > credentials and derived defaults."""
         ctx = LOADING.get() or LoadContext(env={}, cwd=Path.cwd(), path=None)
-        sources: list[PydanticBaseSettingsSource] = [init_settings, EnvSource(settings_cls, ctx)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_source(settings_cls, ctx)]
         if ctx.path is not None:
-            sources.append(TomlSource(settings_cls, ctx))
+            sources.append(toml_source(settings_cls, ctx))
         sources.append(InitSettingsSource(settings_cls, init_kwargs=fallbacks(ctx)))
         return tuple(sources)
 
