@@ -222,6 +222,11 @@ def _dispatch(args: argparse.Namespace, redact: RedactFilter) -> int:
     from syncer.logs import setup_logging
 
     setup_logging(settings.log.format, settings.log.level, secrets=redact.secrets)
+    log.debug(
+        "settings from %s; ledger %s",
+        settings.source_path or "defaults and environment",
+        settings.storage.ledger,
+    )
     handler = {
         "sync": commands.sync,
         "events": commands.events,

@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import os
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,14 @@ from syncer.cli.output import (
     print_verify,
     status_dicts,
 )
-from syncer.cli.progress import BarProgress
+from syncer.cli.progress import BarProgress, LogProgress, logs_above_bars
 from syncer.config import Settings, load_settings, masked_settings
 from syncer.errors import ConfigError, SyncerError
-from syncer.sync import CycleOptions, Progress, run_cycle
+from syncer.sync import CycleOptions, run_cycle
 
 if TYPE_CHECKING:
     from syncer.metrics import Metrics
+    from syncer.report import CycleReport
 
 log = logging.getLogger("syncer.cli")
 
@@ -50,20 +52,25 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.cli import stop_on_signals
 
     bibs = _bibs_flag(args.bibs, settings)
+    _check_ledger_reachable(settings)
     stop = threading.Event()
     stop_on_signals(stop)
-    progress = _progress(args)
     options = CycleOptions(event_ids=args.event, bibs=bibs, dry_run=args.dry_run)
-    try:
-        report = run_cycle(settings, options, stop=stop, progress=progress)
-    finally:
-        if isinstance(progress, BarProgress):
-            progress.close()
+    report = run_with_progress(args, settings, options, stop)
     if args.json:
         emit_json(cycle_dict(report))
     else:
         print_cycle(report)
     return report.exit_code
+
+
+def _check_ledger_reachable(settings: Settings) -> None:
+    """A ledger folder this user cannot enter: one line (exit 74) before any other step."""
+    from syncer.ledger.engine import reachable, resolve_target
+
+    path = resolve_target(settings.storage.ledger).path
+    if path is not None:
+        reachable(path)
 
 
 def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:
@@ -79,12 +86,19 @@ def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:
     return parse_bib_spec(spec, base_dir=settings.base_dir)
 
 
-def _progress(args: argparse.Namespace) -> Progress:
-    import sys
-
+def run_with_progress(
+    args: argparse.Namespace, settings: Settings, options: CycleOptions, stop: threading.Event
+) -> CycleReport:
+    """One cycle with bars on a terminal (log lines above them), else progress log lines."""
     if getattr(args, "no_progress", False) or args.json or not sys.stderr.isatty():
-        return Progress()
-    return BarProgress()
+        progress = LogProgress(settings.log.progress_interval)
+        return run_cycle(settings, options, stop=stop, progress=progress)
+    bars = BarProgress(sys.stderr)
+    try:
+        with logs_above_bars(sys.stderr):
+            return run_cycle(settings, options, stop=stop, progress=bars)
+    finally:
+        bars.close()
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:

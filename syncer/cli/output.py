@@ -69,7 +69,7 @@ def print_cycle(report: CycleReport) -> None:
             )
     if not report.dry_run:
         print(
-            f"{mode}{data['downloaded']} downloaded ({_size(data['bytes'])}), "
+            f"{mode}{data['downloaded']} downloaded ({size_text(data['bytes'])}), "
             f"{data['skipped']} already on disk, {data['failed']} failed, "
             f"{data['unavailable']} unavailable, {data['relinked']} re-placed "
             f"in {data['seconds']:.1f} s ({data['mb_per_s']} MB/s)"
@@ -88,7 +88,7 @@ def print_status(rows: Sequence[EventStatus]) -> None:
         print(
             f"event {row.event_id}{name}: {row.known} known, {row.downloaded} downloaded, "
             f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
-            f"{_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
+            f"{size_text(row.bytes)}; last run {_when(row.last_run_ended_at)}"
         )
         for reason, count in row.failures:
             print(f"  x{count}: {reason}")
@@ -103,7 +103,7 @@ def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:
 
 def print_verify(report: VerifyReport) -> None:
     print(
-        f"checked {report.photos} photos in {report.files} files ({_size(report.bytes)}): "
+        f"checked {report.photos} photos in {report.files} files ({size_text(report.bytes)}): "
         f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
         + (f", {report.requeued} re-queued for download" if report.requeued else "")
     )
@@ -117,7 +117,8 @@ def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "never"
 
 
-def _size(count: int) -> str:
+def size_text(count: int) -> str:
+    """Bytes in decimal units (1 MB = 10^6 bytes), as everywhere syncer prints a size."""
     value = float(count)
     for unit in ("B", "KB", "MB", "GB"):
         if value < 1000:

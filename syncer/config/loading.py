@@ -16,7 +16,7 @@ from pydantic_settings import SettingsError
 from syncer.config.messages import describe, scrub, settings_error
 from syncer.config.settings import Settings
 from syncer.config.sources import LOADING, LoadContext, absolute, home, read_toml, reason
-from syncer.errors import ConfigError
+from syncer.errors import ConfigError, denied
 
 SYSTEM_CONFIG = Path("/etc/syncer/config.toml")
 ENV_NAMES = {"api_key", "config"}  # SYNCER_API_KEY, SYNCER_CONFIG: not sections
@@ -37,17 +37,29 @@ def find_config(config_path: Path | None, env: Mapping[str, str], cwd: Path) -> 
     """
     named = config_path or (Path(env["SYNCER_CONFIG"]) if env.get("SYNCER_CONFIG") else None)
     if named is None:
-        return next((path for path in config_candidates(env, cwd) if path.is_file()), None)
+        return next((path for path in config_candidates(env, cwd) if _found(path)), None)
     path = named if named.is_absolute() else cwd / named
     if path == Path(os.devnull):
         return None
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+    except PermissionError:
+        raise ConfigError(f"config: cannot read {path}: {denied(path)}") from None
     if path.is_dir():
         raise ConfigError(f"config: {path} is a folder, not a config file")
     if path.exists():
         raise ConfigError(f"config: {path} is not a regular file")
     raise ConfigError(f"config: file not found: {path}")
+
+
+def _found(path: Path) -> bool:
+    """A candidate file of the search; a folder this user may not enter is skipped."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        LOG.debug("config: skipping %s: %s", path, denied(path))
+        return False
 
 
 def load_settings(
@@ -126,6 +138,8 @@ def _file_problem(exc: OSError | ValueError) -> str:
         return f"invalid TOML: {exc}"
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text"
+    if isinstance(exc, PermissionError) and exc.filename:
+        return denied(Path(exc.filename))
     return reason(exc)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from syncer.errors import DiskFullError, LedgerError
+from syncer.errors import DiskFullError, LedgerError, denied
 
 if TYPE_CHECKING:  # PostgreSQL support loads only for a PostgreSQL ledger (saves ~30 ms)
     from sqlalchemy.dialects import postgresql
@@ -80,7 +80,7 @@ def sqlite_file(url: URL) -> Path | None:
 
 def prepare_file(path: Path, *, create: bool) -> None:
     """Make sure ``path`` exists as a private file (0600) in private new directories (0700)."""
-    if path.exists():
+    if reachable(path):
         if not path.is_file():
             raise LedgerError(f"ledger {path} is not a regular file")
         return
@@ -94,6 +94,15 @@ def prepare_file(path: Path, *, create: bool) -> None:
     except OSError as exc:
         raise LedgerError(f"ledger {path} cannot be created: {exc.strerror or exc}") from exc
     os.close(fd)
+
+
+def reachable(path: Path) -> bool:
+    """Whether ``path`` exists; LedgerError (one line, the folder and the fix) when a folder on
+    the way cannot be entered."""
+    try:
+        return path.exists()
+    except PermissionError:
+        raise LedgerError(f"ledger {path}: {denied(path)}") from None
 
 
 def make_private_dirs(directory: Path) -> None:
