@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import sys
@@ -17,6 +16,8 @@ from syncer.cli.output import (
     cycle_dict,
     emit_json,
     print_cycle,
+    print_missing,
+    print_settings,
     print_status,
     print_verify,
     status_dicts,
@@ -181,13 +182,30 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def config(args: argparse.Namespace, settings: Settings) -> int:
+    """The effective settings, where each came from, and what a sync still needs (78)."""
     data = masked_settings(settings)
+    missing = settings.missing_for_sync()
     if args.json:
-        emit_json(data)
+        origins = {key: settings.origin(key) for key in _keys(data)}
+        emit_json({**data, "origins": origins, "missing": missing})
     else:
-        print(f"# loaded from: {settings.source_path or '(no file: defaults and environment)'}")
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        print_settings(data, settings.origin, settings.source_path)
+        print_missing(missing)
+    if missing:
+        what = "; ".join(missing) if args.json else f"{len(missing)} missing (listed above)"
+        print(f"syncer: error: config: a sync cannot run yet: {what}", file=sys.stderr)
+        return ConfigError.exit_code
     return 0
+
+
+def _keys(data: dict[str, Any]) -> list[str]:
+    keys: list[str] = []
+    for section, value in data.items():
+        if isinstance(value, dict):
+            keys.extend(f"{section}.{key}" for key in value)
+        else:
+            keys.append(section)
+    return keys
 
 
 def daemon(args: argparse.Namespace, settings: Settings) -> int:

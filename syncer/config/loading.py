@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from syncer.config.messages import describe, scrub, settings_error
+from syncer.config.messages import describe, scrub, settings_error, source_of
 from syncer.config.settings import Settings
 from syncer.config.sources import LOADING, LoadContext, absolute, home, read_toml, reason
 from syncer.errors import ConfigError, denied
@@ -92,6 +92,7 @@ def load_settings(
     finally:
         LOADING.reset(token)
     settings = _finish(settings, ctx)
+    settings._origins = _origins(settings, ctx, init)
     _warn_if_exposed(ctx)
     return settings
 
@@ -158,6 +159,16 @@ def _finish(settings: Settings, ctx: LoadContext) -> Settings:
             where = f"events[{index}] (event {event.id})"
             raise ConfigError(f"config: {where}: {exc.message}") from None
     return settings
+
+
+def _origins(settings: Settings, ctx: LoadContext, init: Mapping[str, Any]) -> dict[str, str]:
+    """``section.key`` (and ``events``) -> where its effective value came from."""
+    origins = {"events": source_of(("events",), ctx, init)}
+    for section in Settings.model_fields:
+        value = getattr(settings, section)
+        for key in getattr(type(value), "model_fields", {}):
+            origins[f"{section}.{key}"] = source_of((section, key), ctx, init)
+    return origins
 
 
 def _warn_if_exposed(ctx: LoadContext) -> None:

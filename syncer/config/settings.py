@@ -47,6 +47,7 @@ class Settings(BaseSettings):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("events", mode="after")
     @classmethod
@@ -79,6 +80,22 @@ class Settings(BaseSettings):
     def base_dir(self) -> Path:
         """Where relative ``@file`` BIB lists live: the config file's folder, else the cwd."""
         return self._base_dir
+
+    def origin(self, key: str) -> str:
+        """Where ``section.key`` (or ``events``) came from: flag, environment, file, default."""
+        return self._origins.get(key, "default")
+
+    def missing_for_sync(self) -> list[str]:
+        """What a sync still needs (organisation, key, root, events), one message each."""
+        missing = []
+        for require in (self.require_org, self.require_key, self.require_root):
+            try:
+                require()
+            except ConfigError as exc:
+                missing.append(exc.message)
+        if self.event_ids() == []:
+            missing.append("no events: remove the empty events list, or add [[events]] entries")
+        return missing
 
     def event_ids(self) -> list[int] | None:
         """The configured event ids, or None for all of the org's active events."""

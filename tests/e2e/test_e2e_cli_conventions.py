@@ -157,3 +157,43 @@ def test_a_typo_in_an_environment_section_is_an_error(world: World) -> None:
     single = world.run("config", "check")
     assert single.returncode == 78
     assert "did you mean SYNCER_LOG__LEVEL" in single.stderr
+
+
+def test_config_check_says_where_each_value_came_from(world: World) -> None:
+    world.extra_env["SYNCER_DOWNLOAD__WORKERS"] = "3"
+    result = run_ok(world, "config", "check", "--log-level", "warning")
+    lines = result.stdout.splitlines()
+    assert f"org_id = {world.sim.org_id}  # file {world.config}" in lines
+    assert "workers = 3  # environment SYNCER_DOWNLOAD__WORKERS" in lines
+    assert 'key = "********"  # environment SYNCER_API_KEY' in lines
+    assert 'level = "warning"  # flag' in lines
+    assert "fsync = true  # default" in lines
+    assert "# a sync has what it needs (organisation, key, root, events)" in lines
+    data = json.loads(run_ok(world, "config", "check", "--json").stdout)
+    assert data["origins"]["download.workers"] == "environment SYNCER_DOWNLOAD__WORKERS"
+    assert data["missing"] == []
+
+
+def test_config_check_of_the_example_names_what_a_sync_still_needs(
+    world: World, tmp_path: Path
+) -> None:
+    example = Path(__file__).resolve().parents[2] / "config.example.toml"
+    env = {k: v for k, v in world.env().items() if k != "SYNCER_API_KEY"}
+    env["HOME"] = str(tmp_path)
+    result = subprocess.run(
+        [SYNCER, "config", "check", "--config", str(example)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 78, result.stderr
+    needs = result.stdout[result.stdout.index("# a sync still needs:") :]
+    assert "no organisation: set api.org_id" in needs
+    assert "no API key" in needs
+    assert "no storage root" not in needs
+    assert f'ledger = "{tmp_path}/.local/state/syncer/ledger.sqlite3"  # default' in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("syncer: error:")]
+    assert len(errors) == 1, result.stderr
+    assert "a sync cannot run yet" in errors[0]
