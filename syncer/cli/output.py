@@ -146,7 +146,7 @@ def _when(value: datetime | None) -> str:
 def size_text(count: int) -> str:
     """Bytes in decimal units (1 MB = 10^6 bytes), as everywhere syncer prints a size."""
     value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
+    for unit in ("B", "kB", "MB", "GB"):
         if value < 1000:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1000

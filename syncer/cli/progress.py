@@ -23,6 +23,10 @@ from syncer.sync import Progress
 log = logging.getLogger("syncer.progress")
 
 Clock = Callable[[], float]
+BYTES_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
+)
+BIBS_FORMAT = "{desc}: {n:,}/{total:,} |{bar}| [{elapsed}<{remaining}]"
 
 
 class Tally:
@@ -179,7 +183,7 @@ class BarProgress(Progress):
                 bar = self._bibs = self._bar(
                     f"bibs {event_id}",
                     total=total,
-                    bar_format="{desc}: {n:,}/{total:,} |{bar}| [{elapsed}<{remaining}]",
+                    bar_format=BIBS_FORMAT,
                 )
             bar.total = total
             bar.update(done - bar.n)
@@ -206,6 +210,7 @@ class BarProgress(Progress):
                 self._files.update(1)
             if self._bytes is not None:
                 self._bytes.total = self._tally.bytes_total
+                self._bytes.bar_format = BYTES_FORMAT  # with a total: units on both sides
                 self._bytes.refresh()
 
     def close(self) -> None:

@@ -3,10 +3,14 @@ log levels and timestamps, --json output on success and failure, BIB and environ
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import re
+import struct
 import subprocess
+import termios
 from pathlib import Path
 
 from e2e_fixtures import SYNCER, World, files_under, run_ok
@@ -197,3 +201,54 @@ def test_config_check_of_the_example_names_what_a_sync_still_needs(
     errors = [line for line in result.stderr.splitlines() if line.startswith("syncer: error:")]
     assert len(errors) == 1, result.stderr
     assert "a sync cannot run yet" in errors[0]
+
+
+def test_off_a_terminal_a_sync_logs_progress_lines(world: World) -> None:
+    world.write_config(extra='[log]\nprogress_interval = "0.001s"\n')
+    result = run_ok(world, "sync")
+    progress = [line for line in result.stderr.splitlines() if "progress: event" in line]
+    assert any("walked" in line and "pages" in line for line in progress), result.stderr
+    files = [line for line in progress if "/30 files, " in line]
+    assert files, result.stderr
+    assert re.search(
+        r"/30 files, [\d.]+ (kB|MB) of ~[\d.]+ (kB|MB), [\d.]+ (B|kB|MB)/s, ETA \d+s", files[-1]
+    ), files[-1]
+    assert all(STAMP.match(line) for line in progress)
+    assert "files to download" in result.stderr
+    world.write_config()  # the default 30 s: a short sync logs no progress line
+    world.sim.add_photos(world.event_id, 5)
+    quiet = run_ok(world, "sync")
+    assert "files to download" in quiet.stderr
+    assert ": progress: " not in quiet.stderr
+
+
+def test_on_a_terminal_bars_use_decimal_units_and_the_summary_has_its_own_line(
+    world: World,
+) -> None:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    process = subprocess.Popen(
+        world.command("sync"),
+        env={**world.env(), "TERM": "xterm"},
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode()
+    assert re.search(r"event \d+: +\d+%", screen), screen  # the files bar was drawn
+    assert "iB" not in screen  # decimal units only (MB = 10^6), like the summary
+    lines = screen.split("\r\n")  # the terminal turns each "\n" into "\r\n"
+    summary = next(line for line in lines if "downloaded (" in line)
+    assert re.match(r"(\x1b\[A)*\d+ downloaded \(\d", summary.split("\r")[-1]), repr(summary)
