@@ -106,7 +106,7 @@ class LogProgress(Progress):
             self._phase, self._event = "download", event_id
             self._tally.start(files)
             if files:
-                log.info("event %d: %s files to download", event_id, f"{files:,}")
+                log.debug("event %d: %s files to download", event_id, f"{files:,}")
 
     def bytes(self, count: int) -> None:
         with self._lock:

@@ -42,7 +42,7 @@ def test_duration_text() -> None:
 def test_log_progress_logs_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
     clock = FakeClock()
     progress = LogProgress(30, clock)
-    caplog.set_level(logging.INFO, logger="syncer.progress")
+    caplog.set_level(logging.DEBUG, logger="syncer.progress")
     for _ in range(5):
         progress.walk_page(456, 100)
         clock.now += 10
