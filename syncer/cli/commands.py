@@ -219,7 +219,10 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
     def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
         options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
         try:
-            report = run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+            progress = LogProgress(current.log.progress_interval)
+            report = run_cycle(
+                current, options, stop=stop, observer=metrics.observe_api, progress=progress
+            )
             every = current.schedule.verify_interval
             if every > 0 and time.monotonic() - verified_at[0] >= every and not stop.is_set():
                 verified_at[0] = time.monotonic()
