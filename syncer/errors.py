@@ -131,13 +131,13 @@ class IntegrityError(TransferError):
     """The bytes received are not the photo (short, long, HTML/XML, not an image)."""
 
 
-def denied(path: Path) -> str:
-    """Why this process may not reach ``path`` (EACCES), and the fix, for a one-line message.
+def denied(path: Path, need: str = "read") -> str:
+    """Why this process may not ``need`` ``path`` (EACCES), and the fix, for a one-line message.
 
     Names the first folder on the way that cannot be entered (or the file itself), its mode and
     owner, and the user syncer runs as.
     """
-    blocker, need = path, "read"
+    blocker = path
     for folder in reversed(path.parents):
         if not os.access(folder, os.X_OK):
             blocker, need = folder, "enter"

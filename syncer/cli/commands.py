@@ -53,7 +53,7 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     from syncer.cli import stop_on_signals
 
     bibs = _bibs_flag(args.bibs, settings)
-    _check_ledger_reachable(settings)
+    _check_ledger_reachable(settings, write=not args.dry_run)
     stop = threading.Event()
     stop_on_signals(stop)
     options = CycleOptions(event_ids=args.event, bibs=bibs, dry_run=args.dry_run)
@@ -65,13 +65,13 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     return report.exit_code
 
 
-def _check_ledger_reachable(settings: Settings) -> None:
-    """A ledger folder this user cannot enter: one line (exit 74) before any other step."""
+def _check_ledger_reachable(settings: Settings, *, write: bool) -> None:
+    """A ledger this user cannot reach: one line (exit 74) before any other step."""
     from syncer.ledger.engine import reachable, resolve_target
 
     path = resolve_target(settings.storage.ledger).path
     if path is not None:
-        reachable(path)
+        reachable(path, write=write)
 
 
 def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:

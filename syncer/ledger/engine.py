@@ -96,13 +96,18 @@ def prepare_file(path: Path, *, create: bool) -> None:
     os.close(fd)
 
 
-def reachable(path: Path) -> bool:
-    """Whether ``path`` exists; LedgerError (one line, the folder and the fix) when a folder on
-    the way cannot be entered."""
+def reachable(path: Path, *, write: bool = True) -> bool:
+    """Whether ``path`` exists; LedgerError (one line: the folder or file, and the fix) when a
+    folder on the way cannot be entered or the file cannot be read (and written)."""
     try:
-        return path.exists()
+        exists = path.exists()
     except PermissionError:
         raise LedgerError(f"ledger {path}: {denied(path)}") from None
+    mode = os.R_OK | (os.W_OK if write else 0)
+    if exists and path.is_file() and not os.access(path, mode):
+        need = "read and write" if write else "read"
+        raise LedgerError(f"ledger {path}: {denied(path, need)}")
+    return exists
 
 
 def make_private_dirs(directory: Path) -> None:

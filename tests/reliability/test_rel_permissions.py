@@ -64,6 +64,15 @@ def test_a_ledger_folder_that_cannot_be_entered_is_one_line_exit_74(open_world: 
         assert "fix:" in line
 
 
+def test_a_ledger_file_of_another_user_is_one_line_exit_74(open_world: World) -> None:
+    world = open_world
+    assert world.run("db", "upgrade").returncode == 0
+    world.ledger.parent.chmod(0o755)  # the folder may be entered, the file (0600) not read
+    for command, need in ((("status",), "read and write"), (("sync", "--dry-run"), "read ")):
+        outcome = unprivileged(world, "--config", str(world.config), *command)
+        assert_one_line_error(outcome, 74, str(world.ledger), f"cannot {need}", "mode 0600")
+
+
 def test_an_explicit_config_that_cannot_be_read_is_one_line_exit_78(open_world: World) -> None:
     world = open_world
     private = world.tmp / "etc-syncer"
