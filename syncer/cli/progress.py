@@ -211,7 +211,6 @@ class BarProgress(Progress):
             if self._bytes is not None:
                 self._bytes.total = self._tally.bytes_total
                 self._bytes.bar_format = BYTES_FORMAT  # with a total: units on both sides
-                self._bytes.refresh()
 
     def close(self) -> None:
         """Close every bar; what is printed next starts on its own line."""
