@@ -161,9 +161,7 @@ class BarProgress(Progress):
 
     def walk_page(self, event_id: int, images: int) -> None:
         with self._lock:
-            if event_id != self._event:
-                self.close_bars()
-                self._event = event_id
+            self._switch_to(event_id)
             walk = self._walk
             if walk is None:
                 self._photos = 0
@@ -174,16 +172,12 @@ class BarProgress(Progress):
 
     def bibs(self, event_id: int, done: int, total: int) -> None:
         with self._lock:
-            if event_id != self._event:
-                self.close_bars()
-                self._event = event_id
+            self._switch_to(event_id)
             self._close("_walk")
             bar = self._bibs
             if bar is None:
                 bar = self._bibs = self._bar(
-                    f"bibs {event_id}",
-                    total=total,
-                    bar_format=BIBS_FORMAT,
+                    f"bibs {event_id}", total=total, bar_format=BIBS_FORMAT
                 )
             bar.total = total
             bar.update(done - bar.n)
@@ -220,6 +214,12 @@ class BarProgress(Progress):
     def close_bars(self) -> None:
         for name in ("_walk", "_bibs", "_bytes", "_files"):
             self._close(name)
+
+    def _switch_to(self, event_id: int) -> None:
+        """The bars of the previous event go when the next event starts."""
+        if event_id != self._event:
+            self.close_bars()
+            self._event = event_id
 
     def _close(self, name: str) -> None:
         bar = getattr(self, name)
