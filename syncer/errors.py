@@ -29,6 +29,12 @@ translated at the module boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+import grp
+import os
+import pwd
+import stat
+from pathlib import Path
+
 
 class SyncerError(Exception):
     """Base of every error syncer reports to the user."""
@@ -130,3 +136,41 @@ class LinkExpiredError(TransferError):
 
 class IntegrityError(TransferError):
     """The bytes received are not the photo (short, long, HTML/XML, not an image)."""
+
+
+def denied(path: Path, need: str = "read") -> str:
+    """Why this process may not ``need`` ``path`` (EACCES), and the fix, for a one-line message.
+
+    Names the first folder on the way that cannot be entered (or the file itself), its mode and
+    owner, and the user syncer runs as.
+    """
+    blocker = path
+    for folder in reversed(path.parents):
+        if not os.access(folder, os.X_OK):
+            blocker, need = folder, "enter"
+            break
+    try:
+        info = blocker.stat()
+        shape = f"mode {stat.S_IMODE(info.st_mode):04o}, owner {_user(info.st_uid)}:"
+        shape += _group(info.st_gid)
+    except OSError:
+        shape = "mode unknown"
+    me = _user(os.getuid())
+    return (
+        f"permission denied: user {me} cannot {need} {blocker} ({shape}); fix: run syncer as a "
+        f"user that can (the owner or a member of its group), or give {me} access to it"
+    )
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)

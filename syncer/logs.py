@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
 from syncer.config import MASK
+
+TEXT_FORMAT = "%(levelname)s %(name)s: %(message)s"
+STAMPED_FORMAT = "%(asctime)s " + TEXT_FORMAT
+STAMP = "%Y-%m-%d %H:%M:%S"
 
 
 class RedactFilter(logging.Filter):
@@ -49,13 +54,21 @@ def setup_logging(
     *,
     stream: TextIO | None = None,
     secrets: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> RedactFilter:
-    """Configure the root logger once; returns the filter so secrets can be added later."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    """Configure the root logger once; returns the filter so secrets can be added later.
+
+    Text lines start with the local time, except where journald records the stream (it stamps
+    every line itself).
+    """
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
+    elif journald_attached(os.environ if env is None else env, stream):
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(STAMPED_FORMAT, datefmt=STAMP))
     redact = RedactFilter(secrets)
     handler.addFilter(redact)
     root = logging.getLogger()
@@ -66,3 +79,13 @@ def setup_logging(
     for noisy in ("httpx", "httpcore", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return redact
+
+
+def journald_attached(env: Mapping[str, str], stream: TextIO) -> bool:
+    """True when ``stream`` is the journal stream systemd names in ``$JOURNAL_STREAM``."""
+    device, _, inode = env.get("JOURNAL_STREAM", "").partition(":")
+    try:
+        info = os.fstat(stream.fileno())
+        return (info.st_dev, info.st_ino) == (int(device), int(inode))
+    except (OSError, ValueError, AttributeError):
+        return False

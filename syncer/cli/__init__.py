@@ -9,16 +9,21 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncer import __version__
 from syncer.errors import ConfigError, SyncerError
+
+if TYPE_CHECKING:
+    from syncer.logs import RedactFilter
 
 log = logging.getLogger("syncer.cli")
 
 EXIT_INTERRUPTED = 130
 EXIT_PIPE_CLOSED = 141  # what a shell reports for a command killed by SIGPIPE
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,18 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="syncer", description="Mirror 9Pic event photo originals onto your own storage."
     )
     parser.add_argument("--version", action="version", version=f"syncer {__version__}")
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="PATH",
-        help="settings file (default: $SYNCER_CONFIG, ./syncer.toml, "
-        "$XDG_CONFIG_HOME/syncer/config.toml, /etc/syncer/config.toml)",
-    )
-    parser.add_argument("--log-format", choices=("text", "json"), help="log line format")
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    _global_flags(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sync = sub.add_parser("sync", help="download every new photo of the events once")
+    sync = _command(sub, "sync", help="download every new photo of the events once")
     sync.add_argument(
         "--event",
         type=int,
@@ -46,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="event id (repeatable; default: the events in the config)",
     )
     sync.add_argument(
-        "--bibs", metavar="SPEC", help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"'
+        "--bibs",
+        metavar="SPEC",
+        help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"; "none": no BIB folders',
     )
     sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
     sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
@@ -60,12 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_flags(sync, progress=True)
 
-    events = sub.add_parser("events", help="list the organisation's events")
+    events = _command(sub, "events", help="list the organisation's events")
     _output_flags(events)
-    status = sub.add_parser("status", help="what the ledger knows, per event")
+    status = _command(sub, "status", help="what the ledger knows, per event")
     status.add_argument("--event", type=int, action="append", metavar="ID")
     _output_flags(status)
-    verify = sub.add_parser("verify", help="re-hash stored photos against the ledger")
+    verify = _command(sub, "verify", help="re-hash stored photos against the ledger")
     verify.add_argument("--event", type=int, metavar="ID")
     verify.add_argument("--repair", action="store_true", help="re-queue missing or corrupt photos")
     verify.add_argument(
@@ -75,21 +74,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_flags(verify, progress=True)
 
-    db = sub.add_parser("db", help="ledger maintenance")
+    db = _command(sub, "db", help="ledger maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    db_sub.add_parser("upgrade", help="create or migrate the ledger to the newest schema")
-    config = sub.add_parser("config", help="settings")
+    _command(db_sub, "upgrade", help="create or migrate the ledger to the newest schema")
+    config = _command(sub, "config", help="settings")
     config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
-    check = config_sub.add_parser("check", help="show the effective settings (secrets masked)")
+    check = _command(
+        config_sub,
+        "check",
+        help="show the effective settings (secrets masked), where each came from, "
+        "and what a sync still needs",
+    )
     check.add_argument("--json", action="store_true")
 
-    daemon = sub.add_parser("daemon", help="run as a service: sync on a schedule")
+    daemon = _command(sub, "daemon", help="run as a service: sync on a schedule")
     daemon.add_argument(
         "--health",
         metavar="HOST:PORT",
         help="serve /healthz and /metrics (overrides health.listen)",
     )
-    demo = sub.add_parser("demo", help="sync a demo event from the bundled simulator")
+    demo = _command(sub, "demo", help="sync a demo event from the bundled simulator")
     demo.add_argument("dir", nargs="?", type=Path, default=Path("syncer-demo"))
     demo.add_argument("--photos", type=int, default=120, help="photos in the demo event")
     demo.add_argument(
@@ -100,6 +104,53 @@ def build_parser() -> argparse.ArgumentParser:
         "simulate", help="run the bundled 9Pic simulator (see: syncer simulate -h)", add_help=False
     )
     return parser
+
+
+def _global_flags(parser: argparse.ArgumentParser, **extra: Any) -> None:
+    """--config, --log-format, --log-level, -v, -q: accepted before and after the command.
+
+    The copies on each command use ``default=SUPPRESS``, so a flag given before the command is
+    kept unless it is given again after it (the later one wins).
+    """
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help="settings file (default: $SYNCER_CONFIG, ./syncer.toml, "
+        "$XDG_CONFIG_HOME/syncer/config.toml, /etc/syncer/config.toml)",
+        **extra,
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), help="log line format", **extra)
+    parser.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="least important level logged (overrides log.level)",
+        **extra,
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="log_level",
+        action="store_const",
+        const="debug",
+        help="same as --log-level debug",
+        **extra,
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        dest="log_level",
+        action="store_const",
+        const="warning",
+        help="same as --log-level warning: only warnings and errors",
+        **extra,
+    )
+
+
+def _command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    command: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
+    _global_flags(command, default=argparse.SUPPRESS)
+    return command
 
 
 def _output_flags(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
@@ -119,10 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from syncer.logs import setup_logging
 
     redact = setup_logging(args.log_format or "text", args.log_level or "info")
+    started = datetime.now(UTC)
     try:
         return _dispatch(args, redact)
     except SyncerError as exc:
         _report_error(exc)
+        if args.command == "sync" and args.json:
+            _emit_failed_run(exc, started, args.dry_run)
         return exc.exit_code
     except KeyboardInterrupt:
         print("syncer: interrupted", file=sys.stderr)
@@ -138,6 +192,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+def _emit_failed_run(exc: SyncerError, started: datetime, dry_run: bool) -> None:
+    """`sync --json` that fails outright still prints its summary object, with the error."""
+    from syncer.cli.output import cycle_dict, emit_json
+    from syncer.report import CycleReport
+
+    report = CycleReport(started_at=started, ended_at=datetime.now(UTC), dry_run=dry_run)
+    emit_json({**cycle_dict(report), "exit_code": exc.exit_code, "error": exc.message})
 
 
 def _discard_output() -> None:
@@ -161,7 +224,7 @@ def _report_error(exc: SyncerError) -> None:
         print(f"syncer: hint: {exc.hint}", file=sys.stderr)
 
 
-def _dispatch(args: argparse.Namespace, redact: Any) -> int:
+def _dispatch(args: argparse.Namespace, redact: RedactFilter) -> int:
     from syncer.cli import commands
 
     if args.command == "demo":
@@ -171,12 +234,14 @@ def _dispatch(args: argparse.Namespace, redact: Any) -> int:
     settings = commands.load(args)
     if settings.api.key is not None:
         redact.secrets.append(settings.api.key.get_secret_value())
-    if args.log_format is None and settings.log.format != "text":
-        from syncer.logs import setup_logging
+    from syncer.logs import setup_logging
 
-        setup_logging(
-            settings.log.format, args.log_level or settings.log.level, secrets=redact.secrets
-        )
+    setup_logging(settings.log.format, settings.log.level, secrets=redact.secrets)
+    log.debug(
+        "settings from %s; ledger %s",
+        settings.source_path or "defaults and environment",
+        settings.storage.ledger,
+    )
     handler = {
         "sync": commands.sync,
         "events": commands.events,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -14,15 +14,17 @@ from syncer.cli.output import (
     cycle_dict,
     emit_json,
     print_cycle,
+    print_missing,
+    print_settings,
     print_status,
     print_verify,
     status_dicts,
     verify_dict,
 )
-from syncer.cli.progress import BarProgress
+from syncer.cli.progress import BarProgress, LogProgress, logs_above_bars
 from syncer.config import Settings, load_settings, masked_settings
 from syncer.errors import ConfigError, SyncerError
-from syncer.sync import CycleOptions, Progress, run_cycle
+from syncer.sync import CycleOptions, run_cycle
 
 if TYPE_CHECKING:
     from syncer.metrics import Metrics
@@ -42,14 +44,14 @@ def load(args: argparse.Namespace) -> Settings:
         overrides.setdefault("health", {})["listen"] = args.health
     if args.log_format is not None:
         overrides.setdefault("log", {})["format"] = args.log_format
+    if args.log_level is not None:
+        overrides.setdefault("log", {})["level"] = args.log_level
     return load_settings(config_path=args.config, overrides=overrides)
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
-    bibs = None
-    if args.bibs is not None:
-        base = settings.source_path.parent if settings.source_path else None
-        bibs = parse_bib_spec(args.bibs, base_dir=base or _cwd())
+    bibs = _bibs_flag(args.bibs, settings)
+    _check_ledger_reachable(settings, write=not args.dry_run)
     options = CycleOptions(
         event_ids=args.event, bibs=bibs, dry_run=args.dry_run, retry_failed=args.retry_failed
     )
@@ -64,7 +66,7 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
 def _run_sync(
     args: argparse.Namespace, settings: Settings, options: CycleOptions
 ) -> tuple[CycleReport, int]:
-    """One cycle as ``syncer sync`` runs it: signals stop it cleanly, bars on a terminal.
+    """One cycle as ``syncer sync`` runs it: signals stop it cleanly, progress shown.
 
     Returns the report and the exit code: 128 + the signal's number when a signal stopped it.
     """
@@ -72,27 +74,45 @@ def _run_sync(
 
     stop = threading.Event()
     signals = stop_on_signals(stop)
-    progress = _progress(args)
-    try:
-        report = run_cycle(settings, options, stop=stop, progress=progress)
-    finally:
-        if isinstance(progress, BarProgress):
-            progress.close()
+    report = run_with_progress(args, settings, options, stop)
     return report, signals.exit_code if report.interrupted else report.exit_code
 
 
-def _progress(args: argparse.Namespace) -> Progress:
-    import sys
+def _check_ledger_reachable(settings: Settings, *, write: bool) -> None:
+    """A ledger this user cannot reach: one line (exit 74) before any other step."""
+    from syncer.ledger.engine import reachable, resolve_target
 
+    path = resolve_target(settings.storage.ledger).path
+    if path is not None:
+        reachable(path, write=write)
+
+
+def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:
+    """--bibs: a spec, or "none" for no BIB folders on purpose; an empty spec is a mistake."""
+    if spec is None:
+        return None
+    if not spec.strip():
+        raise ConfigError(
+            "--bibs: empty BIB spec (an unset shell variable?); pass --bibs none to sort no BIBs"
+        )
+    if spec.strip().lower() == "none":
+        return []
+    return parse_bib_spec(spec, base_dir=settings.base_dir)
+
+
+def run_with_progress(
+    args: argparse.Namespace, settings: Settings, options: CycleOptions, stop: threading.Event
+) -> CycleReport:
+    """One cycle with bars on a terminal (log lines above them), else progress log lines."""
     if getattr(args, "no_progress", False) or args.json or not sys.stderr.isatty():
-        return Progress()
-    return BarProgress()
-
-
-def _cwd() -> Any:
-    from pathlib import Path
-
-    return Path.cwd()
+        progress = LogProgress(settings.log.progress_interval)
+        return run_cycle(settings, options, stop=stop, progress=progress)
+    bars = BarProgress(sys.stderr)
+    try:
+        with logs_above_bars(sys.stderr):
+            return run_cycle(settings, options, stop=stop, progress=bars)
+    finally:
+        bars.close()
 
 
 def events(args: argparse.Namespace, settings: Settings) -> int:
@@ -208,13 +228,30 @@ def db(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def config(args: argparse.Namespace, settings: Settings) -> int:
+    """The effective settings, where each came from, and what a sync still needs (78)."""
     data = masked_settings(settings)
+    missing = settings.missing_for_sync()
     if args.json:
-        emit_json(data)
+        origins = {key: settings.origin(key) for key in _keys(data)}
+        emit_json({**data, "origins": origins, "missing": missing})
     else:
-        print(f"# loaded from: {settings.source_path or '(no file: defaults and environment)'}")
-        print(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+        print_settings(data, settings.origin, settings.source_path)
+        print_missing(missing)
+    if missing:
+        what = "; ".join(missing) if args.json else f"{len(missing)} missing (listed above)"
+        print(f"syncer: error: config: a sync cannot run yet: {what}", file=sys.stderr)
+        return ConfigError.exit_code
     return 0
+
+
+def _keys(data: dict[str, Any]) -> list[str]:
+    keys: list[str] = []
+    for section, value in data.items():
+        if isinstance(value, dict):
+            keys.extend(f"{section}.{key}" for key in value)
+        else:
+            keys.append(section)
+    return keys
 
 
 def daemon(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,7 +269,10 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
     def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
         options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
         try:
-            return run_cycle(current, options, stop=stop, observer=metrics.observe_api)
+            progress = LogProgress(current.log.progress_interval)
+            return run_cycle(
+                current, options, stop=stop, observer=metrics.observe_api, progress=progress
+            )
         finally:
             _publish_states(current, metrics)
 

@@ -23,14 +23,14 @@ from syncer.config import load_settings
 from syncer.errors import ConfigError
 from syncer.sim import SimConfig, Simulator
 from syncer.sim.cli import simulate_command
-from syncer.sync import CycleOptions, run_cycle
+from syncer.sync import CycleOptions
 
 DEMO_BIBS = "1-40,A-17,0042,Bx9"
 
 
 def run_demo(args: argparse.Namespace) -> int:
     from syncer.cli import stop_on_signals
-    from syncer.cli.commands import _progress
+    from syncer.cli.commands import run_with_progress
 
     folder: Path = args.dir.resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,7 @@ def run_demo(args: argparse.Namespace) -> int:
         )
         stop = threading.Event()
         stop_on_signals(stop)
-        report = run_cycle(settings, CycleOptions(), stop=stop, progress=_progress(args))
+        report = run_with_progress(args, settings, CycleOptions(), stop)
         command = _same_simulator(sim)
     if args.json:
         emit_json(cycle_dict(report))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from syncer.ledger import EventStatus
@@ -101,6 +102,31 @@ def _print_deferred(report: CycleReport) -> None:
         print(f"  {one.image_id}: next try {_when(one.retry_at)} ({one.error})")
     if len(deferred) > DEFERRED_SHOWN:
         print(f"  ... and {len(deferred) - DEFERRED_SHOWN} more (syncer status; --json lists all)")
+
+
+def print_settings(data: dict[str, Any], origin: Callable[[str], str], path: Path | None) -> None:
+    """The effective settings as TOML-like lines, each with where it came from."""
+    print(f"# settings file: {path or '(none: defaults and environment)'}")
+    events = data.get("events")
+    print(f"events = {json.dumps(events, ensure_ascii=False)}  # {origin('events')}")
+    for section, values in data.items():
+        if not isinstance(values, dict):
+            continue
+        print(f"\n[{section}]")
+        for key, value in values.items():
+            print(
+                f"{key} = {json.dumps(value, ensure_ascii=False)}  # {origin(f'{section}.{key}')}"
+            )
+
+
+def print_missing(missing: Sequence[str]) -> None:
+    """What a sync still needs, or that it has what it needs."""
+    if not missing:
+        print("\n# a sync has what it needs (organisation, key, root, events)")
+        return
+    print("\n# a sync still needs:")
+    for problem in missing:
+        print(f"#   - {problem}")
 
 
 def print_status(rows: Sequence[EventStatus]) -> None:

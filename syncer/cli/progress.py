@@ -1,79 +1,260 @@
-"""tqdm progress bars on a terminal; nothing otherwise (log lines carry the story)."""
+"""How a sync shows its progress: tqdm bars on a terminal, a log line every so often elsewhere.
+
+Both count with a :class:`Tally`: files and bytes done, the byte total estimated from the mean
+size of the files so far once the number of files is known, rate and ETA. Sizes are decimal
+(MB = 10^6 bytes), as in the summary.
+"""
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
 from syncer.sync import Progress
+from syncer.units import format_size
+
+log = logging.getLogger("syncer.progress")
+
+Clock = Callable[[], float]
+BYTES_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}]"
+)
+BIBS_FORMAT = "{desc}: {n:,}/{total:,} |{bar}| [{elapsed}<{remaining}]"
+
+
+class Tally:
+    """Files and bytes of the download phase, with a byte total, rate and ETA estimated."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.files_total = 0
+        self.files_done = 0
+        self.bytes_done = 0
+        self.started = clock()
+
+    def start(self, files: int) -> None:
+        self.files_total, self.files_done, self.bytes_done = files, 0, 0
+        self.started = self._clock()
+
+    @property
+    def bytes_total(self) -> int | None:
+        """All bytes of the phase, estimated from the mean file so far (None before a file)."""
+        if not self.files_done or not self.files_total:
+            return None
+        return max(self.bytes_done, round(self.bytes_done / self.files_done * self.files_total))
+
+    def rate(self) -> float:
+        """Bytes per second since the phase started."""
+        elapsed = self._clock() - self.started
+        return self.bytes_done / elapsed if elapsed > 0 else 0.0
+
+    def eta(self) -> float | None:
+        """Seconds left, from the byte rate; None while there is nothing to go on."""
+        total, rate = self.bytes_total, self.rate()
+        if total is None or rate <= 0:
+            return None
+        return max(0.0, (total - self.bytes_done) / rate)
+
+
+def duration_text(seconds: float) -> str:
+    """``45s``, ``12m05s``, ``3h07m``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
+
+
+class LogProgress(Progress):
+    """Not on a terminal: one INFO line every ``interval`` seconds of a long sync (like rclone's
+    ``--stats``): walk pages, BIB searches done/total, or files, bytes, rate and ETA."""
+
+    def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tally = Tally(clock)
+        self._last = clock()
+        self._phase = ""
+        self._pages = self._photos = 0
+        self._bibs = (0, 0)
+        self._event = 0
+
+    def walk_page(self, event_id: int, images: int) -> None:
+        with self._lock:
+            if self._phase != "walk" or self._event != event_id:
+                self._phase, self._event, self._pages, self._photos = "walk", event_id, 0, 0
+            self._pages += 1
+            self._photos += images
+            self._maybe_log()
+
+    def bibs(self, event_id: int, done: int, total: int) -> None:
+        with self._lock:
+            self._phase, self._event, self._bibs = "bibs", event_id, (done, total)
+            self._maybe_log()
+
+    def downloads(self, event_id: int, files: int) -> None:
+        with self._lock:
+            self._phase, self._event = "download", event_id
+            self._tally.start(files)
+            if files:
+                log.debug("event %d: %s files to download", event_id, f"{files:,}")
+
+    def bytes(self, count: int) -> None:
+        with self._lock:
+            self._tally.bytes_done += count
+            self._maybe_log()
+
+    def file_done(self, ok: bool) -> None:
+        with self._lock:
+            self._tally.files_done += 1
+            self._maybe_log()
+
+    def _maybe_log(self) -> None:
+        now = self._clock()
+        if self._interval <= 0 or now - self._last < self._interval:
+            return
+        self._last = now
+        log.info("progress: %s", self.line())
+
+    def line(self) -> str:
+        """What the progress line says now."""
+        if self._phase == "walk":
+            return f"event {self._event}: walked {self._pages:,} pages, {self._photos:,} photos"
+        if self._phase == "bibs":
+            done, total = self._bibs
+            return f"event {self._event}: BIB searches {done:,}/{total:,}"
+        tally = self._tally
+        estimate = tally.bytes_total
+        eta = tally.eta()
+        return (
+            f"event {self._event}: {tally.files_done:,}/{tally.files_total:,} files, "
+            f"{format_size(tally.bytes_done)}"
+            + (f" of ~{format_size(estimate)}" if estimate is not None else "")
+            + f", {format_size(round(tally.rate()))}/s"
+            + (f", ETA {duration_text(eta)}" if eta is not None else "")
+        )
 
 
 class BarProgress(Progress):
-    """Walk: images listed; download: files and bytes with rate and ETA."""
+    """Walk: pages and photos; BIB searches done/total; download: files, and bytes with a total
+    estimated once files finish, rate and ETA. Log lines are printed above the bars."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: TextIO | None = None, clock: Clock = time.monotonic) -> None:
+        self._stream = stream or sys.stderr
         self._lock = threading.Lock()
+        self._tally = Tally(clock)
         self._walk: tqdm[Any] | None = None
+        self._bibs: tqdm[Any] | None = None
         self._files: tqdm[Any] | None = None
         self._bytes: tqdm[Any] | None = None
+        self._photos = 0
+        self._event = 0
 
     def walk_page(self, event_id: int, images: int) -> None:
-        walk = self._walk
-        if walk is None:
-            walk = self._walk = tqdm(
-                desc=f"walk {event_id}",
-                unit=" photos",
-                file=sys.stderr,
-                leave=False,
-                dynamic_ncols=True,
-            )
-        walk.update(images)
+        with self._lock:
+            self._switch_to(event_id)
+            walk = self._walk
+            if walk is None:
+                self._photos = 0
+                walk = self._walk = self._bar(f"walk {event_id}", unit=" pages")
+            self._photos += images
+            walk.set_postfix_str(f"{self._photos:,} photos", refresh=False)
+            walk.update(1)
+
+    def bibs(self, event_id: int, done: int, total: int) -> None:
+        with self._lock:
+            self._switch_to(event_id)
+            self._close("_walk")
+            bar = self._bibs
+            if bar is None:
+                bar = self._bibs = self._bar(
+                    f"bibs {event_id}", total=total, bar_format=BIBS_FORMAT
+                )
+            bar.total = total
+            bar.update(done - bar.n)
 
     def downloads(self, event_id: int, files: int) -> None:
-        self._close_walk()
-        self._close_downloads()
-        self._files = tqdm(
-            total=files,
-            desc=f"event {event_id}",
-            unit=" files",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            position=0,
-        )
-        self._bytes = tqdm(
-            desc="bytes",
-            unit="B",
-            unit_scale=True,
-            unit_divisor=1024,
-            file=sys.stderr,
-            dynamic_ncols=True,
-            position=1,
-            leave=False,
-        )
+        with self._lock:
+            self.close_bars()
+            self._tally.start(files)
+            if not files:
+                return  # nothing to download: no empty bar
+            self._files = self._bar(f"event {event_id}", total=files, unit=" files")
+            self._bytes = self._bar("bytes", unit="B", unit_scale=True, unit_divisor=1000)
 
     def bytes(self, count: int) -> None:
-        if self._bytes is not None:
-            with self._lock:
+        with self._lock:
+            self._tally.bytes_done += count
+            if self._bytes is not None:
                 self._bytes.update(count)
 
     def file_done(self, ok: bool) -> None:
-        if self._files is not None:
-            self._files.update(1)
+        with self._lock:
+            self._tally.files_done += 1
+            if self._files is not None:
+                self._files.update(1)
+            if self._bytes is not None:
+                self._bytes.total = self._tally.bytes_total
+                self._bytes.bar_format = BYTES_FORMAT  # with a total: units on both sides
 
     def close(self) -> None:
-        self._close_walk()
-        self._close_downloads()
+        """Close every bar; what is printed next starts on its own line."""
+        with self._lock:
+            self.close_bars()
 
-    def _close_walk(self) -> None:
-        if self._walk is not None:
-            self._walk.close()
-            self._walk = None
+    def close_bars(self) -> None:
+        for name in ("_walk", "_bibs", "_bytes", "_files"):
+            self._close(name)
 
-    def _close_downloads(self) -> None:
-        for bar in (self._bytes, self._files):
-            if bar is not None:
-                bar.close()
-        self._files = self._bytes = None
+    def _switch_to(self, event_id: int) -> None:
+        """The bars of the previous event go when the next event starts."""
+        if event_id != self._event:
+            self.close_bars()
+            self._event = event_id
+
+    def _close(self, name: str) -> None:
+        bar = getattr(self, name)
+        if bar is not None:
+            bar.close()
+            setattr(self, name, None)
+
+    def _bar(self, desc: str, **options: Any) -> tqdm[Any]:
+        return tqdm(desc=desc, file=self._stream, leave=False, dynamic_ncols=True, **options)
+
+
+class _AboveBars:
+    """A stream for the log handler: each line goes through ``tqdm.write``, above the bars."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        tqdm.write(text.rstrip("\n"), file=self._stream)
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+@contextmanager
+def logs_above_bars(stream: TextIO) -> Iterator[None]:
+    """While the bars run, the root logger's stream handlers write through ``tqdm.write``
+    (their formatters and filters, the secret redaction among them, stay as they are)."""
+    swapped: list[tuple[logging.StreamHandler[Any], Any]] = []
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is stream:
+            swapped.append((handler, handler.setStream(_AboveBars(stream))))
+    try:
+        yield
+    finally:
+        for handler, old in swapped:
+            handler.setStream(old)

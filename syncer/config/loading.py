@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import tomllib
@@ -12,12 +13,13 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
-from syncer.config.messages import describe, scrub, settings_error
+from syncer.config.messages import describe, scrub, settings_error, source_of
 from syncer.config.settings import Settings
-from syncer.config.sources import LOADING, LoadContext, absolute, home, reason
-from syncer.errors import ConfigError
+from syncer.config.sources import LOADING, LoadContext, absolute, home, read_toml, reason
+from syncer.errors import ConfigError, denied
 
 SYSTEM_CONFIG = Path("/etc/syncer/config.toml")
+ENV_NAMES = {"api_key", "config"}  # SYNCER_API_KEY, SYNCER_CONFIG: not sections
 LOG = logging.getLogger("syncer.config")
 
 
@@ -35,17 +37,29 @@ def find_config(config_path: Path | None, env: Mapping[str, str], cwd: Path) -> 
     """
     named = config_path or (Path(env["SYNCER_CONFIG"]) if env.get("SYNCER_CONFIG") else None)
     if named is None:
-        return next((path for path in config_candidates(env, cwd) if path.is_file()), None)
+        return next((path for path in config_candidates(env, cwd) if _found(path)), None)
     path = named if named.is_absolute() else cwd / named
     if path == Path(os.devnull):
         return None
-    if path.is_file():
-        return path
+    try:
+        if path.is_file():
+            return path
+    except PermissionError:
+        raise ConfigError(f"config: cannot read {path}: {denied(path)}") from None
     if path.is_dir():
         raise ConfigError(f"config: {path} is a folder, not a config file")
     if path.exists():
         raise ConfigError(f"config: {path} is not a regular file")
     raise ConfigError(f"config: file not found: {path}")
+
+
+def _found(path: Path) -> bool:
+    """A candidate file of the search; a folder this user may not enter is skipped."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        LOG.debug("config: skipping %s: %s", path, denied(path))
+        return False
 
 
 def load_settings(
@@ -61,7 +75,13 @@ def load_settings(
     init = _prune(overrides or {})
     if "key" in init.get("api", {}):
         raise ConfigError("config: the API key cannot be given on the command line (see --help)")
+    _check_env_names(env)
     ctx = LoadContext(env=env, cwd=cwd, path=find_config(config_path, env, cwd))
+    if ctx.path is not None:
+        try:
+            ctx.toml_data = read_toml(ctx.path, ctx)
+        except (OSError, ValueError) as exc:  # unreadable, bad TOML, not UTF-8
+            raise ConfigError(f"config: {ctx.path}: {_file_problem(exc)}") from None
     token = LOADING.set(ctx)
     try:
         settings = Settings(**init)
@@ -69,13 +89,49 @@ def load_settings(
         raise ConfigError(scrub(describe(exc, ctx, init), ctx)) from None
     except SettingsError as exc:
         raise ConfigError(settings_error(exc, ctx)) from None
-    except (OSError, ValueError) as exc:  # the file: unreadable, bad TOML, not UTF-8
-        raise ConfigError(f"config: {ctx.path}: {_file_problem(exc)}") from None
     finally:
         LOADING.reset(token)
     settings = _finish(settings, ctx)
+    settings._origins = _origins(settings, ctx, init)
     _warn_if_exposed(ctx)
     return settings
+
+
+def _check_env_names(env: Mapping[str, str]) -> None:
+    """A ``SYNCER_*`` variable naming no section is a typo: an error, like an unknown key."""
+    sections = sorted(Settings.model_fields)
+    for name in sorted(env):
+        rest = name.lower().removeprefix("syncer_")
+        if rest == name.lower() or rest in ENV_NAMES or rest in sections:
+            continue
+        section, nested, _key = rest.partition("__")
+        if not nested and not _looks_like_setting(rest, sections):
+            continue  # not one of ours: e.g. a wrapper script's own variable
+        if section in sections:
+            continue  # SYNCER_DOWNLOAD__WORKRS: the key is checked with the other values
+        what = f"section {section!r}" if nested else "setting"
+        hint = _env_hint(rest, sections)
+        raise ConfigError(f"config: unknown {what} in environment variable {name}{hint}")
+
+
+def _looks_like_setting(rest: str, sections: list[str]) -> bool:
+    """SYNCER_LOG_LEVEL (one underscore) or SYNCER_EVENT: near a real name."""
+    if any(rest.startswith(section + "_") for section in sections):
+        return True
+    return bool(difflib.get_close_matches(rest, sections, n=1, cutoff=0.8))
+
+
+def _env_hint(rest: str, sections: list[str]) -> str:
+    section, nested, key = rest.partition("__")
+    if not nested:
+        for known in sections:
+            if rest.startswith(known + "_"):
+                return f"; did you mean SYNCER_{known.upper()}__{rest[len(known) + 1 :].upper()}?"
+    close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+    if not close:
+        return f"; sections are {', '.join(sections)}"
+    suffix = f"__{key.upper()}" if nested else ""
+    return f"; did you mean SYNCER_{close[0].upper()}{suffix}?"
 
 
 def _file_problem(exc: OSError | ValueError) -> str:
@@ -83,6 +139,8 @@ def _file_problem(exc: OSError | ValueError) -> str:
         return f"invalid TOML: {exc}"
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text"
+    if isinstance(exc, PermissionError) and exc.filename:
+        return denied(Path(exc.filename))
     return reason(exc)
 
 
@@ -101,6 +159,16 @@ def _finish(settings: Settings, ctx: LoadContext) -> Settings:
             where = f"events[{index}] (event {event.id})"
             raise ConfigError(f"config: {where}: {exc.message}") from None
     return settings
+
+
+def _origins(settings: Settings, ctx: LoadContext, init: Mapping[str, Any]) -> dict[str, str]:
+    """``section.key`` (and ``events``) -> where its effective value came from."""
+    origins = {"events": source_of(("events",), ctx, init)}
+    for section in Settings.model_fields:
+        value = getattr(settings, section)
+        for key in getattr(type(value), "model_fields", {}):
+            origins[f"{section}.{key}"] = source_of((section, key), ctx, init)
+    return origins
 
 
 def _warn_if_exposed(ctx: LoadContext) -> None:

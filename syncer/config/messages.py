@@ -62,6 +62,23 @@ def _origin(loc: tuple[int | str, ...], ctx: LoadContext, init: Mapping[str, Any
     return ""
 
 
+def source_of(loc: tuple[int | str, ...], ctx: LoadContext, init: Mapping[str, Any]) -> str:
+    """Where the effective value at ``loc`` came from: flag, environment, file or default."""
+    if _lookup(init, loc):
+        return "flag"
+    names = {name.upper() for name in ctx.env}
+    exact = "SYNCER_" + "__".join(str(part) for part in loc).upper()
+    whole = "SYNCER_" + str(loc[0]).upper()  # a section given as JSON
+    for variable in (exact, "SYNCER_API_KEY" if loc == ("api", "key") else "", whole):
+        if variable in names:
+            return f"environment {variable}"
+    if ctx.path is not None and _lookup(ctx.toml_data, loc):
+        return f"file {ctx.path}"
+    if loc == ("api", "key") and ctx.credential:
+        return "systemd credential"
+    return "default"
+
+
 def _env_origin(loc: tuple[int | str, ...], names: set[str]) -> str | None:
     if loc[:1] == ("api",) and loc[1:2] in {(), ("key",)} and "SYNCER_API_KEY" in names:
         return "SYNCER_API_KEY"

@@ -217,10 +217,12 @@ def _lower(value: object) -> object:
 
 
 class LogSettings(_Section):
-    """``[log]``: format and level of log lines."""
+    """``[log]``: format and level of log lines; how often a sync not on a terminal logs its
+    progress (0: never)."""
 
     format: Literal["text", "json"] = "text"
     level: Annotated[_LOG_LEVELS, BeforeValidator(_lower)] = "info"
+    progress_interval: Duration = Field(default=30.0, ge=0)
 
 
 def _bibs_input(value: object) -> object:

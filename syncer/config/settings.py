@@ -25,7 +25,7 @@ from syncer.config.sections import (
     StorageSettings,
     unique_ids,
 )
-from syncer.config.sources import LOADING, EnvSource, LoadContext, TomlSource, fallbacks
+from syncer.config.sources import LOADING, LoadContext, env_source, fallbacks, toml_source
 from syncer.errors import ConfigError
 
 MASK = "********"
@@ -48,6 +48,7 @@ class Settings(BaseSettings):
 
     _source_path: Path | None = PrivateAttr(default=None)
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _origins: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("events", mode="after")
     @classmethod
@@ -65,9 +66,9 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Overrides > environment > TOML file > credentials and derived defaults."""
         ctx = LOADING.get() or LoadContext(env={}, cwd=Path.cwd(), path=None)
-        sources: list[PydanticBaseSettingsSource] = [init_settings, EnvSource(settings_cls, ctx)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_source(settings_cls, ctx)]
         if ctx.path is not None:
-            sources.append(TomlSource(settings_cls, ctx))
+            sources.append(toml_source(settings_cls, ctx))
         sources.append(InitSettingsSource(settings_cls, init_kwargs=fallbacks(ctx)))
         return tuple(sources)
 
@@ -80,6 +81,22 @@ class Settings(BaseSettings):
     def base_dir(self) -> Path:
         """Where relative ``@file`` BIB lists live: the config file's folder, else the cwd."""
         return self._base_dir
+
+    def origin(self, key: str) -> str:
+        """Where ``section.key`` (or ``events``) came from: flag, environment, file, default."""
+        return self._origins.get(key, "default")
+
+    def missing_for_sync(self) -> list[str]:
+        """What a sync still needs (organisation, key, root, events), one message each."""
+        missing = []
+        for require in (self.require_org, self.require_key, self.require_root):
+            try:
+                require()
+            except ConfigError as exc:
+                missing.append(exc.message)
+        if self.event_ids() == []:
+            missing.append("no events: remove the empty events list, or add [[events]] entries")
+        return missing
 
     def event_ids(self) -> list[int] | None:
         """The configured event ids, or None for all of the org's active events."""

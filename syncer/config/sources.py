@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import pwd
+import tomllib
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, EnvSettingsSource, TomlConfigSettingsSource
+from pydantic_settings import BaseSettings, EnvSettingsSource, InitSettingsSource
 
 from syncer.errors import ConfigError
 
@@ -33,35 +34,38 @@ class LoadContext:
 LOADING: ContextVar[LoadContext | None] = ContextVar("syncer_config_loading", default=None)
 
 
-class EnvSource(EnvSettingsSource):
-    """The ``SYNCER_*`` variables of an injected environment; SYNCER_API_KEY means api.key."""
+def env_source(settings_cls: type[BaseSettings], ctx: LoadContext) -> EnvSettingsSource:
+    """The ``SYNCER_*`` variables of the injected environment; SYNCER_API_KEY means api.key.
 
-    def __init__(self, settings_cls: type[BaseSettings], ctx: LoadContext) -> None:
-        self._env = {name.lower(): value for name, value in ctx.env.items()}
-        if "syncer_api_key" in self._env:
-            self._env.setdefault("syncer_api__key", self._env["syncer_api_key"])
-        super().__init__(settings_cls)
+    pydantic-settings' own source, given the injected variables through its public
+    ``env_vars`` mapping (names lower-cased: the settings are case-insensitive).
+    """
+    variables = {name.lower(): value for name, value in ctx.env.items()}
+    if "syncer_api_key" in variables:
+        variables.setdefault("syncer_api__key", variables["syncer_api_key"])
+    source = EnvSettingsSource(settings_cls)
+    source.env_vars = variables
+    return source
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return dict(self._env)
+
+def toml_source(settings_cls: type[BaseSettings], ctx: LoadContext) -> InitSettingsSource:
+    """The config file's values (read by :func:`read_toml`) as a pydantic-settings source."""
+    return InitSettingsSource(settings_cls, init_kwargs=ctx.toml_data)
 
 
-class TomlSource(TomlConfigSettingsSource):
-    """The config file, with relative storage paths taken relative to the file's folder."""
+def read_toml(path: Path, ctx: LoadContext) -> dict[str, Any]:
+    """The config file, with relative storage paths taken relative to the file's folder.
 
-    def __init__(self, settings_cls: type[BaseSettings], ctx: LoadContext) -> None:
-        self._ctx = ctx
-        super().__init__(settings_cls, toml_file=ctx.path)
-
-    def _read_file(self, file_path: Any) -> dict[str, Any]:
-        data = super()._read_file(file_path)
-        storage = data.get("storage")
-        if isinstance(storage, dict):
-            for name in ("root", "ledger"):
-                if isinstance(storage.get(name), str):
-                    storage[name] = absolute(storage[name], Path(file_path).parent, self._ctx)
-        self._ctx.toml_data = data
-        return data
+    OSError (unreadable), UnicodeDecodeError or tomllib.TOMLDecodeError for a bad file.
+    """
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    storage = data.get("storage")
+    if isinstance(storage, dict):
+        for name in ("root", "ledger"):
+            if isinstance(storage.get(name), str):
+                storage[name] = absolute(storage[name], path.parent, ctx)
+    return data
 
 
 def fallbacks(ctx: LoadContext) -> dict[str, Any]:

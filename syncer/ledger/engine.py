@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from syncer.errors import ConfigError, DiskFullError, LedgerError, LedgerUnavailableError
+from syncer.errors import ConfigError, DiskFullError, LedgerError, LedgerUnavailableError, denied
 from syncer.private_paths import open_private_file
 
 if TYPE_CHECKING:  # PostgreSQL support loads only for a PostgreSQL ledger (saves ~30 ms)
@@ -93,7 +93,7 @@ def sqlite_file(url: URL) -> Path | None:
 
 def prepare_file(path: Path, *, create: bool) -> None:
     """Make sure ``path`` exists as a private file (0600) in private new directories (0700)."""
-    if path.exists():
+    if reachable(path):
         if not path.is_file():
             raise LedgerError(f"ledger {path} is not a regular file")
         return
@@ -106,6 +106,20 @@ def prepare_file(path: Path, *, create: bool) -> None:
     except OSError as exc:
         raise LedgerError(f"ledger {path} cannot be created: {exc.strerror or exc}") from exc
     os.close(fd)
+
+
+def reachable(path: Path, *, write: bool = True) -> bool:
+    """Whether ``path`` exists; LedgerError (one line: the folder or file, and the fix) when a
+    folder on the way cannot be entered or the file cannot be read (and written)."""
+    try:
+        exists = path.exists()
+    except PermissionError:
+        raise LedgerError(f"ledger {path}: {denied(path)}") from None
+    mode = os.R_OK | (os.W_OK if write else 0)
+    if exists and path.is_file() and not os.access(path, mode):
+        need = "read and write" if write else "read"
+        raise LedgerError(f"ledger {path}: {denied(path, need)}")
+    return exists
 
 
 @contextmanager
