@@ -63,7 +63,8 @@ def run_cycle(
     with ExitStack() as stack:
         api = stack.enter_context(api_client(settings, observer))  # a missing key: nothing made
         opening = ledger_snapshot(settings) if options.dry_run else open_ledger(settings)
-        ledger = stack.enter_context(opening) if ledger_exists(settings) else None
+        exists = ledger_exists(settings, write=not options.dry_run)
+        ledger = stack.enter_context(opening) if exists else None
         event_ids = choose_events(api, settings, options)  # 9Pic answers before a file is made
         ledger = ledger or stack.enter_context(opening)
         root = _prepare(settings, ledger, create=not options.dry_run)

@@ -22,6 +22,7 @@ from syncer.config import Settings
 from syncer.coordinator import Tuning
 from syncer.layout import NameRules, Template
 from syncer.ledger import Ledger
+from syncer.ledger.engine import reachable, resolve_target
 from syncer.lock import InstanceLock, lock_path_for
 from syncer.root import NETWORK_FS, RootInfo, filesystem_type, warn_if_network_ledger
 
@@ -57,10 +58,14 @@ def open_ledger(settings: Settings, *, write: bool = True, create: bool = True) 
         yield stack.enter_context(Ledger.open(target, create=create))
 
 
-def ledger_exists(settings: Settings) -> bool:
-    """Whether opening the ledger would find one (a database server's ledger always counts)."""
-    lock_path = lock_path_for(settings.storage.ledger)
-    return lock_path is None or lock_path.with_name(lock_path.name.removesuffix(".lock")).exists()
+def ledger_exists(settings: Settings, *, write: bool = True) -> bool:
+    """Whether opening the ledger would find one (a database server's ledger always counts).
+
+    A folder on the way that this user may not enter, or a file it may not read (or write, with
+    ``write``), is LedgerError (one line naming the fix), not False.
+    """
+    path = resolve_target(settings.storage.ledger).path
+    return path is None or reachable(path, write=write)
 
 
 @contextmanager

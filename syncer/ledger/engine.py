@@ -152,7 +152,11 @@ def _engine(target: LedgerTarget, **options: Any) -> Engine:
         return create_engine(target.url, **options)
     except (NoSuchModuleError, ImportError) as exc:
         backend = target.url.get_backend_name()
-        hint = "pip install 'syncer[postgres]'" if backend == "postgresql" else None
+        hint = (
+            "pip install 'ninepic-syncer[postgres]' (the psycopg driver)"
+            if backend == "postgresql"
+            else None
+        )
         raise ConfigError(
             f"ledger {target.label}: no database driver for {target.url.drivername!r} "
             f"({type(exc).__name__}: {exc})",

@@ -205,7 +205,7 @@ def test_a_missing_driver_is_a_settings_error_with_the_extra_to_install() -> Non
         "ledger postgresql+psycopg://syncer@db.invalid/syncer: no database driver for "
         "'postgresql+psycopg'"
     )
-    assert hint == "pip install 'syncer[postgres]'"
+    assert hint == "pip install 'ninepic-syncer[postgres]' (the psycopg driver)"
 
 
 def test_a_connection_lost_in_a_transaction_is_temporary(
