@@ -8,7 +8,7 @@ import re
 
 import httpx
 import pytest
-from api_fixtures import (
+from harness.api import (
     EVENT,
     KEY,
     ORG,

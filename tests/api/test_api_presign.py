@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import EVENT, MakeApi, body_of, envelope, error, pagination, params_of, script
+from harness.api import EVENT, MakeApi, body_of, envelope, error, pagination, params_of, script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,7 +7,7 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from api_fixtures import EVENT, WALL, MakeApi, MaxRng, always, envelope, error, raw, script
+from harness.api import EVENT, WALL, MakeApi, MaxRng, always, envelope, error, raw, script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from daemon_fixtures import FakeEvent, FakeSchedule, FakeSettings, make_report
+from harness.daemon import FakeEvent, FakeSchedule, FakeSettings, make_report
 
 from syncer.cadence import Cadence, Due, Plan
 from syncer.daemon import human

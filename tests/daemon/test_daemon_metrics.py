@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from daemon_fixtures import make_report
+from harness.daemon import make_report
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncer.metrics import CONTENT_TYPE, CYCLE_RESULTS, Metrics

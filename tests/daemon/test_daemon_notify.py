@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_fixtures import NotifyListener
+from harness.daemon import NotifyListener
 
 from syncer.notify import Notifier
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daemon_fixtures import (
+from harness.daemon import (
     Call,
     FakeCycle,
     FakeEvent,

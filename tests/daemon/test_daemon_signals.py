@@ -10,12 +10,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from daemon_fixtures import NotifyListener
+from harness.daemon import NotifyListener
 
 SCRIPT = textwrap.dedent(
     """
     import sys
-    from daemon_fixtures import FakeCycle, FakeSchedule, FakeSettings
+    from harness.daemon import FakeCycle, FakeSchedule, FakeSettings
     from syncer.daemon import run_daemon
     import os
 

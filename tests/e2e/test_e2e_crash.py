@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, files_under, make_world, run_ok, temp_files
+from harness.e2e import World, files_under, make_world, run_ok, temp_files
 
 from syncer.ledger import Ledger
 from syncer.sim import Faults

@@ -1,7 +1,7 @@
 """Helpers for the reliability tests: small simulated worlds, config files, archive checks.
 
 Every check runs the real ``syncer`` CLI in a subprocess against the simulator on 127.0.0.1
-(see tests/e2e/e2e_fixtures.py for the :class:`World` it builds on).
+(see tests/e2e/harness/e2e.py for the :class:`World` it builds on).
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from e2e_fixtures import World, files_under, temp_files
-
+from harness.e2e import World, files_under, temp_files
 from syncer.sim import Faults, SimConfig, Simulator
 
 __all__ = [

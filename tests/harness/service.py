@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from e2e_fixtures import World, run_ok
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.e2e import World, run_ok
 from syncer.layout import NameRules, event_dirname
 from syncer.ledger import Ledger
 

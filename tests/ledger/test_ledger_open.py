@@ -13,7 +13,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from ledger_fixtures import EVENT, T0, event_record, images
+from harness.ledger import EVENT, T0, event_record, images
 from sqlalchemy import Column, Integer, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ledger_fixtures import EVENT, T0
+from harness.ledger import EVENT, T0
 from sqlalchemy import event
 
 from syncer.ledger import Ledger, SeenImage

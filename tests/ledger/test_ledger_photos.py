@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from harness.ledger import EVENT, T0, downloaded, photo_ids, walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_fixtures import EVENT, T0, downloaded, photo_ids, walk
 
 from syncer.errors import SyncerError
 from syncer.ledger import Ledger, PhotoResult

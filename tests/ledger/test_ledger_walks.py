@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_fixtures import EVENT, T0, downloaded, event_record, images, photo_ids, walk
+from harness.ledger import EVENT, T0, downloaded, event_record, images, photo_ids, walk
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from syncer.errors import SyncerError

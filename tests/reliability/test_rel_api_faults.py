@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from rel_fixtures import (
+from harness.reliability import (
     TimedFaults,
     World,
     assert_complete,

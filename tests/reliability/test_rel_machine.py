@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rel_fixtures import (
+from harness.reliability import (
     Gate,
     Outcome,
     World,

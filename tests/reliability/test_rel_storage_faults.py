@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from rel_fixtures import (
+from harness.reliability import (
     World,
     all_files,
     assert_complete,

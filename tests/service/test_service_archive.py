@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_fixtures import World, run_ok
-from service_fixtures import (
+from harness.e2e import World, run_ok
+from harness.service import (
     FAST_SCHEDULE,
     HEALTH_ON,
     DaemonRun,

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, make_world, run_ok, temp_files
-from service_fixtures import (
+from harness.e2e import World, make_world, run_ok, temp_files
+from harness.service import (
     FAST_SCHEDULE,
     HEALTH_ON,
     DaemonRun,

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World
-from service_fixtures import FAST_SCHEDULE, HEALTH_ON, DaemonRun, wait_until, write_config
+from harness.e2e import World
+from harness.service import FAST_SCHEDULE, HEALTH_ON, DaemonRun, wait_until, write_config
 
 Start = Callable[..., DaemonRun]
 SERVICE = {"schedule": FAST_SCHEDULE, "health": HEALTH_ON}

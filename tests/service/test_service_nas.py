@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, expected_tree, files_under, make_world, run_ok, temp_files
-from service_fixtures import (
+from harness.e2e import World, expected_tree, files_under, make_world, run_ok, temp_files
+from harness.service import (
     EventSpec,
     ledger_status,
     photos_on_disk,

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_fixtures import api_base
+from harness.sim import api_base
 
 from syncer.sim import Faults, SimConfig, Simulator
 

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import MakeSim
-from sim_fixtures import api_base, data, error_message
+from harness.sim import api_base, data, error_message
 
 from syncer.sim import Simulator
 

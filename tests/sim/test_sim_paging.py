@@ -7,7 +7,7 @@ import math
 import httpx
 import pytest
 from conftest import MakeSim
-from sim_fixtures import api_base, data, error_message, walk_ids
+from harness.sim import api_base, data, error_message, walk_ids
 
 from syncer.sim import Simulator
 

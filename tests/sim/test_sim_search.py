@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sim_fixtures import data, error_message
+from harness.sim import data, error_message
 
 from syncer.sim import Faults, Simulator
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from conftest import MakeSim
-from sim_fixtures import FakeClock, SleepRecorder, api_base, data
+from harness.sim import FakeClock, SleepRecorder, api_base, data
 
 from syncer.sim import Faults, SimPhoto, Simulator
 

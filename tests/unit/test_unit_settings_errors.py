@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from unit_fixtures import SECRET, isolate, load, write_toml
+from harness.settings import SECRET, isolate, load, write_toml
 
 from syncer.errors import ConfigError
 
