@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from harness.api import BASE, KEY, ORG, FakeApi, FakeTime, Handler, MakeApi
 from pydantic import SecretStr
 
+from harness.api import BASE, KEY, ORG, FakeApi, FakeTime, Handler, MakeApi
 from syncer.api import AdaptiveLimiter, ApiClient, RetryPolicy
 
 

@@ -8,6 +8,8 @@ import re
 
 import httpx
 import pytest
+from pydantic import SecretStr
+
 from harness.api import (
     EVENT,
     KEY,
@@ -23,8 +25,6 @@ from harness.api import (
     raw,
     script,
 )
-from pydantic import SecretStr
-
 from syncer.api import ApiClient
 from syncer.errors import (
     ApiError,

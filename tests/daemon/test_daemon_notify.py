@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness.daemon import NotifyListener
 
+from harness.daemon import NotifyListener
 from syncer.notify import Notifier
 
 

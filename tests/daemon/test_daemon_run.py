@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from harness.daemon import (
     Call,
     FakeCycle,
@@ -25,9 +26,8 @@ from harness.daemon import (
     idle,
     make_report,
     running,
-    wait_for,
 )
-
+from harness.waiting import wait_until
 from syncer.daemon import Daemon
 from syncer.errors import (
     ApiUnavailableError,
@@ -133,7 +133,7 @@ def test_a_reload_request_is_served_by_the_main_loop() -> None:
     with running(daemon, ready):
         source.settings = replace(source.settings, label="second")
         daemon.request_reload()
-        wait_for(lambda: daemon.settings is source.settings, "the reload request")
+        wait_until(lambda: daemon.settings is source.settings, timeout=5, what="the reload request")
     assert source.loads == 2
 
 
@@ -192,7 +192,11 @@ def test_a_reload_ends_the_pause_at_once() -> None:
     daemon, ready = make_daemon(cycle, auth_backoff=(30.0, 60.0))
     with running(daemon, ready):
         cycle.wait_calls(1)
-        wait_for(lambda: daemon.health_state.verdict()[1]["status"] == "paused", "the pause")
+        wait_until(
+            lambda: daemon.health_state.verdict()[1]["status"] == "paused",
+            timeout=5,
+            what="the pause",
+        )
         idle(0.2)  # four ticks
         assert len(cycle.calls) == 1
         cycle.outcomes = [lambda call: make_report()]
@@ -200,7 +204,9 @@ def test_a_reload_ends_the_pause_at_once() -> None:
         assert daemon.reload()
         calls = cycle.wait_calls(2, timeout=5)
         assert calls[1].at - fixed < 5  # not the 30 s pause
-        wait_for(lambda: daemon.health_state.verdict()[0] == 200, "a healthy verdict")
+        wait_until(
+            lambda: daemon.health_state.verdict()[0] == 200, timeout=5, what="a healthy verdict"
+        )
 
 
 def test_errors_never_kill_the_daemon(caplog: pytest.LogCaptureFixture) -> None:

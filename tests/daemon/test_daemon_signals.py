@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
 from harness.daemon import NotifyListener
 
 SCRIPT = textwrap.dedent(

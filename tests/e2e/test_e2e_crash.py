@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness.e2e import World, files_under, make_world, run_ok, temp_files
 
+from harness.e2e import World, files_under, make_world, run_ok, temp_files
 from syncer.ledger import Ledger
 from syncer.sim import Faults
 from syncer.verify import verify

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.e2e import World, files_under, temp_files
+from harness.e2e import World, all_files, files_under, temp_files, toml_value
 from syncer.sim import Faults, SimConfig, Simulator
 
 __all__ = [
@@ -128,29 +128,17 @@ def configure(
                 sections[name].pop(key, None)
             else:
                 sections[name][key] = value
-    lines = [f"{key} = {_toml(value)}" for key, value in (top or {}).items()]
+    lines = [f"{key} = {toml_value(value)}" for key, value in (top or {}).items()]
     for name, values in sections.items():
         lines.append(f"[{name}]")
-        lines.extend(f"{key} = {_toml(value)}" for key, value in values.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
     lines.append("[[events]]")
     entry: dict[str, object] = {"id": world.event_id, **(event or {})}
-    lines.extend(f"{key} = {_toml(value)}" for key, value in entry.items())
+    lines.extend(f"{key} = {toml_value(value)}" for key, value in entry.items())
     target = path or world.config
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     target.chmod(0o600)
     return target
-
-
-def _toml(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    raise TypeError(f"no TOML form for {value!r}")
 
 
 def file_size_limit(limit: int) -> tuple[str, ...]:
@@ -247,13 +235,6 @@ def assert_no_bad_photo(world: World) -> int:
         assert truth.get(path.stem) == digest, f"{path} does not hold photo {path.stem}"
         count += 1
     return count
-
-
-def all_files(root: Path) -> list[Path]:
-    """Every regular file under ``root``, hidden folders included."""
-    if not root.exists():
-        return []
-    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
 def assert_one_line_error(outcome: Outcome, code: int, *words: str) -> str:

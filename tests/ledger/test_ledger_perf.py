@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.ledger import EVENT, T0
 from sqlalchemy import event
 
+from harness.ledger import EVENT, T0
 from syncer.ledger import Ledger, SeenImage
 
 PAGES = 1_000

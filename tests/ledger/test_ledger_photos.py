@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from harness.ledger import EVENT, T0, downloaded, photo_ids, walk
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.ledger import EVENT, T0, downloaded, photo_ids, walk
 from syncer.errors import SyncerError
 from syncer.ledger import Ledger, PhotoResult
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from harness.ledger import EVENT, T0, downloaded, event_record, photo_ids, walk
 
+from harness.ledger import EVENT, T0, downloaded, event_record, photo_ids, walk
 from syncer.errors import SyncerError
 from syncer.ledger import EventStatus, Ledger, PhotoResult
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from harness.ledger import EVENT, T0, downloaded, event_record, images, photo_ids, walk
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from harness.ledger import EVENT, T0, downloaded, event_record, images, photo_ids, walk
 from syncer.errors import SyncerError
 from syncer.ledger import EventRecord, Ledger, WalkState
 

@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+
 from harness.reliability import (
     TimedFaults,
     World,
@@ -23,7 +24,6 @@ from harness.reliability import (
     status_row,
     sync,
 )
-
 from syncer.sim import Faults
 
 BIBS = "1-8"  # 8 BIB searches: enough API traffic for "every Nth request" knobs

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from harness.e2e import SYNCER
 from harness.reliability import (
     Outcome,

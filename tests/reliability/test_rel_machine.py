@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from harness.reliability import (
     Gate,
     Outcome,
@@ -26,7 +27,6 @@ from harness.reliability import (
     ledger_counts,
     sync,
 )
-
 from syncer.sim import Faults
 
 

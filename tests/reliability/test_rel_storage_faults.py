@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+
 from harness.reliability import (
     World,
     all_files,
@@ -20,7 +21,6 @@ from harness.reliability import (
     status_row,
     sync,
 )
-
 from syncer.sim import Faults
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from harness.e2e import World, make_world
 from harness.service import DaemonRun, start_daemon
 

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.e2e import World, run_ok
+
+from harness.e2e import World, photos_on_disk, run_ok
 from harness.service import (
     FAST_SCHEDULE,
     HEALTH_ON,
@@ -18,10 +19,9 @@ from harness.service import (
     EventSpec,
     event_status,
     ledger_status,
-    photos_on_disk,
-    wait_until,
     write_config,
 )
+from harness.waiting import wait_until
 
 Start = Callable[[World], DaemonRun]
 

@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from harness.e2e import World
-from harness.service import FAST_SCHEDULE, HEALTH_ON, DaemonRun, wait_until, write_config
+from harness.service import FAST_SCHEDULE, HEALTH_ON, DaemonRun, write_config
+from harness.waiting import wait_until
 
 Start = Callable[..., DaemonRun]
 SERVICE = {"schedule": FAST_SCHEDULE, "health": HEALTH_ON}

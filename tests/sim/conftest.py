@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from harness.sim import api_base
 
+from harness.sim import api_base
 from syncer.sim import Faults, SimConfig, Simulator
 
 SMALL = {"photo_bytes": 20_000, "photos_per_event": 40}

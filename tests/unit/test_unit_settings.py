@@ -7,9 +7,9 @@ import logging
 from pathlib import Path
 
 import pytest
-from harness.settings import SECRET, isolate, load, write_toml
 from pydantic import ValidationError
 
+from harness.settings import SECRET, isolate, load, write_toml
 from syncer.config import MASK, Settings, masked_settings
 from syncer.errors import ConfigError
 
