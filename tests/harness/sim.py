@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from syncer.sim import Simulator
+
+MakeSim = Callable[..., Simulator]
 
 
 class FakeClock:

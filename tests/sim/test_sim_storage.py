@@ -9,9 +9,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import MakeSim
 
-from harness.sim import FakeClock, SleepRecorder, api_base, data
+from harness.sim import FakeClock, MakeSim, SleepRecorder, api_base, data
 from syncer.sim import Faults, SimPhoto, Simulator
 
 
