@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
 
 from syncer.ledger import EventRecord, Ledger, PhotoResult, SeenImage
 
@@ -45,3 +48,26 @@ def downloaded(photo_id: int, *paths: str, bibs: tuple[str | None, ...] = ()) ->
         placements=paths,
         bibs_placed=bibs,
     )
+
+
+def due_query_plans(ledger: Ledger, event_id: int = EVENT) -> list[str]:
+    """The SQLite query plans of the photo SELECTs that one ``due()`` call runs."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM photos" in statement:
+            statements.append((statement, params))
+
+    event.listen(ledger._engine, "before_cursor_execute", capture)
+    try:
+        ledger.due(event_id, T0, after_id=5, limit=500)
+    finally:
+        event.remove(ledger._engine, "before_cursor_execute", capture)
+    plans = []
+    with ledger._engine.connect() as conn:
+        for statement, params in statements:
+            if "JOIN bib_members" in statement:
+                continue
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append(" ; ".join(str(row[-1]) for row in rows))
+    return plans
