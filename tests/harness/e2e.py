@@ -1,4 +1,8 @@
-"""End-to-end fixtures: the real simulator on 127.0.0.1 and the real CLI in a subprocess."""
+"""End-to-end helpers: the real simulator on 127.0.0.1 and the real CLI in a subprocess.
+
+Also what a sync left on disk (:func:`all_files`, :func:`files_under`,
+:func:`photos_on_disk`) and TOML values for config files (:func:`toml_value`).
+"""
 
 from __future__ import annotations
 

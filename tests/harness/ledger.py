@@ -1,4 +1,4 @@
-"""Helpers shared by the ledger tests: a fixed clock and walk/record shortcuts."""
+"""Helpers shared by the ledger tests: a fixed clock, walk/record shortcuts, query plans."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Helpers for the reliability tests: small simulated worlds, config files, archive checks.
 
 Every check runs the real ``syncer`` CLI in a subprocess against the simulator on 127.0.0.1
-(see tests/e2e/harness/e2e.py for the :class:`World` it builds on).
+(see harness/e2e.py for the :class:`World` it builds on).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Helpers for the service tests: full config files, a real `syncer daemon` process, polling."""
+"""Helpers for the service tests: full config files, a real `syncer daemon` process, status."""
 
 from __future__ import annotations
 

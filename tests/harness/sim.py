@@ -1,4 +1,4 @@
-"""Helpers shared by the simulator tests (imported explicitly, not via conftest)."""
+"""Helpers shared by the simulator tests: fake clock and sleeper, envelope readers."""
 
 from __future__ import annotations
 
