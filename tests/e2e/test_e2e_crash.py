@@ -72,10 +72,10 @@ def test_sigkill_at_many_moments_then_rerun(slow_world: World) -> None:
     points = sorted(rng.uniform(0.05, 0.95) * reference for _ in range(KILL_POINTS))
     for delay in points:
         reset(world)
-        process = world.start("sync", "--no-progress")
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        with world.start("sync", "--no-progress") as process:  # its pipes are closed after
+            time.sleep(delay)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
         complete_before = (
             {
                 Path(rel).stem: sha
