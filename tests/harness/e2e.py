@@ -94,6 +94,11 @@ class World:
         return {p.image_id: p.sha256 for p in self.sim.photos(self.event_id)}
 
 
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def all_files(root: Path) -> list[Path]:
     """Every file under ``root``, hidden folders included; a linked folder is not entered."""
     if not root.exists():
@@ -108,7 +113,7 @@ def files_under(root: Path) -> dict[str, str]:
         rel = path.relative_to(root)
         if rel.parts[0].startswith((".", "_trash")):
             continue
-        found[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        found[rel.as_posix()] = sha256_of(path)
     return found
 
 

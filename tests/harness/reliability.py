@@ -6,7 +6,6 @@ Every check runs the real ``syncer`` CLI in a subprocess against the simulator o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import subprocess
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.e2e import World, all_files, files_under, temp_files, toml_value
+from harness.e2e import World, all_files, files_under, sha256_of, temp_files, toml_value
 from syncer.sim import Faults, SimConfig, Simulator
 
 __all__ = [
@@ -231,8 +230,7 @@ def assert_no_bad_photo(world: World) -> int:
         if path.name == ".syncer-root":
             continue
         assert not path.name.endswith(".part"), f"temp file left: {path}"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert truth.get(path.stem) == digest, f"{path} does not hold photo {path.stem}"
+        assert truth.get(path.stem) == sha256_of(path), f"{path} does not hold photo {path.stem}"
         count += 1
     return count
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.e2e import World, photos_on_disk, run_ok
+from harness.e2e import World, photos_on_disk, run_ok, sha256_of
 from harness.service import (
     FAST_SCHEDULE,
     HEALTH_ON,
@@ -40,7 +39,7 @@ def trashed_files(root: Path) -> dict[str, str]:
     for path in (root / TRASH).rglob("*.jpg"):
         day = path.relative_to(root / TRASH).parts[0]
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", day), path
-        found[path.stem] = hashlib.sha256(path.read_bytes()).hexdigest()
+        found[path.stem] = sha256_of(path)
     return found
 
 
@@ -114,7 +113,7 @@ def test_verify_finds_bit_rot_and_repair_restores_it(world: World) -> None:
     assert ledger_status(world)["pending"] == 1
 
     assert sync_json(world)["downloaded"] == 1
-    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == truth[image_id] for p in paths)
+    assert all(sha256_of(p) == truth[image_id] for p in paths)
     assert photos_on_disk(world.root) == truth
     assert run_ok(world, "verify").returncode == 0
 
