@@ -134,10 +134,9 @@ class Import:
     def inside(self) -> str:
         """A ``syncer.*`` import relative to the package: "ledger.models", "syncer" for the
         package's own names (``from syncer import __version__``)."""
-        spelled = f"{self.name}.{self.member}" if self.member else self.name
-        if spelled.count(".") == 1 and self.name == "syncer" and self.member not in ALLOWED:
+        if self.name == "syncer" and self.member not in ALLOWED:
             return "syncer"
-        return spelled.removeprefix("syncer.")
+        return self.spelled().removeprefix("syncer.")
 
     @property
     def target(self) -> str:
