@@ -1,5 +1,23 @@
-"""Fixtures every test folder may use: a throwaway PostgreSQL cluster (postgres_server.py)."""
+"""Fixtures for every test: an environment cleared of what the developer's shell may carry.
 
+A test that wants one of the cleared variables sets it itself (``monkeypatch.setenv``, or an
+explicit ``env=`` for a subprocess); see harness/environment.py for the list.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
 from postgres_server import postgres_server, postgres_url
 
-__all__ = ["postgres_server", "postgres_url"]
+from harness.environment import leaking
+
+__all__ = ["clean_environment", "postgres_server", "postgres_url"]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove the leaking variables for the duration of each test (restored afterwards)."""
+    for name in leaking(os.environ):
+        monkeypatch.delenv(name)

@@ -132,6 +132,7 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
+    from syncer.status import event_status
     from syncer.wiring import ledger_exists, open_ledger
 
     if not ledger_exists(settings):  # nothing synced yet: create nothing either
@@ -141,47 +142,18 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             print(f"no ledger at {settings.storage.ledger} yet: run `syncer sync` first")
         return 0
     with open_ledger(settings, write=False, create=False) as ledger:
-        rows = ledger.status(None)
-        _check_known(args.event, [row.event_id for row in rows])
-        if args.event:
-            rows = [row for row in rows if row.event_id in args.event]
-        rows = [_with_gone_files(ledger, settings, row) for row in rows]
+        rows = event_status(
+            ledger,
+            args.event,
+            root=settings.storage.root,
+            template=settings.storage.template,
+            rules=settings.storage.name_rules,
+        )
     if args.json:
         emit_json(status_dicts(rows))
     else:
         print_status(rows)
     return 0
-
-
-def _check_known(asked: list[int] | None, known: list[int]) -> None:
-    """ConfigError naming the events asked for that the ledger has never synced."""
-    unknown = sorted(set(asked or ()) - set(known))
-    if unknown:
-        listed = ", ".join(map(str, known)) or "none yet"
-        raise ConfigError(
-            f"event {', '.join(map(str, unknown))} is not in the ledger (known: {listed})",
-            hint="`syncer events` lists the organisation's events; sync one to add it",
-        )
-
-
-def _with_gone_files(ledger: Any, settings: Settings, row: Any) -> Any:
-    """A status row that counts downloaded photos whose files are gone as pending again."""
-    from dataclasses import replace
-
-    from syncer.placement import Placer, gone_from_disk
-    from syncer.root import MARKER_NAME
-
-    root = settings.storage.root
-    record = ledger.event(row.event_id)
-    if root is None or record is None or not (root / MARKER_NAME).is_file():
-        return row  # no root to look at (or an unmounted share): the ledger's word alone
-    placer = Placer(root, settings.storage.template, settings.storage.name_rules, record)
-    gone = len(gone_from_disk(ledger, placer).refetch)
-    if not gone:
-        return row
-    return replace(
-        row, downloaded=row.downloaded - gone, pending=row.pending + gone, gone_from_disk=gone
-    )
 
 
 def verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -205,12 +177,13 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify(settings: Settings, event_id: int | None, *, repair: bool) -> VerifyReport:
+    from syncer.status import check_known
     from syncer.verify import verify as run_verify
     from syncer.wiring import open_ledger
 
     with open_ledger(settings, write=repair, create=False) as ledger:
         if event_id is not None:
-            _check_known([event_id], ledger.event_ids())
+            check_known([event_id], ledger.event_ids())
         return run_verify(ledger, settings.require_root(), event_id=event_id, repair=repair)
 
 

@@ -1,4 +1,4 @@
-"""Fixtures of the API client tests (helpers live in api_fixtures.py)."""
+"""Fixtures of the API client tests (helpers live in harness/api.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import BASE, KEY, ORG, FakeApi, FakeTime, Handler, MakeApi
 from pydantic import SecretStr
 
+from harness.api import BASE, KEY, ORG, FakeApi, FakeTime, Handler, MakeApi
 from syncer.api import AdaptiveLimiter, ApiClient, RetryPolicy
 
 

@@ -8,7 +8,9 @@ import re
 
 import httpx
 import pytest
-from api_fixtures import (
+from pydantic import SecretStr
+
+from harness.api import (
     EVENT,
     KEY,
     ORG,
@@ -23,8 +25,6 @@ from api_fixtures import (
     raw,
     script,
 )
-from pydantic import SecretStr
-
 from syncer.api import ApiClient
 from syncer.errors import (
     ApiError,

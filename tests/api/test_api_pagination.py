@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import EVENT, MakeApi, envelope, image, pagination, params_of, script
 
+from harness.api import EVENT, MakeApi, envelope, image, pagination, params_of, script
 from syncer.api import paging
 
 PREFIX = f"/api/v1/ext/903/event/{EVENT}"

@@ -57,18 +57,25 @@ class Listing:
     clock: Clock | None = None  # set: fetches advance this clock instead of sleeping
     waits: float = 0.0  # seconds each fetch waits on the (fake) server
     busy: float = 0.0  # seconds of (fake) CPU each fetch burns: a slow client, not a slow server
+    hold_from: int | None = None  # pages from here on wait until ``release`` is set
+    release: threading.Event = field(default_factory=threading.Event, init=False)
     requested: list[int] = field(default_factory=list, init=False)
     threads: set[int] = field(default_factory=set, init=False)
+    in_flight: int = field(default=0, init=False)
+    most_in_flight: int = field(default=0, init=False)  # fetches running at the same time
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def fetch(self, page: int) -> FakePage:
         with self._lock:
             self.requested.append(page)
             self.threads.add(threading.get_ident())
-        if self.delay:
-            time.sleep(self.delay)
-        if self.clock is not None:
-            self.clock.advance(waiting=self.waits, working=self.busy)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            self._wait(page)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
         if page == self.fail_at:
             raise RuntimeError(f"page {page} failed")
         empty = self.empty_from is not None and page >= self.empty_from
@@ -82,6 +89,14 @@ class Listing:
             }
         )
         return FakePage(page, info, items)
+
+    def _wait(self, page: int) -> None:
+        if self.delay:
+            time.sleep(self.delay)
+        if self.hold_from is not None and page >= self.hold_from:
+            assert self.release.wait(10), f"page {page} was never released"
+        if self.clock is not None:
+            self.clock.advance(waiting=self.waits, working=self.busy)
 
 
 @dataclass
@@ -162,9 +177,8 @@ def test_an_error_surfaces_at_its_page_after_the_pages_before_it() -> None:
 
 def test_pages_are_requested_concurrently() -> None:
     listing = Listing(pages=9, delay=0.1)
-    started = time.monotonic()
     assert numbers(listing.fetch, ahead=4, widen_wait=paging.WIDEN_WAIT) == list(range(1, 10))
-    assert time.monotonic() - started < 0.6  # one at a time: 0.9 s
+    assert listing.most_in_flight >= 2  # one at a time: 1, and 0.9 s
     assert len(listing.threads) > 1
 
 
@@ -202,14 +216,17 @@ def test_one_page_that_waits_is_a_hiccup(clock: Clock) -> None:
 
 
 def test_stopping_early_returns_at_once() -> None:
-    listing = Listing(pages=50, delay=0.05)
+    listing = Listing(pages=50, delay=0.05, hold_from=4)  # pages 4 on hang until released
     walk = cast(Generator[FakePage, None, None], paging.walk(listing.fetch, ahead=8))
-    assert next(walk).number == 1
-    assert next(walk).number == 2
-    started = time.monotonic()
-    walk.close()
-    assert time.monotonic() - started < 0.2
-    assert max(listing.requested) <= 2 + 8
+    assert [next(walk).number for _ in range(3)] == [1, 2, 3]
+    closing = threading.Thread(target=walk.close)
+    closing.start()
+    closing.join(5)
+    closed_while_fetching = not closing.is_alive() and listing.in_flight > 0
+    listing.release.set()
+    closing.join()
+    assert closed_while_fetching, "close() waited for the requests still in flight"
+    assert max(listing.requested) <= 3 + 8
 
 
 def test_ahead_below_one_is_rejected() -> None:

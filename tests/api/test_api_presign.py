@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 import pytest
-from api_fixtures import EVENT, MakeApi, body_of, envelope, error, pagination, params_of, script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.api import EVENT, MakeApi, body_of, envelope, error, pagination, params_of, script
 from syncer.api import MAX_BATCH, OriginalsPage, PresignResult
 from syncer.api.presign import reconcile
 from syncer.errors import AuthError

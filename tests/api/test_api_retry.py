@@ -7,10 +7,10 @@ from email.utils import formatdate
 
 import httpx
 import pytest
-from api_fixtures import EVENT, WALL, MakeApi, MaxRng, always, envelope, error, raw, script
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.api import EVENT, WALL, MakeApi, MaxRng, always, envelope, error, raw, script
 from syncer.api import AdaptiveLimiter, RetryPolicy, backoff, parse_retry_after
 from syncer.errors import ApiUnavailableError
 

@@ -33,6 +33,7 @@ def _truth() -> dict[str, str]:
         return {p.image_id: p.sha256 for p in sim.photos(event)}
 
 
+@pytest.mark.slow  # the whole benchmark pipeline: simulator, peers, several syncer runs
 def test_bench_prints_the_table_and_syncer_stores_the_true_bytes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from daemon_fixtures import FakeEvent, FakeSchedule, FakeSettings, make_report
 
+from harness.daemon import FakeEvent, FakeSchedule, FakeSettings, make_report
 from syncer.cadence import Cadence, Due, Plan, human
 from syncer.errors import ConfigError
 

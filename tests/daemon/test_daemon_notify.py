@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_fixtures import NotifyListener
 
+from harness.daemon import NotifyListener
 from syncer.notify import Notifier
 
 
@@ -57,6 +57,7 @@ def test_reloading_carries_the_monotonic_clock(listener: NotifyListener) -> None
     before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     notifier.reloading()
     after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    notifier.close()
     first, second = receive(listener).split("\n")
     assert first == "RELOADING=1"
     key, value = second.split("=")
@@ -69,7 +70,9 @@ def test_abstract_socket_names_are_supported() -> None:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(b"\0" + name.encode())
     try:
-        Notifier.from_env({"NOTIFY_SOCKET": "@" + name}).ready()
+        notifier = Notifier.from_env({"NOTIFY_SOCKET": "@" + name})
+        notifier.ready()
+        notifier.close()
         server.settimeout(2)
         assert server.recv(100) == b"READY=1"
     finally:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daemon_fixtures import (
+
+from harness.daemon import (
     Call,
     FakeCycle,
     FakeEvent,
@@ -24,9 +25,8 @@ from daemon_fixtures import (
     SettingsSource,
     make_report,
     running,
-    wait_for,
 )
-
+from harness.waiting import wait_until
 from syncer.daemon import Daemon
 from syncer.errors import (
     AuthError,
@@ -93,7 +93,7 @@ def test_the_scheduled_verify_runs_in_the_cycle_thread() -> None:
 
     daemon, ready = make_daemon(cycle, settings, verify=verify)
     with running(daemon, ready):
-        wait_for(lambda: len(verified) >= 2, "two scheduled verifies")
+        wait_until(lambda: len(verified) >= 2, timeout=5, what="two scheduled verifies")
     assert set(verified) == cycle.threads
 
 
@@ -119,7 +119,7 @@ def test_a_reload_request_is_served_by_the_main_loop() -> None:
     with running(daemon, ready):
         source.settings = replace(source.settings, label="second")
         daemon.request_reload()
-        wait_for(lambda: daemon.settings is source.settings, "the reload request")
+        wait_until(lambda: daemon.settings is source.settings, timeout=5, what="the reload request")
     assert source.loads == 2
 
 
@@ -153,13 +153,19 @@ def test_a_reload_ends_the_pause_at_once() -> None:
     daemon, ready = make_daemon(cycle, auth_backoff=(30.0, 60.0))
     with running(daemon, ready):
         cycle.wait_calls(1)
-        wait_for(lambda: daemon.health_state.verdict()[1]["status"] == "paused", "the pause")
+        wait_until(
+            lambda: daemon.health_state.verdict()[1]["status"] == "paused",
+            timeout=5,
+            what="the pause",
+        )
         cycle.outcomes = [lambda call: make_report()]
         fixed = time.monotonic()
         assert daemon.reload()
         calls = cycle.wait_calls(2, timeout=5)
         assert calls[1].at - fixed < 5  # not the 30 s pause
-        wait_for(lambda: daemon.health_state.verdict()[0] == 200, "a healthy verdict")
+        wait_until(
+            lambda: daemon.health_state.verdict()[0] == 200, timeout=5, what="a healthy verdict"
+        )
 
 
 def test_stop_while_a_cycle_runs_returns_promptly() -> None:

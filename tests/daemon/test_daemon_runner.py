@@ -7,7 +7,8 @@ import threading
 from dataclasses import replace
 
 import pytest
-from daemon_fixtures import (
+
+from harness.daemon import (
     Call,
     FakeClock,
     FakeCycle,
@@ -17,7 +18,6 @@ from daemon_fixtures import (
     Outcome,
     make_report,
 )
-
 from syncer.cadence import Plan
 from syncer.errors import (
     ApiUnavailableError,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from daemon_fixtures import FakeEvent, FakeSchedule, FakeSettings, make_report
 
+from harness.daemon import FakeEvent, FakeSchedule, FakeSettings, make_report
 from syncer.cadence import Due, Plan
 from syncer.schedule import Schedule, uniform_jitter
 

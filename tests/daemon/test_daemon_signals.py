@@ -10,12 +10,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from daemon_fixtures import NotifyListener
+
+from harness.daemon import NotifyListener
 
 SCRIPT = textwrap.dedent(
     """
     import sys
-    from daemon_fixtures import FakeCycle, FakeSchedule, FakeSettings
+    from harness.daemon import FakeCycle, FakeSchedule, FakeSettings
     from syncer.daemon import run_daemon
     import os
 
@@ -41,7 +42,7 @@ def test_signals_in_a_real_process(tmp_path: Path, stop_signal: signal.Signals) 
     env = {
         **os.environ,
         "NOTIFY_SOCKET": str(listener.path),
-        "PYTHONPATH": str(Path(__file__).parent),
+        "PYTHONPATH": str(Path(__file__).parents[1]),  # tests/: the harness package
     }
     proc = subprocess.Popen(
         [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True

@@ -1,4 +1,4 @@
-"""Fixtures for the end-to-end tests (helpers live in e2e_fixtures.py)."""
+"""Fixtures for the end-to-end tests (helpers live in harness/e2e.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, make_world
+
+from harness.e2e import World, make_world
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import subprocess
 import termios
 from pathlib import Path
 
-from e2e_fixtures import SYNCER, World, files_under, run_ok
+from harness.e2e import SYNCER, World, files_under, run_ok
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
 

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from e2e_fixtures import SYNCER, World, run_ok
+from harness.e2e import SYNCER, World, run_ok
 
 
 def test_events_lists_the_organisation(world: World) -> None:

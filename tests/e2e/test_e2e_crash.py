@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, files_under, make_world, run_ok, temp_files
 
+from harness.e2e import World, files_under, make_world, run_ok, temp_files
 from syncer.ledger import Ledger
 from syncer.sim import Faults
 from syncer.verify import verify
@@ -67,10 +67,10 @@ def test_sigkill_at_many_moments_then_rerun(slow_world: World) -> None:
     points = sorted(rng.uniform(0.05, 0.95) * reference for _ in range(KILL_POINTS))
     for delay in points:
         reset(world)
-        process = world.start("sync", "--no-progress")
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
+        with world.start("sync", "--no-progress") as process:  # its pipes are closed after
+            time.sleep(delay)
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
         complete_before = (
             {
                 Path(rel).stem: sha

@@ -10,8 +10,7 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from e2e_fixtures import SYNCER
-
+from harness.e2e import SYNCER
 from syncer.cli import build_parser
 from syncer.sim.cli import build_parser as simulate_parser
 from syncer.sim.config import DEFAULT_PORT

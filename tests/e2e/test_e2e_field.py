@@ -8,8 +8,7 @@ import signal
 import time
 from pathlib import Path
 
-from e2e_fixtures import World, files_under, make_world, run_ok, temp_files
-
+from harness.e2e import World, files_under, make_world, run_ok, temp_files
 from syncer.sim import Faults
 
 

@@ -7,7 +7,8 @@ import os
 import subprocess
 
 import pytest
-from e2e_fixtures import SYNCER, World
+
+from harness.e2e import SYNCER, World
 
 
 @pytest.mark.parametrize("command", [["sync"], ["events"], ["daemon"]])

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, expected_tree, files_under, run_ok, temp_files
 from postgres_server import PostgresServer
 
+from harness.e2e import World, expected_tree, files_under, run_ok, temp_files
 from syncer.ledger.migrate import head_revision
 
 PASSWORD = "pg-Secret-42"  # noqa: S105 (a test role's password)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from e2e_fixtures import World, run_ok
-
+from harness.e2e import World, run_ok
 from syncer.ledger import Ledger
 
 

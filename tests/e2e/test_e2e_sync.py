@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from e2e_fixtures import World, expected_tree, files_under, run_ok, temp_files
+from harness.e2e import World, expected_tree, files_under, run_ok, temp_files
 
 BIBS = "1-60,A-17,0042,Bx9"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from e2e_fixtures import World, files_under, run_ok
+from harness.e2e import World, files_under, run_ok
 
 
 def damage_two(world: World) -> tuple[str, str]:

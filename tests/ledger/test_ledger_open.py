@@ -13,10 +13,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from ledger_fixtures import EVENT, T0, event_record, images, query
 from sqlalchemy import Column, Integer, MetaData, create_engine, text
 from sqlalchemy.exc import OperationalError
 
+from harness.ledger import EVENT, T0, event_record, images, query
 from syncer.errors import DiskFullError, LedgerError, SyncerError
 from syncer.ledger import Ledger
 from syncer.ledger.engine import resolve_target, translated_errors

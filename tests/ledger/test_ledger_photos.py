@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ledger_fixtures import EVENT, T0, downloaded, photo_ids, query, walk
 
+from harness.ledger import EVENT, T0, downloaded, photo_ids, query, walk
 from syncer.errors import SyncerError
 from syncer.ledger import Ledger, PhotoResult
 

@@ -16,11 +16,11 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from ledger_fixtures import EVENT, event_record, query
 from postgres_server import PostgresServer
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
+from harness.ledger import EVENT, event_record, query
 from syncer.errors import ConfigError, LedgerError, LedgerUnavailableError
 from syncer.ledger import Ledger
 from syncer.ledger.migrate import alembic_config, head_revision, script_directory

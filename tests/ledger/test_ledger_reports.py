@@ -7,8 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_fixtures import EVENT, T0, downloaded, event_record, photo_ids, query, walk
 
+from harness.ledger import EVENT, T0, downloaded, event_record, photo_ids, query, walk
 from syncer.errors import SyncerError
 from syncer.ledger import EventStatus, Ledger, PhotoResult
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from ledger_fixtures import EVENT, T0, downloaded, event_record, images, photo_ids, query, walk
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
+from harness.ledger import EVENT, T0, downloaded, event_record, images, photo_ids, query, walk
 from syncer.errors import SyncerError
 from syncer.ledger import EventRecord, Ledger, WalkState
 

@@ -10,7 +10,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from rel_fixtures import (
+
+from harness.reliability import (
     TimedFaults,
     World,
     assert_complete,
@@ -23,7 +24,6 @@ from rel_fixtures import (
     status_row,
     sync,
 )
-
 from syncer.sim import Faults
 
 BIBS = "1-8"  # 8 BIB searches: enough API traffic for "every Nth request" knobs

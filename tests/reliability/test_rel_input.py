@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import SYNCER
-from rel_fixtures import (
+
+from harness.e2e import SYNCER
+from harness.reliability import (
     Outcome,
     World,
     all_files,

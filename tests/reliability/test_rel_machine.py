@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import random
 import sqlite3
 import subprocess
@@ -11,7 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rel_fixtures import (
+
+from harness.e2e import sha256_of
+from harness.reliability import (
     Gate,
     Outcome,
     World,
@@ -33,13 +34,9 @@ def world(tmp_path: Path) -> Iterator[World]:
     yield from build_world(tmp_path, photos=20)
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def tree(root: Path) -> dict[str, str]:
     """Every file under ``root`` (hidden ones too) -> sha256."""
-    return {str(p.relative_to(root)): digest(p) for p in all_files(root)}
+    return {str(p.relative_to(root)): sha256_of(p) for p in all_files(root)}
 
 
 def assert_consistent(world: World) -> int:
@@ -103,7 +100,7 @@ def test_full_tmpfs_stops_with_74_then_resumes_when_space_is_back(
         assert 0 < len(stored) < len(world.truth())
         assert ledger_counts(world.ledger)["downloaded"] == len(files_under(root))
         assert not [p for p in all_files(root) if p.name.endswith(".part")]
-        assert all(world.truth()[p.stem] == digest(p) for p in stored)
+        assert all(world.truth()[p.stem] == sha256_of(p) for p in stored)
         subprocess.run(["mount", "-o", "remount,size=20m", str(small_tmpfs)], check=True)
         sync(world)
         assert {Path(r).stem: s for r, s in files_under(root).items()} == world.truth()
@@ -212,12 +209,12 @@ def test_unusable_ledger_file_is_refused_and_left_untouched(world: World, kind: 
         world.ledger.write_bytes(random.Random(7).randbytes(64 * 1024))
     else:
         _foreign_sqlite(world.ledger)
-    before = digest(world.ledger)
+    before = sha256_of(world.ledger)
     words = ("not a database",) if kind == "random bytes" else ("not a syncer ledger",)
     for command in (("sync", "--json"), ("status",)):
         out = Outcome.of(world.start(*command))
         assert_one_line_error(out, 74, str(world.ledger), *words)
-        assert digest(world.ledger) == before
+        assert sha256_of(world.ledger) == before
     assert sorted(p.name for p in world.ledger.parent.iterdir()) == sorted(
         [world.ledger.name, world.ledger.name + ".lock"]
     )

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, make_world
-from rel_fixtures import Outcome, assert_one_line_error
+
+from harness.e2e import World, make_world
+from harness.reliability import Outcome, assert_one_line_error
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from e2e_fixtures import SYNCER
-from rel_fixtures import Gate, World, assert_complete, build_world, configure, sync
 
+from harness.e2e import SYNCER
+from harness.reliability import Gate, World, assert_complete, build_world, configure, sync
 from syncer.sim import Faults, Simulator
 
 KEY = "k903-Sup3rSecretKeyValue-7c41"

@@ -7,7 +7,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from rel_fixtures import (
+
+from harness.reliability import (
     World,
     all_files,
     assert_complete,
@@ -20,7 +21,6 @@ from rel_fixtures import (
     status_row,
     sync,
 )
-
 from syncer.sim import Faults
 
 

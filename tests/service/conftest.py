@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-
-from e2e_fixtures import World, make_world
-from service_fixtures import DaemonRun, start_daemon
+from harness.e2e import World, make_world
+from harness.service import DaemonRun, start_daemon
 
 PHOTOS = 12
 SIZE = 8_000

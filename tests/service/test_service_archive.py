@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -10,18 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_fixtures import World, run_ok
-from service_fixtures import (
+
+from harness.e2e import World, photos_on_disk, run_ok, sha256_of
+from harness.service import (
     FAST_SCHEDULE,
     HEALTH_ON,
     DaemonRun,
     EventSpec,
     event_status,
     ledger_status,
-    photos_on_disk,
-    wait_until,
     write_config,
 )
+from harness.waiting import wait_until
 
 Start = Callable[[World], DaemonRun]
 
@@ -40,7 +39,7 @@ def trashed_files(root: Path) -> dict[str, str]:
     for path in (root / TRASH).rglob("*.jpg"):
         day = path.relative_to(root / TRASH).parts[0]
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", day), path
-        found[path.stem] = hashlib.sha256(path.read_bytes()).hexdigest()
+        found[path.stem] = sha256_of(path)
     return found
 
 
@@ -114,7 +113,7 @@ def test_verify_finds_bit_rot_and_repair_restores_it(world: World) -> None:
     assert ledger_status(world)["pending"] == 1
 
     assert sync_json(world)["downloaded"] == 1
-    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == truth[image_id] for p in paths)
+    assert all(sha256_of(p) == truth[image_id] for p in paths)
     assert photos_on_disk(world.root) == truth
     assert run_ok(world, "verify").returncode == 0
 

@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, make_world, run_ok, temp_files
-from service_fixtures import (
+
+from harness.e2e import World, make_world, photos_on_disk, run_ok, temp_files
+from harness.service import (
     FAST_SCHEDULE,
     HEALTH_ON,
     DaemonRun,
@@ -18,11 +19,9 @@ from service_fixtures import (
     event_status,
     ledger_status,
     other_event,
-    photos_on_disk,
-    wait_until,
     write_config,
 )
-
+from harness.waiting import wait_until
 from syncer.sim import Faults
 
 Start = Callable[[World], DaemonRun]

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World
-from service_fixtures import FAST_SCHEDULE, HEALTH_ON, DaemonRun, wait_until, write_config
+
+from harness.daemon import NotifyListener
+from harness.e2e import World
+from harness.service import FAST_SCHEDULE, HEALTH_ON, DaemonRun, write_config
+from harness.waiting import wait_until
 
 Start = Callable[..., DaemonRun]
 SERVICE = {"schedule": FAST_SCHEDULE, "health": HEALTH_ON}
@@ -73,59 +75,38 @@ def test_metrics_follow_photos_by_state_across_cycles(world: World, daemons: Sta
     assert daemon.stop() == 0
 
 
-class Listener:
-    """A bound AF_UNIX datagram socket standing in for systemd's notification socket."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[str] = []
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.messages.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                return self.messages
-
-    def wait_for(self, wanted: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
-        return wait_until(
-            lambda: next((m for m in self.drain() if wanted(m)), None), timeout=timeout, what=what
-        )
-
-
 @pytest.fixture
-def listener() -> Iterator[Listener]:
+def listener() -> Iterator[NotifyListener]:
     folder = Path(tempfile.mkdtemp(prefix="sd-", dir="/tmp"))  # AF_UNIX paths are short
-    listener = Listener(folder / "notify")
+    listener = NotifyListener(folder / "notify")
     yield listener
-    listener.sock.close()
+    listener.close()
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_systemd_notifications(world: World, daemons: Start, listener: Listener) -> None:
+def test_systemd_notifications(world: World, daemons: Start, listener: NotifyListener) -> None:
     write_config(world, sections={"schedule": FAST_SCHEDULE})
     env = {"NOTIFY_SOCKET": str(listener.path), "WATCHDOG_USEC": "1000000"}
     daemon = daemons(world, env=env)
-    listener.wait_for(lambda m: m == "READY=1", "READY=1")
-    listener.wait_for(lambda m: m.startswith("STATUS=cycle 1: 12 new, 12 downloaded"), "STATUS")
+    listener.receive_until(lambda m: m == "READY=1", timeout=20)
+    listener.receive_until(
+        lambda m: m.startswith("STATUS=cycle 1: 12 new, 12 downloaded"), timeout=20
+    )
     count = listener.messages.count("WATCHDOG=1")
-    listener.wait_for(lambda m: listener.messages.count("WATCHDOG=1") > count + 1, "WATCHDOG=1")
+    listener.receive_until(lambda m: listener.messages.count("WATCHDOG=1") > count + 1, timeout=20)
     assert daemon.stop() == 0
-    listener.wait_for(lambda m: m == "STOPPING=1", "STOPPING=1")
+    listener.receive_until(lambda m: m == "STOPPING=1", timeout=20)
     assert listener.messages.index("READY=1") < listener.messages.index("STOPPING=1")
     assert world.sim.api_key not in "".join(listener.messages)
 
 
 def test_no_watchdog_pings_without_watchdog_usec(
-    world: World, daemons: Start, listener: Listener
+    world: World, daemons: Start, listener: NotifyListener
 ) -> None:
     write_config(world, sections={"schedule": FAST_SCHEDULE})
     daemon = daemons(world, env={"NOTIFY_SOCKET": str(listener.path)})
-    listener.wait_for(lambda m: m.startswith("STATUS=cycle 2:"), "a second cycle")
+    listener.receive_until(lambda m: m.startswith("STATUS=cycle 2:"), timeout=20)
     assert daemon.stop() == 0
-    listener.wait_for(lambda m: m == "STOPPING=1", "STOPPING=1")
+    listener.receive_until(lambda m: m == "STOPPING=1", timeout=20)
     assert "READY=1" in listener.messages
     assert "WATCHDOG=1" not in listener.messages

@@ -12,14 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from e2e_fixtures import World, expected_tree, files_under, make_world, run_ok, temp_files
-from service_fixtures import (
+
+from harness.e2e import (
+    World,
+    expected_tree,
+    files_under,
+    make_world,
+    photos_on_disk,
+    run_ok,
+    temp_files,
+)
+from harness.service import (
     EventSpec,
     ledger_status,
-    photos_on_disk,
     write_config,
 )
-
 from syncer.root import MARKER_NAME
 
 EXIT_STORAGE = 74

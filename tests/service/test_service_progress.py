@@ -7,8 +7,8 @@ import os
 import re
 import subprocess
 
-from e2e_fixtures import World
-from service_fixtures import FAST_SCHEDULE, HEALTH_ON, DaemonRun, write_config
+from harness.e2e import World
+from harness.service import FAST_SCHEDULE, HEALTH_ON, DaemonRun, write_config
 
 LEVEL_FIRST = re.compile(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL) syncer[.\w]*: ")
 

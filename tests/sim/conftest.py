@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from sim_fixtures import api_base
 
+from harness.sim import MakeSim, api_base
 from syncer.sim import Faults, SimConfig, Simulator
 
 SMALL = {"photo_bytes": 20_000, "photos_per_event": 40}
-MakeSim = Callable[..., Simulator]
 
 
 @pytest.fixture

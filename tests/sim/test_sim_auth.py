@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import MakeSim
-from sim_fixtures import api_base, data, error_message
 
+from harness.sim import MakeSim, api_base, data, error_message
 from syncer.errors import ConfigError
 from syncer.sim import Simulator
 

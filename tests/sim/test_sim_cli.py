@@ -18,30 +18,30 @@ from syncer.sim.cli import build_parser, main
 def test_subprocess_serves_until_sigterm() -> None:
     command = [sys.executable, "-m", "syncer.sim.cli", "--port", "0", "--photos-per-event", "3"]
     command += ["--photo-bytes", "5000", "--throttle-every", "1000", "--retry-after", "date"]
-    process = subprocess.Popen(
+    with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
-    )
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().split()
-        fields = dict(part.split("=", 1) for part in first)
-        assert list(fields) == ["base_url", "org_id", "api_key"]
-        assert fields["base_url"].startswith("http://127.0.0.1:")
-        url = f"{fields['base_url']}/api/v1/ext/{fields['org_id']}/event/456/ping"
-        curl = subprocess.run(
-            ["curl", "-sS", "-H", f"X-API-Key: {fields['api_key']}", url],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-        assert '"status":"ok"' in curl.stdout
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    ) as process:
+        try:
+            assert process.stdout is not None
+            first = process.stdout.readline().split()
+            fields = dict(part.split("=", 1) for part in first)
+            assert list(fields) == ["base_url", "org_id", "api_key"]
+            assert fields["base_url"].startswith("http://127.0.0.1:")
+            url = f"{fields['base_url']}/api/v1/ext/{fields['org_id']}/event/456/ping"
+            curl = subprocess.run(
+                ["curl", "-sS", "-H", f"X-API-Key: {fields['api_key']}", url],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+            assert '"status":"ok"' in curl.stdout
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def test_main_in_process_stops_on_event(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,9 +6,8 @@ from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
-from conftest import MakeSim
-from sim_fixtures import FakeClock, SleepRecorder, api_base, data, error_message, walk_ids
 
+from harness.sim import FakeClock, MakeSim, SleepRecorder, api_base, data, error_message, walk_ids
 from syncer.sim import Faults, Simulator
 
 

@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import MakeSim
-from sim_fixtures import PacingClock
 
+from harness.sim import MakeSim, PacingClock
 from syncer.errors import ConfigError
 from syncer.sim import Faults, Simulator
 

@@ -6,9 +6,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import MakeSim
-from sim_fixtures import api_base, data, error_message
 
+from harness.sim import MakeSim, api_base, data, error_message
 from syncer.sim import Simulator
 
 PATH = "/event/456/original-photos"

@@ -6,9 +6,8 @@ import math
 
 import httpx
 import pytest
-from conftest import MakeSim
-from sim_fixtures import api_base, data, error_message, walk_ids
 
+from harness.sim import MakeSim, api_base, data, error_message, walk_ids
 from syncer.sim import Simulator
 
 SELFIE_ID = "0b8a3c4e-7c1e-4a5e-9a55-0d1f6b1c2d3e"

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sim_fixtures import data, error_message
 
+from harness.sim import data, error_message
 from syncer.sim import Simulator, bib_marker, selfie_jpeg
 from syncer.sim.jpeg import EOI, SOI
 from syncer.sim.mp4 import boxes, render_clip

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sim_fixtures import data, error_message
 
+from harness.sim import data, error_message
 from syncer.sim import Faults, Simulator
 
 UNKNOWN_ID = "0b8a3c4e-7c1e-4a5e-9a55-0d1f6b1c2d3e"

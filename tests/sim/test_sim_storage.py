@@ -1,17 +1,18 @@
-"""The presigned storage host: bytes, HEAD, Range, expiry, signatures, faults, speed."""
+"""The presigned storage host: bytes, HEAD, Range, expiry, signatures, faults.
+
+Its speed over loopback is a bar in tests/bench/test_bench_sim.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import MakeSim
-from sim_fixtures import FakeClock, SleepRecorder, api_base, data
 
+from harness.sim import FakeClock, MakeSim, SleepRecorder, api_base, data
 from syncer.sim import Faults, SimPhoto, Simulator
 
 
@@ -207,28 +208,3 @@ def test_storage_base_url_points_links_elsewhere(make_sim: MakeSim) -> None:
     assert on_disk.stat().st_size == photo.size, "files are written before links are handed out"
     added = sim.add_photos(456, 1)[0]
     assert (sim.data_dir / sim.storage_relpath(456, added.image_id)).stat().st_size == added.size
-
-
-def test_loopback_throughput(make_sim: MakeSim) -> None:
-    sim = make_sim(photo_bytes=2_000_000, events=1, photos_per_event=25)
-    sim.wait_files()
-    urls = [sim.presign(456, p.image_id) for p in sim.photos(456)] * 4  # 100 x 2 MB
-    received = [0] * 8
-
-    def worker(index: int) -> None:
-        with httpx.Client() as http:
-            for url in urls[index::8]:
-                with http.stream("GET", url) as response:
-                    for chunk in response.iter_raw(1 << 20):
-                        received[index] += len(chunk)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    total = sum(received)
-    assert total == 4 * sum(p.size for p in sim.photos(456))
-    assert total / elapsed > 150e6, f"{total / elapsed / 1e6:.0f} MB/s"

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import MakeSim
 
+from harness.sim import MakeSim
 from syncer.errors import ConfigError
 from syncer.sim import Faults, SimConfig, SimEvent, Simulator
 from syncer.sim.world import SPECIAL_BIBS, sort_key

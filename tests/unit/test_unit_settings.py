@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from unit_fixtures import SECRET, isolate, load, write_toml
 
+from harness.settings import SECRET, isolate, load, write_toml
 from syncer.config import MASK, Settings, masked_settings
 from syncer.config.settings import masked_url
 from syncer.errors import ConfigError

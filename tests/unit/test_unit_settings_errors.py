@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from unit_fixtures import SECRET, isolate, load, write_toml
 
+from harness.settings import SECRET, isolate, load, write_toml
 from syncer.errors import ConfigError
 
 KEYED = f'[api]\norg_id = 903\nkey = "{SECRET}"\n'

@@ -1,12 +1,15 @@
-"""Helpers shared by the simulator tests (imported explicitly, not via conftest)."""
+"""Helpers shared by the simulator tests: fake clock and sleeper, envelope readers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from syncer.sim import Simulator
+
+MakeSim = Callable[..., Simulator]
 
 
 class FakeClock:

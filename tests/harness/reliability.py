@@ -1,12 +1,11 @@
 """Helpers for the reliability tests: small simulated worlds, config files, archive checks.
 
 Every check runs the real ``syncer`` CLI in a subprocess against the simulator on 127.0.0.1
-(see tests/e2e/e2e_fixtures.py for the :class:`World` it builds on).
+(see harness/e2e.py for the :class:`World` it builds on).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import subprocess
@@ -18,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from e2e_fixtures import World, files_under, temp_files
-
+from harness.e2e import World, all_files, files_under, sha256_of, temp_files, toml_value
 from syncer.sim import Faults, SimConfig, Simulator
 
 __all__ = [
@@ -134,29 +132,17 @@ def configure(
                 sections[name].pop(key, None)
             else:
                 sections[name][key] = value
-    lines = [f"{key} = {_toml(value)}" for key, value in (top or {}).items()]
+    lines = [f"{key} = {toml_value(value)}" for key, value in (top or {}).items()]
     for name, values in sections.items():
         lines.append(f"[{name}]")
-        lines.extend(f"{key} = {_toml(value)}" for key, value in values.items())
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
     lines.append("[[events]]")
     entry: dict[str, object] = {"id": world.event_id, **(event or {})}
-    lines.extend(f"{key} = {_toml(value)}" for key, value in entry.items())
+    lines.extend(f"{key} = {toml_value(value)}" for key, value in entry.items())
     target = path or world.config
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     target.chmod(0o600)
     return target
-
-
-def _toml(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    raise TypeError(f"no TOML form for {value!r}")
 
 
 def file_size_limit(limit: int) -> tuple[str, ...]:
@@ -249,17 +235,9 @@ def assert_no_bad_photo(world: World) -> int:
         if path.name == ".syncer-root":
             continue
         assert not path.name.endswith(".part"), f"temp file left: {path}"
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        assert truth.get(path.stem) == digest, f"{path} does not hold photo {path.stem}"
+        assert truth.get(path.stem) == sha256_of(path), f"{path} does not hold photo {path.stem}"
         count += 1
     return count
-
-
-def all_files(root: Path) -> list[Path]:
-    """Every regular file under ``root``, hidden folders included."""
-    if not root.exists():
-        return []
-    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink()]
 
 
 ROOT_CREATED = "INFO syncer.root: created the storage root "  # after a timestamp

@@ -1,7 +1,8 @@
 """Throughput of the hot paths on a real file: gallery pages in, due pages out.
 
 Run with ``-s`` to see the measured rates. The bar is 20,000 photos/s; the assertions use
-10,000/s so a busy machine does not make the suite flaky.
+10,000/s so a busy machine does not make them flaky. Wall-clock bars, so they run apart from
+the suite: ``pytest -m bench -n 0``; the query plans are also checked in tests/ledger.
 """
 
 from __future__ import annotations
@@ -9,17 +10,17 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from ledger_fixtures import EVENT, T0
-from sqlalchemy import event
 
+from harness.ledger import EVENT, T0, due_query_plans
 from syncer.ledger import Ledger, SeenImage
 
 PAGES = 1_000
 PER_PAGE = 100
 MIN_RATE = 10_000  # photos per second
+
+pytestmark = pytest.mark.bench
 
 
 def gallery(page: int) -> list[SeenImage]:
@@ -39,29 +40,6 @@ def walk_all(ledger: Ledger, pages: list[list[SeenImage]], hours: int) -> tuple[
     elapsed = time.perf_counter() - started
     ledger.finish_walk(EVENT, state.walk_no, now)
     return PAGES * PER_PAGE / elapsed, new
-
-
-def due_query_plans(ledger: Ledger) -> list[str]:
-    """The SQLite query plans of the photo SELECTs that one ``due()`` call runs."""
-    statements: list[tuple[str, Any]] = []
-
-    def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
-        if statement.lstrip().startswith("SELECT") and "FROM photos" in statement:
-            statements.append((statement, params))
-
-    event.listen(ledger._engine, "before_cursor_execute", capture)
-    try:
-        ledger.due(EVENT, T0, after_id=5, limit=500)
-    finally:
-        event.remove(ledger._engine, "before_cursor_execute", capture)
-    plans = []
-    with ledger._engine.connect() as conn:
-        for statement, params in statements:
-            if "JOIN bib_members" in statement:
-                continue
-            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-            plans.append(" ; ".join(str(row[-1]) for row in rows))
-    return plans
 
 
 @pytest.fixture(scope="module")

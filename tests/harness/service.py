@@ -1,8 +1,7 @@
-"""Helpers for the service tests: full config files, a real `syncer daemon` process, polling."""
+"""Helpers for the service tests: full config files, a real `syncer daemon` process, status."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import signal
@@ -10,32 +9,24 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from e2e_fixtures import World, run_ok
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.e2e import World, run_ok, toml_value
+from harness.waiting import wait_until
 from syncer.layout import NameRules, event_dirname
 from syncer.ledger import Ledger
 
-T = TypeVar("T")
 Value = str | int | float | bool
 Section = Mapping[str, Value]
 
 FAST_SCHEDULE: dict[str, Value] = {"interval": "1s", "jitter": "0"}
 HEALTH_ON: dict[str, Value] = {"listen": "127.0.0.1:0"}
 HEALTH_LINE = re.compile(r"health endpoint on http://127\.0\.0\.1:(\d+)/healthz")
-
-
-def toml_value(value: Value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(value)
 
 
 @dataclass(frozen=True)
@@ -82,38 +73,11 @@ def write_config(
     return world.config
 
 
-def wait_until(
-    probe: Callable[[], T | None], *, timeout: float = 20.0, what: str = "condition"
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def event_folder(world: World, event_id: int | None = None) -> str:
     """The top folder of an event, as the default layout names it."""
     wanted = world.event_id if event_id is None else event_id
     event = next(e for e in world.sim.events() if e.event_id == wanted)
     return event_dirname(event.event_id, event.slug, NameRules())
-
-
-def photos_on_disk(root: Path) -> dict[str, str]:
-    """image_id (file stem) -> sha256 of every photo file under ``root`` (trash excluded)."""
-    found: dict[str, str] = {}
-    if not root.is_dir():
-        return found
-    for path in root.rglob("*.jpg"):
-        rel = path.relative_to(root)
-        if rel.parts[0].startswith((".", "_trash")):
-            continue
-        found[path.stem] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return found
 
 
 def event_status(world: World, event_id: int | None = None) -> dict[str, Any]:

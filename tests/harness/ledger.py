@@ -1,4 +1,4 @@
-"""Helpers shared by the ledger tests: a fixed clock and walk/record shortcuts."""
+"""Helpers shared by the ledger tests: a fixed clock, walk/record shortcuts, query plans."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 from syncer.ledger import EventRecord, Ledger, PhotoResult, SeenImage
@@ -61,3 +61,26 @@ def query(target: str | Path, sql: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in conn.execute(text(sql))]
     finally:
         engine.dispose()
+
+
+def due_query_plans(ledger: Ledger, event_id: int = EVENT) -> list[str]:
+    """The SQLite query plans of the photo SELECTs that one ``due()`` call runs."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT") and "FROM photos" in statement:
+            statements.append((statement, params))
+
+    event.listen(ledger._engine, "before_cursor_execute", capture)
+    try:
+        ledger.due(event_id, T0, after_id=5, limit=500)
+    finally:
+        event.remove(ledger._engine, "before_cursor_execute", capture)
+    plans = []
+    with ledger._engine.connect() as conn:
+        for statement, params in statements:
+            if "JOIN bib_members" in statement:
+                continue
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append(" ; ".join(str(row[-1]) for row in rows))
+    return plans

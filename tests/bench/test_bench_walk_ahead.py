@@ -1,7 +1,9 @@
 """Pages requested ahead over real HTTP: a slow API costs the walk a fraction of its latency.
 
 The bundled simulator answers every API call after ``slow_api_seconds``; the client walks the
-same gallery one page at a time and four pages at a time.
+same gallery one page at a time and four pages at a time. A wall-clock bar, so it runs apart
+from the suite: ``pytest -m bench -n 0`` (tests/api/test_api_pagination_ahead.py holds the
+logic on a fake clock).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from syncer.sim import Faults, SimConfig, Simulator
 
 DELAY = 0.1
 PAGES = 16
+
+pytestmark = pytest.mark.bench
 
 
 @pytest.fixture(scope="module")

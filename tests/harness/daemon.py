@@ -169,13 +169,6 @@ def idle(seconds: float) -> None:
     threading.Event().wait(seconds)
 
 
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        idle(0.005)
-
-
 @contextmanager
 def running(daemon: Daemon[FakeSettings], ready: threading.Event) -> Iterator[threading.Thread]:
     """Run ``daemon`` in a thread until the block ends, then stop it and check it stopped."""

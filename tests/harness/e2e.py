@@ -1,14 +1,19 @@
-"""End-to-end fixtures: the real simulator on 127.0.0.1 and the real CLI in a subprocess."""
+"""End-to-end helpers: the real simulator on 127.0.0.1 and the real CLI in a subprocess.
+
+Also what a sync left on disk (:func:`all_files`, :func:`files_under`,
+:func:`photos_on_disk`) and TOML values for config files (:func:`toml_value`).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from syncer.layout import NameRules, event_dirname
 from syncer.sim import Faults, SimConfig, Simulator
@@ -92,15 +97,36 @@ class World:
         return {p.image_id: p.sha256 for p in self.sim.photos(self.event_id)}
 
 
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def all_files(root: Path) -> list[Path]:
+    """Every file under ``root``, hidden folders included; a linked folder is not entered."""
+    if not root.exists():
+        return []
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
 def files_under(root: Path) -> dict[str, str]:
     """relative path -> sha256 of every photo file (temp, marker and trash folders excluded)."""
     found: dict[str, str] = {}
-    for path in root.rglob("*"):
+    for path in all_files(root):
         rel = path.relative_to(root)
-        if not path.is_file() or rel.parts[0].startswith((".", "_trash")):
+        if rel.parts[0].startswith((".", "_trash")):
             continue
-        found[rel.as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
+        found[rel.as_posix()] = sha256_of(path)
     return found
+
+
+def photos_on_disk(root: Path) -> dict[str, str]:
+    """image_id (file stem) -> sha256 of every ``.jpg`` that :func:`files_under` finds."""
+    return {
+        PurePosixPath(rel).stem: sha
+        for rel, sha in files_under(root).items()
+        if rel.endswith(".jpg")
+    }
 
 
 def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
@@ -147,3 +173,16 @@ def run_ok(
     result = world.run(*args)
     assert result.returncode in expect, (result.returncode, result.stdout, result.stderr)
     return result
+
+
+def toml_value(value: object) -> str:
+    """``value`` written as a TOML value (booleans, numbers, strings and lists of them)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")

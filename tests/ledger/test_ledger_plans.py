@@ -1,0 +1,19 @@
+"""The due query walks its index: no sort of the whole set, whatever the size of the event."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from harness.ledger import EVENT, T0, due_query_plans, walk
+from syncer.ledger import Ledger
+
+
+def test_due_reads_pending_and_failed_photos_in_index_order(ledger: Ledger) -> None:
+    pages = [[f"{page:03}-{n:03}" for n in range(100)] for page in range(20)]
+    walk(ledger, EVENT, pages, now=T0 - timedelta(hours=1))
+    assert ledger.count_due(EVENT, T0) == len(pages) * 100
+    plans = due_query_plans(ledger)
+    assert len(plans) == 2  # pending, and failed photos due again
+    for one in plans:
+        assert "ix_photos_event_id_state_id" in one
+        assert "TEMP B-TREE" not in one  # rows come in index order: no sort of the whole set
