@@ -84,7 +84,6 @@ ALLOWED: dict[str, set[str]] = {
     "runner": {"cadence", "errors", "outcomes", "report", "schedule"},
     "daemon": {
         "errors",
-        "report",
         "cadence",
         "health",
         "metrics",
