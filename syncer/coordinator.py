@@ -7,7 +7,7 @@ ledger calls downloaded is on stable storage.
 
 A photo that fails for a passing reason (no link this time, a cut body, an expired link, a
 5xx) goes back into this run's queue after a short jittered backoff, up to
-``Tuning.max_attempts`` tries; only then is it deferred to a later run, with a growing delay.
+``Tuning.soon.max_attempts`` tries; only then is it deferred to a later run, with a growing delay.
 Both delays come from the one backoff formula of :mod:`syncer.api.retry`. A photo whose id
 9Pic refuses (400) and that the last complete walk no longer listed is ``unavailable``.
 """
@@ -20,6 +20,7 @@ import itertools
 import logging
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -38,10 +39,11 @@ from syncer.root import check_free_space
 from syncer.workers import Kind, Workers
 
 log = logging.getLogger("syncer.coordinator")
+_URL = re.compile(r"\bhttps?://\S+")
 
 FLUSH_EVERY = 256  # results per ledger commit
 FLUSH_SECONDS = 1.0
-SOON = RetryPolicy(max_attempts=5, base=1.0, cap=30.0)  # tries of a photo within a run
+SOON = RetryPolicy(max_attempts=8, base=1.0, cap=30.0)  # tries of a photo within a run
 LATER = RetryPolicy(base=60.0, cap=6 * 3600.0)  # runs that try it again, once out of tries
 GONE = "9Pic refuses this photo's id and no longer lists it"
 
@@ -289,7 +291,7 @@ class _EventRun:
         except LinkExpiredError as exc:
             self._again_soon(work, f"link refused: {exc}")
         except TransferError as exc:
-            self._again_soon(work, str(exc))
+            self._again_soon(work, str(exc), asked_wait=exc.retry_after)
         else:
             self._stored(stored, work)
 
@@ -333,17 +335,19 @@ class _EventRun:
             report.recovered += 1
         self.owner.on_file(True)
 
-    def _again_soon(self, work: _Work, error: str) -> None:
-        """Back into this run's queue after a short backoff, or deferred once out of tries."""
+    def _again_soon(self, work: _Work, error: str, asked_wait: float | None = None) -> None:
+        """Back into this run's queue after a short backoff (at least what the server asked
+        for), or deferred to a later run once out of tries or asked to wait longer than the
+        backoff's cap."""
         work.tries += 1
         soon = self.owner.tuning.soon
         if self.owner.stop.is_set():
             return  # left as it was in the ledger: the next run tries it first thing
-        if work.tries >= soon.max_attempts:
-            self._defer(work, error)
+        if work.tries >= soon.max_attempts or (asked_wait or 0.0) > soon.cap:
+            self._defer(work, error, asked_wait)
             return
         self.report.retries += 1
-        delay = backoff(work.tries, soon, self.owner.rng)
+        delay = max(backoff(work.tries, soon, self.owner.rng), asked_wait or 0.0)
         log.debug(
             "%s: try %d failed (%s); again in %.1f s", work.photo.image_id, work.tries, error, delay
         )
@@ -356,11 +360,10 @@ class _EventRun:
         else:
             self._defer(work, "9Pic refused this photo's id (400); asked again on a later run")
 
-    def _defer(self, work: _Work, error: str) -> None:
+    def _defer(self, work: _Work, error: str, asked_wait: float | None = None) -> None:
         attempts = work.photo.attempts + 1
-        retry_at = self.owner.clock() + timedelta(
-            seconds=backoff(attempts, self.owner.tuning.later, self.owner.rng)
-        )
+        delay = backoff(attempts, self.owner.tuning.later, self.owner.rng)
+        retry_at = self.owner.clock() + timedelta(seconds=max(delay, asked_wait or 0.0))
         self._failed(work, error)
         self.report.failed += 1
         self.report.deferred.append(Deferred(work.photo.image_id, retry_at, error))
@@ -374,7 +377,7 @@ class _EventRun:
         self.results.append(PhotoResult(work.photo.photo_id, "unavailable", error=error))
 
     def _failed(self, work: _Work, error: str) -> None:
-        self.report.failures[error.split(":")[0]] += 1
+        self.report.failures[failure_kind(error)] += 1
         self.owner.on_file(False)
 
     def _maybe_flush(self) -> None:
@@ -391,3 +394,8 @@ class _EventRun:
         self.owner.ledger.record_results(self.results, self.owner.clock())
         self.results = []
         self.dirs = set()
+
+
+def failure_kind(error: str) -> str:
+    """What a summary counts failures by: the message up to its first detail, URLs left out."""
+    return _URL.sub("<url>", error).split(":")[0].strip()

@@ -125,7 +125,14 @@ class ApiUnavailableError(ApiError):
 
 
 class TransferError(Exception):
-    """One photo could not be fetched or verified; it is retried in a later attempt."""
+    """One photo could not be fetched or verified; it is tried again (soon, or in a later run).
+
+    ``retry_after``: seconds the storage host asked to wait (``Retry-After``), when it did.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class LinkExpiredError(TransferError):

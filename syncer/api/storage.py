@@ -20,6 +20,7 @@ import ssl
 import struct
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import TracebackType
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from syncer.api.client import DEFAULT_USER_AGENT
 from syncer.api.envelope import clean_text
+from syncer.api.retry import parse_retry_after
 from syncer.errors import LinkExpiredError, TransferError
 
 EXPIRED_STATUSES = frozenset({400, 401, 403, 404})
@@ -306,7 +308,9 @@ def _check_status(response: http.client.HTTPResponse, safe_url: str) -> None:
     suffix = f": {detail}" if detail else ""
     if status in EXPIRED_STATUSES:
         raise LinkExpiredError(f"storage refused {safe_url} (HTTP {status}){suffix}")
-    raise TransferError(f"storage answered {safe_url} with HTTP {status}{suffix}")
+    header = response.getheader("Retry-After")
+    wait = parse_retry_after(header, time.time()) if header else None
+    raise TransferError(f"storage answered HTTP {status} for {safe_url}{suffix}", retry_after=wait)
 
 
 def _peek(response: http.client.HTTPResponse) -> str:

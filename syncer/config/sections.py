@@ -50,7 +50,7 @@ class ApiSettings(_Section):
     key: SecretStr | None = None
     timeout: Duration = Field(default=30.0, gt=0)
     max_concurrency: int = Field(default=4, ge=1, le=16)
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    max_attempts: int = Field(default=8, ge=1, le=100)
     throttle_deadline: Duration = 900.0
 
     @field_validator("base_url")
@@ -137,7 +137,7 @@ class DownloadSettings(_Section):
     workers: int = Field(default=8, ge=1, le=64)
     presign_batch: int = Field(default=60, ge=1, le=60)
     timeout: Duration = Field(default=60.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=100)
+    max_attempts: int = Field(default=8, ge=1, le=100)
     backoff_base: Duration = Field(default=1.0, gt=0)
     backoff_cap: Duration = Field(default=30.0, gt=0)
     retry_base: Duration = Field(default=60.0, gt=0)

@@ -134,10 +134,14 @@ def _last_run_ends(conn: Connection, event_ids: Collection[int]) -> dict[int, da
         .where(runs.c.ended_at.is_not(None))
         .order_by(runs.c.ended_at.desc())
     )
-    for ended_at, covered in conn.execute(stmt.execution_options(yield_per=100)):
-        for event in set(json.loads(covered)) & wanted:
-            found[event] = ended_at
-        wanted -= found.keys()
-        if not wanted:
-            break
+    result = conn.execute(stmt.execution_options(yield_per=100))
+    try:
+        for ended_at, covered in result:
+            for event in set(json.loads(covered)) & wanted:
+                found[event] = ended_at
+            wanted -= found.keys()
+            if not wanted:
+                break
+    finally:
+        result.close()  # a server-side cursor left early must be closed, not collected
     return found

@@ -28,6 +28,10 @@ _FAULT_INTS = (
     ("error_503_every", "answer 503 (HTML body) to every Nth API request"),
     ("error_504_every", "answer 504 (plain body) to every Nth API request"),
     ("drop_mid_body_every", "close every Nth storage GET after half of the body"),
+    ("stall_mid_body_every", "every Nth storage GET sends half of the body, then nothing"),
+    ("storage_503_every", "answer 503 SlowDown to every Nth storage GET"),
+    ("fail_first_links", "each photo's first N link requests land in failed_urls"),
+    ("duplicate_links_every", "list every Nth link twice in the download answer"),
     ("failed_every", "put every Nth requested link into failed_urls"),
     ("drop_ids_every", "silently omit every Nth requested link"),
     ("drift_insert_per_page", "after each All Photos page insert N earlier photos"),
@@ -41,6 +45,8 @@ _FAULT_INTS = (
 _FAULT_FLOATS = (
     ("slow_api_seconds", "delay every API answer by S seconds"),
     ("slow_storage_seconds", "wait S seconds before the first byte of every original or clip"),
+    ("stall_seconds", "how long a stalled body stays silent (default 30)"),
+    ("storage_retry_after", "Retry-After seconds on the storage 503s (default: no header)"),
 )
 _FAULT_FLAGS = (
     ("expire_first_presign", "the first link issued for each photo is already expired"),

@@ -24,11 +24,21 @@ _API_EVERY = (
     ("error_504_every", 504),
 )
 _EVERY = frozenset(
-    {name for name, _ in _API_EVERY} | {"drop_mid_body_every", "failed_every", "drop_ids_every"}
+    {name for name, _ in _API_EVERY}
+    | {
+        "drop_mid_body_every",
+        "failed_every",
+        "drop_ids_every",
+        "duplicate_links_every",
+        "storage_503_every",
+        "stall_mid_body_every",
+    }
 )
-_COUNTS = frozenset({"throttle_burst", "drift_insert_per_page", "drift_remove_per_page"})
+_COUNTS = frozenset(
+    {"throttle_burst", "drift_insert_per_page", "drift_remove_per_page", "fail_first_links"}
+)
 _POSITIVE = frozenset({"corrupt_every", "clip_polls"})
-_SECONDS = frozenset({"slow_api_seconds", "slow_storage_seconds"})
+_SECONDS = frozenset({"slow_api_seconds", "slow_storage_seconds", "stall_seconds"})
 _RATES = frozenset({"storage_bytes_per_second", "storage_link_bytes_per_second"})
 _FLAGS = frozenset(
     {
@@ -53,10 +63,16 @@ _DEFAULTS: dict[str, Any] = {
     "storage_bytes_per_second": None,
     "storage_link_bytes_per_second": None,
     "drop_mid_body_every": None,
+    "stall_mid_body_every": None,
+    "stall_seconds": 30.0,
+    "storage_503_every": None,
+    "storage_retry_after": None,
     "expire_first_presign": False,
     "failed_ids": set(),
     "failed_every": None,
+    "fail_first_links": 0,
     "drop_ids_every": None,
+    "duplicate_links_every": None,
     "drift_insert_per_page": 0,
     "drift_remove_per_page": 0,
     "compat_flat": False,
@@ -92,6 +108,10 @@ class Faults:
     at most this rate; ``None`` = unpaced), ``storage_link_bytes_per_second`` (all bodies
     together share this rate, like one uplink; ``None`` = unlimited); originals only:
     ``drop_mid_body_every``, ``corrupt_storage`` with ``corrupt_every``.
+    More storage: ``stall_mid_body_every`` (half the body, then silence for ``stall_seconds``),
+    ``storage_503_every`` (a 503 with ``Retry-After: storage_retry_after`` when that is set).
+    More links: ``fail_first_links`` (each photo's first N link requests land in
+    ``failed_urls``), ``duplicate_links_every`` (the N-th link is listed twice).
     Video clipping: ``clip_polls`` (polls until terminal), ``clip_fail`` (jobs end ``failed``),
     ``clip_never_finishes`` (jobs stay ``processing``), ``clip_404_once`` (the first GET of
     each clip URL answers 404 NoSuchKey, later ones serve the file).
@@ -102,6 +122,7 @@ class Faults:
     _burst_left: int
     _issued: set[str]
     _clips_missed: set[str]
+    _link_requests: dict[str, int]
     throttle_every: int | None
     retry_after: float | str | None
     throttle_burst: int
@@ -114,10 +135,16 @@ class Faults:
     storage_bytes_per_second: int | None
     storage_link_bytes_per_second: int | None
     drop_mid_body_every: int | None
+    stall_mid_body_every: int | None
+    stall_seconds: float
+    storage_503_every: int | None
+    storage_retry_after: float | None
     expire_first_presign: bool
     failed_ids: set[str]
     failed_every: int | None
+    fail_first_links: int
     drop_ids_every: int | None
+    duplicate_links_every: int | None
     drift_insert_per_page: int
     drift_remove_per_page: int
     compat_flat: bool
@@ -136,6 +163,7 @@ class Faults:
         object.__setattr__(self, "_burst_left", 0)
         object.__setattr__(self, "_issued", set())
         object.__setattr__(self, "_clips_missed", set())
+        object.__setattr__(self, "_link_requests", {})
         for name, value in _DEFAULTS.items():
             setattr(self, name, set(value) if isinstance(value, set) else value)
         for name, value in knobs.items():
@@ -154,6 +182,8 @@ class Faults:
                 self._issued.clear()
             if name == "clip_404_once":
                 self._clips_missed.clear()
+            if name == "fail_first_links":
+                self._link_requests.clear()
 
     def __repr__(self) -> str:
         active = {k: v for k, v in self.as_dict().items() if v != _DEFAULTS[k]}
@@ -200,13 +230,19 @@ class Faults:
             return bool(self._counters["revoke_after_requests"] > limit)
 
     def presign_item(self, image_id: str) -> str | None:
-        """``"fail"`` (into failed_urls), ``"drop"`` (silently omitted) or None for one link."""
+        """``"fail"`` (into failed_urls), ``"drop"`` (silently omitted), ``"twice"`` (listed
+        two times) or None for one link."""
         with self._lock:
             failed = self._tick("failed_every")
             dropped = self._tick("drop_ids_every")
-            if image_id in self.failed_ids or failed:
+            doubled = self._tick("duplicate_links_every")
+            asked = self._link_requests.get(image_id, 0) + 1
+            self._link_requests[image_id] = asked
+            if image_id in self.failed_ids or failed or asked <= self.fail_first_links:
                 return "fail"
-            return "drop" if dropped else None
+            if dropped:
+                return "drop"
+            return "twice" if doubled else None
 
     def expire_first(self, key: str) -> bool:
         """True when this is the first link issued for ``key`` and that one must be expired."""
@@ -225,12 +261,19 @@ class Faults:
             return True
 
     def storage_fault(self) -> str | None:
-        """Count one storage GET: ``"drop"``, a corruption mode, or None."""
+        """Count one storage GET: ``"503"``, ``"drop"``, ``"stall"``, a corruption mode, or
+        None."""
         with self._lock:
+            busy = self._tick("storage_503_every")
             dropped = self._tick("drop_mid_body_every")
+            stalled = self._tick("stall_mid_body_every")
             corrupt = self.corrupt_storage is not None and self._tick("corrupt_every")
+            if busy:
+                return "503"
             if dropped:
                 return "drop"
+            if stalled:
+                return "stall"
             return self.corrupt_storage if corrupt else None
 
     def _tick(self, name: str) -> bool:
@@ -259,6 +302,8 @@ def _check(name: str, value: Any) -> Any:
         return value
     if name == "retry_after":
         return value if value is None or value == "date" else _seconds(name, value)
+    if name == "storage_retry_after":
+        return None if value is None else _seconds(name, value)
     if name == "failed_ids":
         return _id_set(value)
     if value is not None and value not in CORRUPT_MODES:

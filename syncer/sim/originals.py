@@ -103,6 +103,8 @@ def _links(
         relpath = DataDir.relpath(event_id, image_id)
         url = ctx.presigner.url(relpath, expired=ctx.faults.expire_first(relpath))
         presigned.append({"url": url, "filename": f"{image_id}.jpg"})
+        if verdict == "twice":
+            presigned.append({"url": ctx.presigner.url(relpath), "filename": f"{image_id}.jpg"})
     return presigned, failed
 
 

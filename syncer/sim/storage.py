@@ -228,6 +228,9 @@ class StorageRoute:
             self._finish_xml(handler, 416, "InvalidRange", "The range is not satisfiable", head)
             return
         fault = self._faults.storage_fault() if obj.faults and not head else None
+        if fault == "503":
+            self._busy(handler)
+            return
         plan = _plan(span, size, fault, obj.content_type)
         self._headers(handler, plan, size, obj.etag)
         if head:
@@ -270,12 +273,22 @@ class StorageRoute:
                 sent = len(_HTML_PAGE)
             else:
                 self._pacer.send(out, rate, link)
+                if plan.fault == "stall":  # the rest never comes: the client must time out
+                    self._sleep(self._faults.stall_seconds)
         except OSError:
             handler.close_connection = True
         finally:
             self._stats.sent(sent or out.sent)
-        if plan.fault in ("drop", "short", "long"):
+        if plan.fault in ("drop", "stall", "short", "long"):
             handler.close_connection = True  # the body on the wire disagrees with its length
+
+    def _busy(self, handler: BaseHTTPRequestHandler) -> None:
+        """A storage host under load: 503 SlowDown, with ``Retry-After`` when the knob is set."""
+        handler.send_response(503)
+        retry_after = self._faults.storage_retry_after
+        if retry_after is not None:
+            handler.send_header("Retry-After", f"{retry_after:g}")
+        self._finish_xml(handler, 503, "SlowDown", "Please reduce your request rate.", False)
 
     def _no_such_key(self, handler: BaseHTTPRequestHandler, head: bool) -> None:
         self._xml(handler, 404, "NoSuchKey", "The specified key does not exist.", head)
@@ -331,7 +344,7 @@ def _plan(span: tuple[int, int, bool], size: int, fault: str | None, content_typ
         return _Plan(200, 0, 0, len(_HTML_PAGE), "text/html; charset=utf-8", fault)
     if fault == "ctype":
         return _Plan(status, start, length, length, "text/html; charset=utf-8", fault)
-    if fault == "drop":
+    if fault in ("drop", "stall"):
         return _Plan(status, start, length // 2, length, content_type, fault)
     if fault == "short":
         return _Plan(status, start, max(0, length - cut), length, content_type, fault)

@@ -68,7 +68,7 @@ STUCK = textwrap.dedent(
     """
     import os, sys, threading
     from concurrent.futures import ThreadPoolExecutor
-    from daemon_fixtures import FakeCycle, FakeSchedule, FakeSettings, make_report
+    from harness.daemon import FakeCycle, FakeSchedule, FakeSettings, make_report
     from syncer.daemon import run_daemon
 
     never = threading.Event()
@@ -90,7 +90,7 @@ STUCK = textwrap.dedent(
 def test_a_cycle_stuck_past_the_stop_timeout_does_not_keep_the_process(tmp_path: Path) -> None:
     script = tmp_path / "stuck.py"
     script.write_text(STUCK)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}  # tests/: the harness
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         env=env,

@@ -70,4 +70,5 @@ def test_after_the_demo_the_named_simulator_serves_its_settings(tmp_path: Path) 
         assert "12 listed, 0 new, 0 downloaded, 0 failed" in again.stdout
     finally:
         simulator.send_signal(signal.SIGTERM)
-        assert simulator.wait(timeout=10) == 0
+        simulator.communicate(timeout=10)  # reads and closes its pipes
+    assert simulator.returncode == 0

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from harness.ledger import EVENT, T0, due_query_plans, walk
 from syncer.ledger import Ledger
 
 
-def test_due_reads_pending_and_failed_photos_in_index_order(ledger: Ledger) -> None:
+def test_due_reads_pending_and_failed_photos_in_index_order(ledger_path: Path) -> None:
+    """SQLite's query plan (EXPLAIN QUERY PLAN is SQLite's)."""
+    with Ledger.open(ledger_path) as ledger:
+        _check_plans(ledger)
+
+
+def _check_plans(ledger: Ledger) -> None:
     pages = [[f"{page:03}-{n:03}" for n in range(100)] for page in range(20)]
     walk(ledger, EVENT, pages, now=T0 - timedelta(hours=1))
     assert ledger.count_due(EVENT, T0) == len(pages) * 100
