@@ -39,7 +39,7 @@ from syncer.root import check_free_space
 from syncer.workers import Kind, Workers
 
 log = logging.getLogger("syncer.coordinator")
-_URL = re.compile(r"\bhttps?://\S+")
+_URL = re.compile(r"\bhttps?://\S+?(?=:?(?:\s|$))")
 
 FLUSH_EVERY = 256  # results per ledger commit
 FLUSH_SECONDS = 1.0

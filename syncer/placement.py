@@ -30,6 +30,7 @@ class Placer:
     rules: NameRules
     event: EventRecord
     _folders: dict[PurePosixPath, Path] = field(default_factory=dict, compare=False, repr=False)
+    _texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def placements(self, image_id: str, bibs: Sequence[str]) -> list[Placement]:
         """One placement per BIB (``_no_bib`` without one), duplicates removed, order kept."""
@@ -54,6 +55,14 @@ class Placer:
             folder = resolve_inside(self.root, relative.parent)
             self._folders[relative.parent] = folder
         return folder / relative.name
+
+    def path_text(self, rel: str) -> str:
+        """:meth:`path` as a string, for checks over a whole event (no Path per file)."""
+        folder, _, name = rel.rpartition("/")
+        base = self._texts.get(folder)
+        if base is None:
+            base = self._texts[folder] = str(self.path(rel).parent)
+        return f"{base}/{name}"
 
     def _context(self, image_id: str, bib: str | None) -> PhotoContext:
         return PhotoContext(
@@ -147,7 +156,7 @@ def gone_from_disk(ledger: Ledger, placer: Placer) -> GoneFiles:
     present: dict[int, bool] = {}
     missing: set[int] = set()
     for photo_id, rel in ledger.downloaded_files(placer.event.event_id):
-        if is_regular_file(placer.path(rel)):
+        if is_regular_file(placer.path_text(rel)):
             present[photo_id] = True
         else:
             present.setdefault(photo_id, False)
@@ -165,7 +174,7 @@ def restore_gone(ledger: Ledger, gone: GoneFiles) -> None:
         ledger.requeue(gone.refetch, "file gone from the disk; downloaded again")
 
 
-def is_regular_file(path: Path) -> bool:
+def is_regular_file(path: Path | str) -> bool:
     """A real file at ``path`` (a planted symlink is not one)."""
     try:
         return stat.S_ISREG(os.lstat(path).st_mode)

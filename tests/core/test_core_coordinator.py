@@ -16,7 +16,7 @@ from typing import cast
 import pytest
 
 from syncer.api import ApiClient, PresignedUrl, PresignResult
-from syncer.coordinator import Coordinator, Tuning
+from syncer.coordinator import Coordinator, Tuning, failure_kind
 from syncer.downloader import Job, Stored
 from syncer.errors import DiskFullError
 from syncer.layout import DEFAULT_TEMPLATE, NameRules, Template
@@ -115,3 +115,22 @@ def test_photos_stored_beside_a_full_disk_failure_are_all_recorded(
     assert ledger.counts_by_state()["downloaded"] == 2
     due = [p.image_id for p in ledger.due(EVENT, NOW, limit=10)]
     assert sorted(due) == sorted({f"{n:032x}" for n in range(4)} - set(on_disk))
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (
+            "storage answered HTTP 503 for http://h:8/s/1.jpg?sig=x: <?xml ...>",
+            "storage answered HTTP 503 for <url>",
+        ),
+        (
+            "link refused: storage refused https://h/s/1.jpg (HTTP 403): AccessDenied",
+            "link refused",
+        ),
+        ("fetching http://h:1/a failed: timed out", "fetching <url> failed"),
+        ("no download link: Failed to generate URL", "no download link"),
+    ],
+)
+def test_failures_are_counted_by_kind_without_their_urls(error: str, kind: str) -> None:
+    assert failure_kind(error) == kind

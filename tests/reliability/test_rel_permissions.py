@@ -25,7 +25,9 @@ def open_world() -> Iterator[World]:
     folder = Path(tempfile.mkdtemp(prefix="syncer-perm-"))
     folder.chmod(0o755)
     try:
-        yield from make_world(folder)
+        for world in make_world(folder):
+            world.config.chmod(0o644)  # readable by others whatever umask the process has now
+            yield world
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
