@@ -85,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             assert not gone_from_disk(ledger, placer)  # nothing is missing
     print(f"### Files deleted by hand: the check on {args.photos:,} photos (medians)\n")
     print("| measure | seconds |\n| --- | ---: |")
-    print(f"| `gone_from_disk` (query + one lstat per file) | {check:.3f} |")
+    print(f"| `gone_from_disk` (query + one listing per folder) | {check:.3f} |")
     print(f"| the ledger query alone | {query:.3f} |")
-    print(f"| the lstat loop alone (plain Python) | {stats:.3f} |")
+    print(f"| one lstat per file instead (plain Python) | {stats:.3f} |")
     return 0
 
 
