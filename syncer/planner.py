@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
 from syncer.api import ApiClient, EventDetails
 from syncer.errors import NotFoundError
-from syncer.ledger import EventRecord, Ledger, SeenImage
+from syncer.ledger import BibPass, EventRecord, Ledger, SeenImage
 from syncer.prefetch import Prefetcher
 
 log = logging.getLogger("syncer.planner")
 
 Clock = Callable[[], datetime]
+BIB_BATCH = 500  # completed BIB searches recorded per ledger transaction
 
 
 def utcnow() -> datetime:
@@ -44,6 +46,7 @@ class Planner:
         stop: threading.Event,
         clock: Clock = utcnow,
         on_page: Callable[[int, int], None] | None = None,
+        on_bibs: Callable[[int, int, int], None] | None = None,
         api_threads: int = 4,  # requests in flight: gallery pages ahead, BIB searches at once
     ) -> None:
         self._api = api
@@ -51,6 +54,7 @@ class Planner:
         self._stop = stop
         self._clock = clock
         self._on_page = on_page
+        self._on_bibs = on_bibs  # (event_id, searches done, searches in this pass)
         self._api_threads = api_threads
 
     def refresh_event(self, event_id: int) -> EventDetails:
@@ -90,24 +94,12 @@ class Planner:
         result.complete = True
         return result
 
-    def _bib_ids(self, event_id: int, bib: str) -> set[str] | None:
-        """Every image id tagged with ``bib`` (None when the search is not possible)."""
-        if self._stop.is_set():
-            return None
-        try:
-            return {
-                image.image_id
-                for page in self._api.bib_pages(event_id, bib)
-                for image in page.items
-            }
-        except NotFoundError as exc:
-            log.warning(
-                "event %d: BIB %s search answered 404 (%s); skipped", event_id, bib, exc.api_message
-            )
-            return None
-
     def search_bibs(self, event_id: int, bibs: Sequence[str], details: EventDetails) -> int:
-        """Record BIB membership for each configured BIB; returns how many memberships changed."""
+        """Search the BIBs whose last complete search has not seen every photo of the event.
+
+        A cycle whose walk found no new photos searches only BIBs never searched (added to
+        the list since). Returns how many memberships changed.
+        """
         if not bibs:
             return self._ledger.retain_bibs(event_id, ())
         if not details.bib_search:
@@ -115,16 +107,126 @@ class Planner:
                 "event %d: BIB search is disabled for this event; BIB folders not updated", event_id
             )
             return 0
-        changes = 0
-        with ThreadPoolExecutor(self._api_threads, thread_name_prefix="bibs") as pool:
-            results = pool.map(partial(self._bib_ids, event_id), bibs)
+        changes = self._ledger.retain_bibs(event_id, bibs)
+        todo = self._ledger.bibs_to_search(event_id, bibs)
+        if not todo.bibs:
+            log.debug("event %d: no photos new to the BIB searches; none repeated", event_id)
+            return changes
+        log.info("event %d: searching %d of %d BIBs", event_id, len(todo.bibs), len(bibs))
+        search = _BibPass(
+            event_id,
+            todo,
+            search=partial(self._bib_ids, event_id),
+            record=partial(self._ledger.record_bib_searches, event_id),
+            clock=self._clock,
+            stop=self._stop,
+            threads=self._api_threads,
+            on_bibs=self._on_bibs,
+        )
+        return changes + search.run()
+
+    def _bib_ids(self, event_id: int, bib: str) -> set[str] | None:
+        """Every image id tagged with ``bib`` (None when stopped before it began)."""
+        if self._stop.is_set():
+            return None
+        return {
+            image.image_id for page in self._api.bib_pages(event_id, bib) for image in page.items
+        }
+
+
+Search = Callable[[str], "set[str] | None"]
+Record = Callable[[Mapping[str, Collection[str]], int, datetime], int]
+
+
+class _BibPass:
+    """One pass of BIB searches, ``threads`` at once, recorded in batches as they complete."""
+
+    def __init__(
+        self,
+        event_id: int,
+        todo: BibPass,
+        *,
+        search: Search,
+        record: Record,
+        clock: Clock,
+        stop: threading.Event,
+        threads: int,
+        on_bibs: Callable[[int, int, int], None] | None,
+    ) -> None:
+        self._event_id = event_id
+        self._todo = todo
+        self._search = search
+        self._record = record
+        self._clock = clock
+        self._stop = stop
+        self._threads = threads
+        self._on_bibs = on_bibs
+        self._batch: dict[str, set[str]] = {}
+        self._not_found = 0
+        self._changes = 0
+
+    def run(self) -> int:
+        """Search every BIB of the pass (until a stop); return how many memberships changed."""
+        total = len(self._todo.bibs)
+        self._progress(0, total)
+        try:
+            with closing(self._searches()) as searches:  # on an error too: no new searches
+                for done, (bib, future) in enumerate(searches, start=1):
+                    self._take(bib, future)
+                    self._progress(done, total)
+        finally:  # the searches that completed count, whatever ended the pass
+            self._flush()
+            if self._not_found > 1:
+                log.warning(
+                    "event %d: %d BIB searches answered 404 in all; those BIBs were skipped",
+                    self._event_id,
+                    self._not_found,
+                )
+        return self._changes
+
+    def _take(self, bib: str, future: Future[set[str] | None]) -> None:
+        try:
+            ids = future.result()
+        except NotFoundError as exc:
+            self._not_found += 1
+            if self._not_found == 1:
+                log.warning(
+                    "event %d: BIB %r search answered 404 (%s); skipped",
+                    self._event_id,
+                    bib,
+                    exc.api_message,
+                )
+            return
+        if ids is not None:
+            self._batch[bib] = ids
+            if len(self._batch) >= BIB_BATCH:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self._changes += self._record(self._batch, self._todo.mark, self._clock())
+            self._batch = {}
+
+    def _progress(self, done: int, total: int) -> None:
+        if self._on_bibs is not None:
+            self._on_bibs(self._event_id, done, total)
+
+    def _searches(self) -> Iterator[tuple[str, Future[set[str] | None]]]:
+        """Each BIB with its finished search, in completion order; ``threads`` x 2 queued."""
+        waiting = iter(self._todo.bibs)
+        running: dict[Future[set[str] | None], str] = {}
+        with ThreadPoolExecutor(self._threads, thread_name_prefix="bibs") as pool:
             try:
-                for bib, ids in zip(bibs, results, strict=True):
-                    if self._stop.is_set():
-                        return changes
-                    if ids is not None:
-                        changes += self._ledger.set_bib_members(event_id, bib, ids, self._clock())
+                while True:
+                    while len(running) < self._threads * 2 and not self._stop.is_set():
+                        bib = next(waiting, None)
+                        if bib is None:
+                            break
+                        running[pool.submit(self._search, bib)] = bib
+                    if not running:
+                        return
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        yield running.pop(future), future
             finally:  # a refused key or a stop: no further searches start
                 pool.shutdown(cancel_futures=True)
-        changes += self._ledger.retain_bibs(event_id, bibs)
-        return changes

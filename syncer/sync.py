@@ -45,6 +45,7 @@ class Progress:
     def downloads(self, event_id: int, files: int) -> None: ...
     def bytes(self, count: int) -> None: ...
     def file_done(self, ok: bool) -> None: ...
+    def bibs(self, event_id: int, done: int, total: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ class _Cycle:
             ledger,
             stop=stop,
             on_page=progress.walk_page,
+            on_bibs=progress.bibs,
             api_threads=settings.api.max_concurrency,
         )
 

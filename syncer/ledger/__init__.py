@@ -1,6 +1,7 @@
 """The SQLite ledger: what syncer knows about events, photos, files and runs."""
 
 from syncer.ledger.records import (
+    BibPass,
     DuePhoto,
     EventRecord,
     EventStatus,
@@ -12,6 +13,7 @@ from syncer.ledger.records import (
 from syncer.ledger.repository import Ledger
 
 __all__ = [
+    "BibPass",
     "DuePhoto",
     "EventRecord",
     "EventStatus",

@@ -47,6 +47,17 @@ class WalkState:
 
 
 @dataclass(frozen=True)
+class BibPass:
+    """The BIB searches an event needs: those whose last complete search began before ``mark``.
+
+    ``mark`` is the event's photo mark now; a search begun now covers every photo up to it.
+    """
+
+    mark: int
+    bibs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class DuePhoto:
     """A photo to download now, with the BIBs it belongs to (sorted)."""
 

@@ -1,0 +1,49 @@
+"""BIB search coverage: the event's photo mark, and what each BIB's last search covered.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-12-06
+
+``events.photo_mark`` grows whenever an event gains a photo row (or a removed photo is listed
+again); ``bib_searches`` keeps, per event and BIB, the mark at which its last complete search
+began. A BIB is searched again only when the mark has grown past it. Existing ledgers start
+at mark 0 with no coverage: their next sync searches every BIB once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+TIMESTAMP = sa.String(length=32)
+
+
+def upgrade() -> None:
+    op.add_column(
+        "events",
+        sa.Column("photo_mark", sa.Integer(), server_default=sa.text("0"), nullable=False),
+    )
+    op.create_table(
+        "bib_searches",
+        sa.Column("event_id", sa.Integer(), nullable=False),
+        sa.Column("bib", sa.String(length=100), nullable=False),
+        sa.Column("covered_mark", sa.Integer(), nullable=False),
+        sa.Column("searched_at", TIMESTAMP, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["events.event_id"], name=op.f("fk_bib_searches_event_id_events")
+        ),
+        sa.PrimaryKeyConstraint("event_id", "bib", name=op.f("pk_bib_searches")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("bib_searches")
+    with op.batch_alter_table("events") as batch:
+        batch.drop_column("photo_mark")
