@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass
@@ -211,7 +211,7 @@ class _BibPass:
         if self._on_bibs is not None:
             self._on_bibs(self._event_id, done, total)
 
-    def _searches(self) -> Iterator[tuple[str, Future[set[str] | None]]]:
+    def _searches(self) -> Generator[tuple[str, Future[set[str] | None]], None, None]:
         """Each BIB with its finished search, in completion order; ``threads`` x 2 queued."""
         waiting = iter(self._todo.bibs)
         running: dict[Future[set[str] | None], str] = {}
