@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncer.layout import NameRules, event_dirname
+from syncer.layout import NameRules, bib_dirname, event_dirname
 from syncer.sim import Faults, SimConfig, Simulator
 
 SYNCER = str(Path(sys.executable).with_name("syncer"))
@@ -109,7 +109,7 @@ def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
     tree: dict[str, str] = {}
     for photo in world.sim.photos(world.event_id):
         mine = sorted({wanted[b.casefold()] for b in photo.bibs if b.casefold() in wanted})
-        for folder in mine or ["_no_bib"]:
+        for folder in [bib_dirname(b, NameRules()) for b in mine] or ["_no_bib"]:
             tree[f"{top}/{folder}/{photo.image_id}.jpg"] = photo.sha256
     return tree
 
