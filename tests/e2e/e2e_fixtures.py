@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -37,7 +38,7 @@ class World:
     def config(self) -> Path:
         return self.tmp / "syncer.toml"
 
-    def write_config(self, *, bibs: str | None = None, extra: str = "") -> Path:
+    def write_config(self, *, bibs: str | list[str] | None = None, extra: str = "") -> Path:
         lines = [
             "[api]",
             f'base_url = "{self.sim.base_url}"',
@@ -53,7 +54,9 @@ class World:
             "[[events]]",
             f"id = {self.event_id}",
         ]
-        if bibs is not None:
+        if isinstance(bibs, list):
+            lines.append(f"bibs = [{', '.join(json.dumps(b) for b in bibs)}]")
+        elif bibs is not None:
             lines.append(f'bibs = "{bibs}"')
         self.config.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
         return self.config
