@@ -153,7 +153,7 @@ def _dedupe(bibs: Iterable[str]) -> list[str]:
     seen: set[str] = set()
     unique: list[str] = []
     for bib in bibs:
-        key = unicodedata.normalize("NFC", bib).casefold()
+        key = (bib if bib.isascii() else unicodedata.normalize("NFC", bib)).casefold()
         if key not in seen:
             seen.add(key)
             unique.append(bib)

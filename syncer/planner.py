@@ -109,11 +109,20 @@ class Planner:
             return 0
         changes = self._ledger.retain_bibs(event_id, bibs)
         todo = self._ledger.bibs_to_search(event_id, bibs)
-        if not todo.bibs:
+        if todo.settled:
             log.debug("event %d: no photos new to the BIB searches; none repeated", event_id)
             return changes
-        log.info("event %d: searching %d of %d BIBs", event_id, len(todo.bibs), len(bibs))
-        search = _BibPass(
+        if todo.bibs:
+            log.info("event %d: searching %d of %d BIBs", event_id, len(todo.bibs), len(bibs))
+            search = self._pass(event_id, todo)
+            changes += search.run()
+            if not search.complete:
+                return changes
+        self._ledger.finish_bib_pass(event_id, todo)
+        return changes
+
+    def _pass(self, event_id: int, todo: BibPass) -> _BibPass:
+        return _BibPass(
             event_id,
             todo,
             search=partial(self._bib_ids, event_id),
@@ -123,7 +132,6 @@ class Planner:
             threads=self._api_threads,
             on_bibs=self._on_bibs,
         )
-        return changes + search.run()
 
     def _bib_ids(self, event_id: int, bib: str) -> set[str] | None:
         """Every image id tagged with ``bib`` (None when stopped before it began)."""
@@ -164,6 +172,12 @@ class _BibPass:
         self._batch: dict[str, set[str]] = {}
         self._not_found = 0
         self._changes = 0
+        self._recorded = 0
+
+    @property
+    def complete(self) -> bool:
+        """Every BIB of the pass was searched to the end and recorded."""
+        return self._recorded == len(self._todo.bibs)
 
     def run(self) -> int:
         """Search every BIB of the pass (until a stop); return how many memberships changed."""
@@ -205,6 +219,7 @@ class _BibPass:
     def _flush(self) -> None:
         if self._batch:
             self._changes += self._record(self._batch, self._todo.mark, self._clock())
+            self._recorded += len(self._batch)
             self._batch = {}
 
     def _progress(self, done: int, total: int) -> None:

@@ -6,8 +6,10 @@ Create Date: 2026-12-06
 
 ``events.photo_mark`` grows whenever an event gains a photo row (or a removed photo is listed
 again); ``bib_searches`` keeps, per event and BIB, the mark at which its last complete search
-began. A BIB is searched again only when the mark has grown past it. Existing ledgers start
-at mark 0 with no coverage: their next sync searches every BIB once.
+began. A BIB is searched again only when the mark has grown past it. ``events.bibs_digest``
+and ``bibs_pass_mark`` remember the last BIB list searched completely, and at which mark, so
+an unchanged list on an unchanged event is settled without reading its coverage. Existing
+ledgers start at mark 0 with no coverage: their next sync searches every BIB once.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ def upgrade() -> None:
         "events",
         sa.Column("photo_mark", sa.Integer(), server_default=sa.text("0"), nullable=False),
     )
+    op.add_column("events", sa.Column("bibs_digest", sa.String(length=64), nullable=True))
+    op.add_column("events", sa.Column("bibs_pass_mark", sa.Integer(), nullable=True))
     op.create_table(
         "bib_searches",
         sa.Column("event_id", sa.Integer(), nullable=False),
@@ -46,4 +50,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("bib_searches")
     with op.batch_alter_table("events") as batch:
+        batch.drop_column("bibs_pass_mark")
+        batch.drop_column("bibs_digest")
         batch.drop_column("photo_mark")

@@ -7,6 +7,8 @@ is listed again, so a BIB whose coverage equals the mark cannot find anything ne
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
@@ -26,9 +28,25 @@ def photo_mark(conn: Connection, event_id: int) -> int:
     return int(mark or 0)
 
 
+def list_digest(bibs: Sequence[str]) -> str:
+    """A digest of a BIB list (order included): any change to the list changes it."""
+    return hashlib.sha256(json.dumps(list(bibs), ensure_ascii=False).encode()).hexdigest()
+
+
 def bibs_to_search(conn: Connection, event_id: int, bibs: Sequence[str]) -> BibPass:
-    """Those of ``bibs`` that were never searched or whose last search began below the mark."""
-    mark = photo_mark(conn, event_id)
+    """Those of ``bibs`` that were never searched or whose last search began below the mark.
+
+    When the same list was searched completely at the current mark, nothing else is read.
+    """
+    digest = list_digest(bibs)
+    row = conn.execute(
+        select(events.c.photo_mark, events.c.bibs_digest, events.c.bibs_pass_mark).where(
+            events.c.event_id == event_id
+        )
+    ).first()
+    mark = int(row.photo_mark) if row is not None else 0
+    if row is not None and (row.bibs_digest, row.bibs_pass_mark) == (digest, mark):
+        return BibPass(mark=mark, bibs=(), digest=digest, settled=True)
     covered = set(
         conn.scalars(
             select(bib_searches.c.bib).where(
@@ -36,7 +54,18 @@ def bibs_to_search(conn: Connection, event_id: int, bibs: Sequence[str]) -> BibP
             )
         )
     )
-    return BibPass(mark=mark, bibs=tuple(bib for bib in bibs if bib not in covered))
+    todo = tuple(bib for bib in bibs if bib not in covered)
+    return BibPass(mark=mark, bibs=todo, digest=digest)
+
+
+def finish_pass(conn: Connection, event_id: int, done: BibPass) -> None:
+    """Every BIB of the list ``done`` stands for is searched at ``done.mark``: remember it."""
+    ensure_event(conn, event_id)
+    conn.execute(
+        update(events)
+        .where(events.c.event_id == event_id)
+        .values(bibs_digest=done.digest, bibs_pass_mark=done.mark)
+    )
 
 
 def record_searches(
@@ -129,9 +158,11 @@ def _cover(
 
 
 def retain_bibs(conn: Connection, event_id: int, bibs: Collection[str]) -> int:
-    """Forget the memberships and coverage of every BIB not in ``bibs``; return rows removed.
+    """Forget the memberships, and coverage, of every BIB not in ``bibs`` that has photos.
 
-    A BIB listed again later has no coverage, so it is searched again.
+    Such a BIB listed again later is searched again. The coverage of a BIB without photos is
+    kept: its search found nothing as of its mark, which stays true wherever it is listed.
+    Returns how many membership rows were removed.
     """
     keep = set(bibs)
     stored = set(
@@ -144,10 +175,6 @@ def retain_bibs(conn: Connection, event_id: int, bibs: Collection[str]) -> int:
         condition = and_(bib_members.c.event_id == event_id, bib_members.c.bib.in_(chunk))
         affected.update(conn.scalars(select(bib_members.c.image_id).where(condition)))
         removed += conn.execute(delete(bib_members).where(condition)).rowcount
-    covered = set(
-        conn.scalars(select(bib_searches.c.bib).where(bib_searches.c.event_id == event_id))
-    )
-    for chunk in chunked(sorted(covered - keep)):
         conn.execute(
             delete(bib_searches).where(
                 bib_searches.c.event_id == event_id, bib_searches.c.bib.in_(chunk)

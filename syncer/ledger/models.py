@@ -64,6 +64,10 @@ events = Table(
     # Grows in every transaction that gives the event a photo row or lists a removed one again:
     # a BIB search begun at mark M has seen every photo the ledger counted up to M.
     _required("photo_mark", Integer, server_default=text("0")),
+    # The BIB list (its digest) every BIB of which was searched at photo_mark bibs_pass_mark:
+    # while both still hold, a cycle needs no look at the coverage of each BIB.
+    Column("bibs_digest", String(64)),
+    Column("bibs_pass_mark", Integer),
 )
 
 # One photo of an event, its download state and what we know of its file.

@@ -145,6 +145,11 @@ class Ledger:
         with self._read() as conn:
             return bibs.bibs_to_search(conn, event_id, wanted)
 
+    def finish_bib_pass(self, event_id: int, done: BibPass) -> None:
+        """Every BIB of ``done``'s list is now searched at its mark (each one recorded)."""
+        with self._write() as conn:
+            bibs.finish_pass(conn, event_id, done)
+
     def record_bib_searches(
         self,
         event_id: int,
@@ -162,7 +167,7 @@ class Ledger:
             return bibs.record_searches(conn, event_id, found, covered_mark, now)
 
     def retain_bibs(self, event_id: int, wanted: Collection[str]) -> int:
-        """Drop the memberships and coverage of BIBs not listed; return membership rows removed."""
+        """Drop the memberships (and coverage) of BIBs not listed; return rows removed."""
         with self._write() as conn:
             return bibs.retain_bibs(conn, event_id, wanted)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,12 +23,17 @@ class SimStats:
     errors_served: Counter[int] = field(default_factory=Counter)
     bytes_served: int = 0
     objects_served: Counter[str] = field(default_factory=Counter)  # image id -> GETs answered
+    # route -> (first, last) time.monotonic() a request of it arrived: calls per second
+    api_window: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def api_request(self, route: str) -> None:
+        now = time.monotonic()
         with self._lock:
             self.api_requests += 1
             self.api_by_route[route] += 1
+            first, _ = self.api_window.get(route, (now, now))
+            self.api_window[route] = (first, now)
 
     def storage_request(self, *, with_api_key: bool) -> None:
         with self._lock:
@@ -71,6 +77,7 @@ class SimStats:
                 "errors_served": dict(self.errors_served),
                 "bytes_served": self.bytes_served,
                 "objects_served": dict(self.objects_served),
+                "api_window": dict(self.api_window),
             }
 
     def reset(self) -> None:
@@ -82,3 +89,4 @@ class SimStats:
             self.api_by_route.clear()
             self.errors_served.clear()
             self.objects_served.clear()
+            self.api_window.clear()

@@ -109,10 +109,16 @@ def test_bibs_are_searched_again_only_for_new_photos_or_new_bibs(rig: Rig) -> No
     assert rig.cycle([*BIBS, "42"]) == 0
 
 
-def test_a_bib_dropped_and_listed_again_is_searched_again(rig: Rig) -> None:
-    rig.cycle(BIBS)
-    assert rig.cycle(BIBS[1:]) == 0
-    assert rig.cycle(BIBS) == 1
+def test_a_bib_dropped_and_listed_again_is_searched_again_if_it_had_photos(rig: Rig) -> None:
+    bibs = [*BIBS, "9999"]  # "9999" has no photo: its empty answer stays true while dropped
+    rig.cycle(bibs)
+    tagged = {i for i, b in rig.members().items() if "A-17" in b}
+    assert tagged
+    others = [b for b in bibs if b not in {"A-17", "9999"}]
+    assert rig.cycle(others) == 0
+    assert not any("A-17" in b for b in rig.members().values())
+    assert rig.cycle(bibs) == 1
+    assert {i for i, b in rig.members().items() if "A-17" in b} == tagged
 
 
 def test_progress_counts_every_search_of_the_pass(rig: Rig) -> None:

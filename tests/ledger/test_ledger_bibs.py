@@ -68,6 +68,35 @@ def test_a_bib_dropped_from_the_list_loses_its_coverage(ledger: Ledger) -> None:
     assert ledger.bibs_to_search(EVENT, ["1", "2"]).bibs == ("1",)
 
 
+def test_a_dropped_bib_without_photos_keeps_its_coverage(ledger: Ledger) -> None:
+    """Its search found nothing as of its mark; that stays true while it is not listed."""
+    walk(ledger, EVENT, [["a", "b"]])
+    search_all(ledger, ["1", "2"], {"2": ["b"]})
+    assert ledger.retain_bibs(EVENT, []) == 1
+    assert ledger.bibs_to_search(EVENT, ["1", "2"]).bibs == ("2",)
+
+
+def test_a_list_searched_completely_is_settled_until_it_or_the_photos_change(
+    ledger: Ledger,
+) -> None:
+    walk(ledger, EVENT, [["a", "b"]])
+    bibs = ["1", "2", "3"]
+    todo = ledger.bibs_to_search(EVENT, bibs)
+    assert not todo.settled
+    ledger.record_bib_searches(EVENT, {b: [] for b in todo.bibs}, todo.mark, T0)
+    ledger.finish_bib_pass(EVENT, todo)
+    assert ledger.bibs_to_search(EVENT, bibs).settled
+    assert ledger.bibs_to_search(EVENT, bibs).bibs == ()
+    assert not ledger.bibs_to_search(EVENT, [*bibs, "4"]).settled
+    assert ledger.bibs_to_search(EVENT, [*bibs, "4"]).bibs == ("4",)
+    assert not ledger.bibs_to_search(EVENT, bibs[:2]).settled  # a shorter list: checked again
+    assert ledger.bibs_to_search(EVENT, bibs[:2]).bibs == ()
+    walk(ledger, EVENT, [["a", "b", "c"]])
+    assert ledger.bibs_to_search(EVENT, bibs) == ledger.bibs_to_search(EVENT, bibs)
+    again = ledger.bibs_to_search(EVENT, bibs)
+    assert (again.settled, again.bibs) == (False, tuple(bibs))
+
+
 def test_an_interrupted_pass_keeps_what_completed(ledger: Ledger) -> None:
     walk(ledger, EVENT, [["a"]])
     todo = ledger.bibs_to_search(EVENT, ["1", "2", "3"])
