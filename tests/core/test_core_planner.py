@@ -16,10 +16,12 @@ import pytest
 from pydantic import SecretStr
 
 from syncer.api import AdaptiveLimiter, ApiClient
+from syncer.config import load_settings
 from syncer.errors import AuthError
 from syncer.ledger import Ledger
 from syncer.planner import Planner
 from syncer.sim import SimConfig, Simulator
+from syncer.sync import CycleOptions, Progress, run_cycle
 
 EVENT = 456
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
@@ -173,3 +175,28 @@ def test_a_refused_key_ends_the_pass_and_keeps_what_completed(rig: Rig) -> None:
         planner.search_bibs(EVENT, BIBS, details)
     left = rig.ledger.bibs_to_search(EVENT, BIBS).bibs
     assert 0 < len(left) < len(BIBS)
+
+
+class BibProgress(Progress):
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int, int]] = []
+
+    def bibs(self, event_id: int, done: int, total: int) -> None:
+        self.calls.append((event_id, done, total))
+
+
+def test_a_sync_cycle_reports_bib_progress_through_its_progress(rig: Rig, tmp_path: Path) -> None:
+    config = tmp_path / "syncer.toml"
+    config.write_text(
+        f'[api]\nbase_url = "{rig.sim.base_url}"\norg_id = {rig.sim.org_id}\n'
+        f'[storage]\nroot = "{tmp_path / "photos"}"\nledger = "{tmp_path / "cycle.sqlite3"}"\n'
+        'min_free = "1MiB"\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(
+        config_path=config, env={"SYNCER_API_KEY": rig.sim.api_key}, cwd=tmp_path
+    )
+    progress = BibProgress()
+    report = run_cycle(settings, CycleOptions(event_ids=[EVENT], bibs=BIBS), progress=progress)
+    assert report.exit_code == 0
+    assert progress.calls == [(EVENT, done, len(BIBS)) for done in range(len(BIBS) + 1)]
