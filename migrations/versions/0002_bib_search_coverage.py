@@ -9,11 +9,13 @@ again); ``bib_searches`` keeps, per event and BIB, the mark at which its last co
 began. A BIB is searched again only when the mark has grown past it. ``events.bibs_digest``
 and ``bibs_pass_mark`` remember the last BIB list searched completely, and at which mark, so
 an unchanged list on an unchanged event is settled without reading its coverage. Existing
-ledgers start at mark 0 with no coverage: their next sync searches every BIB once.
+ledgers start at mark 0 with no coverage: their next sync searches every BIB once. Photos of
+BIBs whose folder may be named differently now are placed again by that sync.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -27,7 +29,19 @@ depends_on: str | Sequence[str] | None = None
 TIMESTAMP = sa.String(length=32)
 
 
+# BIBs whose folder name is surely the BIB itself, before and after this revision; the photos
+# of any other BIB are placed again by the next sync, into the folder the BIB has now (its
+# sanitised name plus a suffix where the sanitiser changes it, see syncer.layout.bib_dirname).
+_PLAIN_BIB = re.compile(r"[0-9A-Za-z_-]+")
+_OWN_FOLDERS = ("_no_bib", "_trash")
+
+
 def upgrade() -> None:
+    _add_coverage()
+    _replace_odd_bib_folders()
+
+
+def _add_coverage() -> None:
     op.add_column(
         "events",
         sa.Column("photo_mark", sa.Integer(), server_default=sa.text("0"), nullable=False),
@@ -45,6 +59,22 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("event_id", "bib", name=op.f("pk_bib_searches")),
     )
+
+
+def _replace_odd_bib_folders() -> None:
+    connection = op.get_bind()
+    pairs = connection.execute(sa.text("SELECT DISTINCT event_id, bib FROM bib_members")).all()
+    for event_id, bib in pairs:
+        if _PLAIN_BIB.fullmatch(bib) and bib.casefold() not in _OWN_FOLDERS:
+            continue
+        connection.execute(
+            sa.text(
+                "UPDATE photos SET placements_dirty = 1 WHERE event_id = :event "
+                "AND state = 'downloaded' AND image_id IN "
+                "(SELECT image_id FROM bib_members WHERE event_id = :event AND bib = :bib)"
+            ),
+            {"event": event_id, "bib": bib},
+        )
 
 
 def downgrade() -> None:

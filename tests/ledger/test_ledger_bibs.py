@@ -147,16 +147,27 @@ def test_a_0001_ledger_with_data_upgrades_in_place(tmp_path: Path) -> None:
             "VALUES (456, 'a', ?, ?, 'downloaded')",
             (T0.isoformat(), T0.isoformat()),
         )
-        raw.execute("INSERT INTO bib_members (event_id, bib, image_id) VALUES (456, '7', 'a')")
+        for image_id in ("b", "c"):
+            raw.execute(
+                "INSERT INTO photos (event_id, image_id, first_seen_at, last_seen_at, state) "
+                "VALUES (456, ?, ?, ?, 'downloaded')",
+                (image_id, T0.isoformat(), T0.isoformat()),
+            )
+        raw.execute(
+            "INSERT INTO bib_members (event_id, bib, image_id) "
+            "VALUES (456, '7', 'a'), (456, 'A?1', 'b'), (456, '_no_bib', 'c'), (456, '7', 'c')"
+        )
     raw.close()
     assert Ledger.upgrade(path) == ("0001", head_revision())
     with Ledger.open(path, create=False) as ledger:
         assert ledger.event(EVENT) == EventRecord(EVENT, "Old Run", None, None, None)
-        assert ledger.counts_by_state()["downloaded"] == 1
+        assert ledger.counts_by_state()["downloaded"] == 3
+        # 'A?1' and '_no_bib' have folders of their own now: their photos are placed again
+        assert [p.image_id for p in ledger.dirty(EVENT)] == ["b", "c"]
         todo = ledger.bibs_to_search(EVENT, ["7", "8"])
         assert (todo.mark, todo.bibs) == (0, ("7", "8"))  # searched once after the upgrade
         ledger.record_bib_searches(EVENT, {"7": ["a"], "8": []}, todo.mark, T0)
         assert ledger.bibs_to_search(EVENT, ["7", "8"]).bibs == ()
         state = ledger.begin_walk(EVENT, T0)
-        ledger.record_page(EVENT, state.walk_no, 1, images("a", "b"), T0)
+        ledger.record_page(EVENT, state.walk_no, 1, images("a", "new"), T0)
         assert ledger.bibs_to_search(EVENT, ["7", "8"]).bibs == ("7", "8")
