@@ -22,12 +22,6 @@ from syncer.ledger.records import BibPass, SeenImage
 from syncer.ledger.walks import ensure_event, insert_new
 
 
-def photo_mark(conn: Connection, event_id: int) -> int:
-    """The event's photo mark (0 for an event the ledger has never seen)."""
-    mark = conn.scalar(select(events.c.photo_mark).where(events.c.event_id == event_id))
-    return int(mark or 0)
-
-
 def list_digest(bibs: Sequence[str]) -> str:
     """A digest of a BIB list (order included): any change to the list changes it."""
     return hashlib.sha256(json.dumps(list(bibs), ensure_ascii=False).encode()).hexdigest()
