@@ -8,6 +8,7 @@ produce a name Windows/SMB shares refuse (with ``NameRules(portable=True)``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import stat
 import string
@@ -155,6 +156,52 @@ def date_part(event_date: str | None) -> str:
     return NO_DATE
 
 
+BIB_SUFFIX_HEX = 8
+_BIB_SUFFIX = re.compile(rf"~[0-9a-fA-F]{{{BIB_SUFFIX_HEX}}}")
+_MIN_BIB_BUDGET = 2 * (BIB_SUFFIX_HEX + 2)
+_OWN_FOLDERS = frozenset({NO_BIB, "_trash"})  # "_trash": syncer.root.TRASH_DIRNAME
+
+
+def bib_dirname(bib: str, rules: NameRules, *, budget: int | None = None) -> str:
+    """The folder name of a BIB: one safe component, different for every BIB.
+
+    A BIB that is a safe name already (in NFC) is its own folder name (``A-17``). Any other
+    one becomes its sanitised form (with ``_`` in front if that starts with a dot) plus ``~``
+    and the first 8 hex digits of the SHA-256 of the BIB's UTF-8 bytes: one the sanitiser
+    changes (``a/b`` -> ``a_b~c14cddc0``, ``../../etc`` -> ``_.._.._etc~74ccf3c5``, ``CON``, a
+    trailing dot, a name too long), a hidden name (``.x``), one that already ends like a
+    suffix (``x~0123abcd``), and ``_no_bib`` or ``_trash``. So ``a/b``, ``a_b`` and ``a\\b``
+    never share a folder, and a name is the same on every run. ``budget`` (default
+    ``rules.max_bytes``, never below 20) bounds its bytes; below 20 bytes, names may clash.
+    """
+    wanted = rules.max_bytes if budget is None else budget
+    limit = min(rules.max_bytes, max(_MIN_BIB_BUDGET, wanted))
+    name = sanitize_component(bib, NameRules(rules.portable, limit))
+    if name == _composed(bib) and not _needs_suffix(name):
+        return name
+    suffix = "~" + hashlib.sha256(bib.encode()).hexdigest()[:BIB_SUFFIX_HEX]
+    base = sanitize_component(bib, NameRules(rules.portable, max(1, limit - len(suffix) - 1)))
+    return ("_" if base.startswith(".") else "") + base + suffix
+
+
+def _composed(text: str) -> str:
+    """NFC: a BIB typed with combining accents names the same folder as its composed form."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
+def _needs_suffix(name: str) -> bool:
+    """Names a plain BIB must not take: hidden, a suffixed name's form, a folder of ours."""
+    return (
+        name.startswith(".")
+        or bool(_BIB_SUFFIX.search(name[-BIB_SUFFIX_HEX - 1 :]))
+        or name.casefold() in _OWN_FOLDERS
+    )
+
+
+def _has(value: str | None) -> bool:
+    return value is not None and bool(value.strip())
+
+
 def _or(value: str | None, missing: str) -> str:
     return value if value is not None and value.strip() else missing
 
@@ -165,7 +212,7 @@ def _placeholder_values(rules: NameRules) -> Mapping[str, Callable[[PhotoContext
         "event_id": lambda ctx: str(ctx.event_id),
         "event_slug": lambda ctx: _or(ctx.event_slug, NO_SLUG),
         "event_date": lambda ctx: date_part(ctx.event_date),
-        "bib": lambda ctx: _or(ctx.bib, NO_BIB),
+        "bib": lambda ctx: bib_dirname(ctx.bib, rules) if _has(ctx.bib) else NO_BIB,
         "image_id": lambda ctx: ctx.image_id,
         "filename": lambda ctx: photo_filename(ctx.image_id, ctx.filename),
         "ext": lambda ctx: extension_of(ctx.filename),
@@ -211,14 +258,34 @@ class Template:
     def render(self, ctx: PhotoContext, rules: NameRules) -> PurePosixPath:
         """The relative path of this placement; every component sanitised."""
         values = _placeholder_values(rules)
-        parts = [
-            sanitize_component(
-                "".join(literal + (values[name](ctx) if name else "") for literal, name in comp),
-                rules,
-            )
-            for comp in self.components
-        ]
-        return PurePosixPath(*parts)
+        return PurePosixPath(
+            *(_render_component(comp, ctx, rules, values) for comp in self.components)
+        )
+
+
+def _render_component(
+    comp: tuple[_Part, ...],
+    ctx: PhotoContext,
+    rules: NameRules,
+    values: Mapping[str, Callable[[PhotoContext], str]],
+) -> str:
+    """One sanitised component; a BIB's folder name is fitted beside the rest, suffix kept."""
+    if all(name != "bib" for _, name in comp):
+        return sanitize_component(
+            "".join(literal + (values[name](ctx) if name else "") for literal, name in comp), rules
+        )
+    rest = "".join(
+        literal + (values[name](ctx) if name not in {None, "bib"} else "") for literal, name in comp
+    )
+    budget = rules.max_bytes - len(rest.encode())
+    folder = bib_dirname(ctx.bib, rules, budget=budget) if ctx.bib and _has(ctx.bib) else NO_BIB
+    return sanitize_component(
+        "".join(
+            literal + (folder if name == "bib" else values[name](ctx) if name else "")
+            for literal, name in comp
+        ),
+        rules,
+    )
 
 
 def _template_problem(text: str) -> str | None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
 from syncer.api import ApiClient, EventDetails
-from syncer.errors import NotFoundError
-from syncer.ledger import EventRecord, Ledger, SeenImage
+from syncer.bib_pass import BibSearchPass
+from syncer.ledger import BibPass, EventRecord, Ledger, SeenImage
 from syncer.prefetch import Prefetcher
 
 log = logging.getLogger("syncer.planner")
@@ -22,6 +21,15 @@ Clock = Callable[[], datetime]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@dataclass
+class WalkResult:
+    pages: int = 0
+    seen: int = 0
+    new: int = 0
+    complete: bool = False
+    missing: int = 0
 
 
 def event_record(event_id: int, details: EventDetails) -> EventRecord:
@@ -35,15 +43,6 @@ def event_record(event_id: int, details: EventDetails) -> EventRecord:
     )
 
 
-@dataclass
-class WalkResult:
-    pages: int = 0
-    seen: int = 0
-    new: int = 0
-    complete: bool = False
-    missing: int = 0
-
-
 class Planner:
     """Records what exists upstream; never decides that a photo is gone from one walk."""
 
@@ -55,6 +54,7 @@ class Planner:
         stop: threading.Event,
         clock: Clock = utcnow,
         on_page: Callable[[int, int], None] | None = None,
+        on_bibs: Callable[[int, int, int], None] | None = None,
         api_threads: int = 4,  # requests in flight: gallery pages ahead, BIB searches at once
     ) -> None:
         self.api = api
@@ -62,6 +62,7 @@ class Planner:
         self._stop = stop
         self._clock = clock
         self._on_page = on_page
+        self._on_bibs = on_bibs  # (event_id, searches done, searches in this pass)
         self.api_threads = api_threads
 
     def refresh_event(self, event_id: int) -> EventDetails:
@@ -93,22 +94,12 @@ class Planner:
         result.complete = True
         return result
 
-    def _bib_ids(self, event_id: int, bib: str) -> set[str] | None:
-        """Every image id tagged with ``bib`` (None when the search is not possible)."""
-        if self._stop.is_set():
-            return None
-        try:
-            return {
-                image.image_id for page in self.api.bib_pages(event_id, bib) for image in page.items
-            }
-        except NotFoundError as exc:
-            log.warning(
-                "event %d: BIB %s search answered 404 (%s); skipped", event_id, bib, exc.api_message
-            )
-            return None
-
     def search_bibs(self, event_id: int, bibs: Sequence[str], details: EventDetails) -> int:
-        """Record BIB membership for each configured BIB; returns how many memberships changed."""
+        """Search the BIBs whose last complete search has not seen every photo of the event.
+
+        A cycle whose walk found no new photos searches only BIBs never searched (added to
+        the list since). Returns how many memberships changed.
+        """
         if not bibs:
             return self._ledger.retain_bibs(event_id, ())
         if not details.bib_search:
@@ -116,16 +107,36 @@ class Planner:
                 "event %d: BIB search is disabled for this event; BIB folders not updated", event_id
             )
             return 0
-        changes = 0
-        with ThreadPoolExecutor(self.api_threads, thread_name_prefix="bibs") as pool:
-            results = pool.map(partial(self._bib_ids, event_id), bibs)
-            try:
-                for bib, ids in zip(bibs, results, strict=True):
-                    if self._stop.is_set():
-                        return changes
-                    if ids is not None:
-                        changes += self._ledger.set_bib_members(event_id, bib, ids, self._clock())
-            finally:  # a refused key or a stop: no further searches start
-                pool.shutdown(cancel_futures=True)
-        changes += self._ledger.retain_bibs(event_id, bibs)
+        changes = self._ledger.retain_bibs(event_id, bibs)
+        todo = self._ledger.bibs_to_search(event_id, bibs)
+        if todo.settled:
+            log.debug("event %d: no photos new to the BIB searches; none repeated", event_id)
+            return changes
+        if todo.bibs:
+            log.info("event %d: searching %d of %d BIBs", event_id, len(todo.bibs), len(bibs))
+            search = self._pass(event_id, todo)
+            changes += search.run()
+            if not search.complete:
+                return changes
+        self._ledger.finish_bib_pass(event_id, todo)
         return changes
+
+    def _pass(self, event_id: int, todo: BibPass) -> BibSearchPass:
+        return BibSearchPass(
+            event_id,
+            todo,
+            search=partial(self._bib_ids, event_id),
+            record=partial(self._ledger.record_bib_searches, event_id),
+            clock=self._clock,
+            stop=self._stop,
+            threads=self.api_threads,
+            on_bibs=self._on_bibs,
+        )
+
+    def _bib_ids(self, event_id: int, bib: str) -> set[str] | None:
+        """Every image id tagged with ``bib`` (None when stopped before it began)."""
+        if self._stop.is_set():
+            return None
+        return {
+            image.image_id for page in self.api.bib_pages(event_id, bib) for image in page.items
+        }

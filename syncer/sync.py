@@ -189,6 +189,7 @@ class _Cycle:
             ledger,
             stop=stop,
             on_page=self.progress.walk_page,
+            on_bibs=self.progress.bibs,
             api_threads=wiring.api_threads,
         )
         self.coordinator = Coordinator(

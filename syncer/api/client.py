@@ -164,9 +164,7 @@ class ApiClient:
         self, event_id: int, bib: str, *, page_size: int = 100
     ) -> Iterator[Page[ImageItem]]:
         """Pages of the photos tagged with ``bib`` (§4.5)."""
-        if not bib.strip():
-            raise ValueError("bib must not be empty")
-        path = f"{_event(event_id)}/bibs/{quote(bib, safe='')}"
+        path = f"{_event(event_id)}/bibs/{_segment(bib, 'bib')}"
         return self._image_walk("bibs", path, page_size, 1)
 
     def timeline_pages(
@@ -354,9 +352,15 @@ def _event(event_id: int) -> str:
 
 
 def _segment(value: str, what: str) -> str:
+    """``value`` as one path segment: every reserved character percent-encoded.
+
+    ``.`` and ``..`` are encoded too (``%2E``): as they are, URL normalisation (httpx's
+    included) would remove them as dot segments and send the request elsewhere.
+    """
     if not value.strip():
         raise ValueError(f"{what} must not be empty")
-    return quote(value, safe="")
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded
 
 
 def _checked_base_url(base_url: str) -> str:

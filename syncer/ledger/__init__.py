@@ -2,6 +2,7 @@
 photos, files and runs."""
 
 from syncer.ledger.records import (
+    BibPass,
     DuePhoto,
     EventRecord,
     EventStatus,
@@ -13,6 +14,7 @@ from syncer.ledger.records import (
 from syncer.ledger.repository import Ledger
 
 __all__ = [
+    "BibPass",
     "DuePhoto",
     "EventRecord",
     "EventStatus",

@@ -62,6 +62,13 @@ events = Table(
     Column("walk_started_at", UtcTimestamp),
     Column("last_walk_completed_at", UtcTimestamp),
     _required("walks_completed", Integer, server_default=text("0")),
+    # Grows in every transaction that gives the event a photo row or lists a removed one again:
+    # a BIB search begun at mark M has seen every photo the ledger counted up to M.
+    _required("photo_mark", Integer, server_default=text("0")),
+    # The BIB list (its digest) every BIB of which was searched at photo_mark bibs_pass_mark:
+    # while both still hold, a cycle needs no look at the coverage of each BIB.
+    Column("bibs_digest", String(64)),
+    Column("bibs_pass_mark", Integer),
 )
 
 # One photo of an event, its download state and what we know of its file.
@@ -103,6 +110,16 @@ bib_members = Table(
     Column("image_id", String(200), primary_key=True),
     ForeignKeyConstraint(["event_id", "image_id"], ["photos.event_id", "photos.image_id"]),
     Index("ix_bib_members_event_id_image_id", "event_id", "image_id"),
+)
+
+# What the last complete search of one BIB covered: the event's photo_mark when it began.
+bib_searches = Table(
+    "bib_searches",
+    metadata,
+    Column("event_id", Integer, ForeignKey("events.event_id"), primary_key=True),
+    Column("bib", String(100), primary_key=True),
+    _required("covered_mark", Integer),
+    _required("searched_at", UtcTimestamp),
 )
 
 # One file of a photo: a POSIX path relative to the storage root.

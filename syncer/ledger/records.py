@@ -47,6 +47,21 @@ class WalkState:
 
 
 @dataclass(frozen=True)
+class BibPass:
+    """The BIB searches an event needs: those whose last complete search began before ``mark``.
+
+    ``mark`` is the event's photo mark now; a search begun now covers every photo up to it.
+    ``digest`` identifies the BIB list; ``settled`` says the whole list was known to be
+    searched at this mark already (nothing to search, nothing to record).
+    """
+
+    mark: int
+    bibs: tuple[str, ...]
+    digest: str = ""
+    settled: bool = False
+
+
+@dataclass(frozen=True)
 class DuePhoto:
     """A photo to download now, with the BIBs it belongs to (sorted)."""
 

@@ -18,7 +18,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from syncer.errors import LedgerError, SyncerError
-from syncer.ledger import photos, reports, walks
+from syncer.ledger import bibs, photos, reports, walks
 from syncer.ledger.engine import (
     WRITE_OPTION,
     LedgerTarget,
@@ -32,6 +32,7 @@ from syncer.ledger.engine import (
 from syncer.ledger.migrate import check_existing, upgrade_to_head
 from syncer.ledger.models import photos as photo_table
 from syncer.ledger.records import (
+    BibPass,
     DuePhoto,
     EventRecord,
     EventStatus,
@@ -139,12 +140,38 @@ class Ledger:
         """Replace the photos of one BIB; return how many memberships changed."""
         now = require_utc(now)
         with self._write() as conn:
-            return walks.set_bib_members(conn, event_id, bib, image_ids, now)
+            return bibs.record_searches(conn, event_id, {bib: image_ids}, None, now)
 
-    def retain_bibs(self, event_id: int, bibs: Collection[str]) -> int:
-        """Drop the memberships of BIBs not listed; return how many rows were removed."""
+    def bibs_to_search(self, event_id: int, wanted: Sequence[str]) -> BibPass:
+        """The event's photo mark, and those of ``wanted`` whose search has not seen it yet."""
+        with self._read() as conn:
+            return bibs.bibs_to_search(conn, event_id, wanted)
+
+    def finish_bib_pass(self, event_id: int, done: BibPass) -> None:
+        """Every BIB of ``done``'s list is now searched at its mark (each one recorded)."""
         with self._write() as conn:
-            return walks.retain_bibs(conn, event_id, bibs)
+            bibs.finish_pass(conn, event_id, done)
+
+    def record_bib_searches(
+        self,
+        event_id: int,
+        found: Mapping[str, Collection[str]],
+        covered_mark: int,
+        now: datetime,
+    ) -> int:
+        """Record complete searches (BIB -> every image id found) begun at ``covered_mark``.
+
+        One transaction for the whole batch: memberships replaced, coverage raised to the
+        mark. Returns how many memberships were added or removed.
+        """
+        now = require_utc(now)
+        with self._write() as conn:
+            return bibs.record_searches(conn, event_id, found, covered_mark, now)
+
+    def retain_bibs(self, event_id: int, wanted: Collection[str]) -> int:
+        """Drop the memberships (and coverage) of BIBs not listed; return rows removed."""
+        with self._write() as conn:
+            return bibs.retain_bibs(conn, event_id, wanted)
 
     # -- downloads ---------------------------------------------------------------------------
 

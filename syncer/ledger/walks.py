@@ -1,17 +1,16 @@
-"""Events, gallery walks and BIB membership: what the planner writes while enumerating."""
+"""Events and gallery walks: what the planner writes while enumerating All Photos."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
-from syncer.errors import SyncerError
 from syncer.ledger.batches import chunked
 from syncer.ledger.engine import upsert_insert
-from syncer.ledger.models import bib_members, events, photos
+from syncer.ledger.models import events, photos
 from syncer.ledger.records import EventRecord, SeenImage, WalkState
 
 if TYPE_CHECKING:
@@ -87,19 +86,23 @@ def record_page(
     """
     unique = {image.image_id: image for image in images}
     marked = _mark_seen(conn, event_id, list(unique), walk_no, now)
-    new = 0
+    new = revived = 0
     if marked < len(unique):
-        new = _insert_new(conn, event_id, walk_no, list(unique.values()), now)
+        new = insert_new(conn, event_id, walk_no, list(unique.values()), now)
         if marked + new < len(unique):
-            _revive(conn, event_id, list(unique), walk_no, now)
-    conn.execute(_NEXT_PAGE, {"event": event_id, "next": page + 1})
+            revived = _revive(conn, event_id, list(unique), walk_no, now)
+    grew = _NEXT_PAGE_GREW if new or revived else _NEXT_PAGE
+    conn.execute(grew, {"event": event_id, "next": page + 1})
     return new
 
 
-def _insert_new(
+def insert_new(
     conn: Connection, event_id: int, walk_no: int, images: Sequence[SeenImage], now: datetime
 ) -> int:
-    """Insert the photos the ledger does not know yet; return how many that was."""
+    """Insert the photos the ledger does not know yet; return how many that was.
+
+    The caller raises the event's photo mark when this returns more than zero.
+    """
     rows = [_new_photo(event_id, i.image_id, now, walk_no, i.width, i.height) for i in images]
     if conn.dialect.name == "postgresql":
         # psycopg gives no row count for a batch: count the ids the new rows return instead.
@@ -115,6 +118,11 @@ _NEXT_PAGE = (
     update(events)
     .where(events.c.event_id == bindparam("event"))
     .values(walk_next_page=bindparam("next"))
+)
+_NEXT_PAGE_GREW = (  # the page added photos or listed removed ones again: raise the mark
+    update(events)
+    .where(events.c.event_id == bindparam("event"))
+    .values(walk_next_page=bindparam("next"), photo_mark=events.c.photo_mark + 1)
 )
 
 
@@ -154,11 +162,16 @@ def _insert_missing(conn: Connection) -> sqlite.Insert | postgresql.Insert:
 
 def _revive(
     conn: Connection, event_id: int, image_ids: Sequence[str], walk_no: int, now: datetime
-) -> None:
-    """Photos marked removed that the gallery lists again are pending again, and seen."""
+) -> int:
+    """Photos marked removed that the gallery lists again are pending again, and seen.
+
+    Returns how many there were.
+    """
+    revived = 0
     for chunk in chunked(image_ids):
         params = {"event": event_id, "ids": list(chunk), "now": now, "walk": walk_no}
-        conn.execute(_REVIVE, params)
+        revived += conn.execute(_REVIVE, params).rowcount
+    return revived
 
 
 def _mark_seen(
@@ -233,74 +246,3 @@ def finish_walk(conn: Connection, event_id: int, walk_no: int, now: datetime) ->
         .values(missing_walks=photos.c.missing_walks + 1)
     )
     return result.rowcount
-
-
-def set_bib_members(
-    conn: Connection, event_id: int, bib: str, image_ids: Collection[str], now: datetime
-) -> int:
-    """Replace the photos of one BIB; return how many memberships were added or removed."""
-    if not bib:
-        raise SyncerError(f"event {event_id}: a BIB cannot be empty")
-    ensure_event(conn, event_id)
-    current = set(
-        conn.scalars(
-            select(bib_members.c.image_id).where(
-                bib_members.c.event_id == event_id, bib_members.c.bib == bib
-            )
-        )
-    )
-    wanted = set(image_ids)
-    added, removed = sorted(wanted - current), sorted(current - wanted)
-    if added:
-        stmt = upsert_insert(conn, photos).on_conflict_do_nothing(
-            index_elements=[photos.c.event_id, photos.c.image_id]
-        )
-        conn.execute(stmt, [_new_photo(event_id, i, now, 0, None, None) for i in added])
-        conn.execute(
-            bib_members.insert(),
-            [{"event_id": event_id, "bib": bib, "image_id": i} for i in added],
-        )
-    if removed:
-        conn.execute(
-            delete(bib_members).where(
-                bib_members.c.event_id == event_id,
-                bib_members.c.bib == bib,
-                bib_members.c.image_id == bindparam("image_id_"),
-            ),
-            [{"image_id_": i} for i in removed],
-        )
-    mark_dirty(conn, event_id, added + removed)
-    return len(added) + len(removed)
-
-
-def retain_bibs(conn: Connection, event_id: int, bibs: Collection[str]) -> int:
-    """Forget the memberships of every BIB not in ``bibs``; return how many rows went."""
-    keep = set(bibs)
-    stored = set(
-        conn.scalars(select(bib_members.c.bib).where(bib_members.c.event_id == event_id).distinct())
-    )
-    dropped = sorted(stored - keep)
-    affected: set[str] = set()
-    removed = 0
-    for chunk in chunked(dropped):
-        condition = and_(bib_members.c.event_id == event_id, bib_members.c.bib.in_(chunk))
-        affected.update(conn.scalars(select(bib_members.c.image_id).where(condition)))
-        removed += conn.execute(delete(bib_members).where(condition)).rowcount
-    mark_dirty(conn, event_id, sorted(affected))
-    return removed
-
-
-def mark_dirty(conn: Connection, event_id: int, image_ids: Sequence[str]) -> None:
-    """Downloaded photos among ``image_ids`` need their files placed again."""
-    if not image_ids:
-        return
-    conn.execute(
-        update(photos)
-        .where(
-            photos.c.event_id == event_id,
-            photos.c.image_id == bindparam("image_id_"),
-            photos.c.state == "downloaded",
-        )
-        .values(placements_dirty=True),
-        [{"image_id_": i} for i in image_ids],
-    )

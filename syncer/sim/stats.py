@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,17 @@ class SimStats:
     objects_served: Counter[str] = field(default_factory=Counter)  # image id -> GETs answered
     full_downloads: Counter[str] = field(default_factory=Counter)  # image id -> whole 200 bodies
     clip_downloads: Counter[str] = field(default_factory=Counter)  # clip path -> whole 200 bodies
+    # route -> (first, last) time.monotonic() a request of it arrived: calls per second
+    api_window: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def api_request(self, route: str) -> None:
+        now = time.monotonic()
         with self._lock:
             self.api_requests += 1
             self.api_by_route[route] += 1
+            first, _ = self.api_window.get(route, (now, now))
+            self.api_window[route] = (first, now)
 
     def storage_request(self, *, with_api_key: bool) -> None:
         with self._lock:
@@ -92,6 +98,7 @@ class SimStats:
                 "objects_served": dict(self.objects_served),
                 "full_downloads": dict(self.full_downloads),
                 "clip_downloads": dict(self.clip_downloads),
+                "api_window": dict(self.api_window),
             }
 
     def as_json(self) -> bytes:
@@ -109,6 +116,7 @@ class SimStats:
             self.objects_served.clear()
             self.full_downloads.clear()
             self.clip_downloads.clear()
+            self.api_window.clear()
 
 
 def _count(counter: Counter[str], key: str, delta: int) -> None:

@@ -21,6 +21,8 @@ UNCONFIGURED_EVENT_ID = 455
 FOREIGN_EVENT_ID = 999
 FIRST_EVENT_ID = 456
 SPECIAL_BIBS = ("0042", "A-17", "Bx9", "42")
+# Organisers' strings that are no safe folder name, or that sanitise to the same one.
+ODD_BIBS = ("../../etc", "a/b", "a_b", "Team 7", "..", "50%", "x?y#z")
 CAPTURE_SPAN_SECONDS = 4 * 3600
 _ALL_ON = ("bib_search", "selfie_search", "video_search", "video_selfie_search", "timeline_search")
 
@@ -158,6 +160,7 @@ class World:
         )
         self._photos: dict[int, dict[str, SimPhoto]] = {e: {} for e in self._events}
         self._order: dict[int, tuple[SimPhoto, ...]] = {}
+        self._bib_index: dict[int, dict[str, list[SimPhoto]]] = {}  # dropped with _order
         for event in self._events.values():
             if event.configured:
                 self._populate(event, config.photos_per_event)
@@ -243,8 +246,11 @@ class World:
 
     def by_bib(self, event_id: int, bib: str) -> list[SimPhoto]:
         """Photos tagged with ``bib`` (case-insensitive), in All Photos order."""
-        wanted = bib.casefold()
-        return [p for p in self.photos(event_id) if any(b.casefold() == wanted for b in p.bibs)]
+        with self._lock:
+            index = self._bib_index.get(event_id)
+            if index is None:
+                index = self._bib_index[event_id] = _index_bibs(self.photos(event_id))
+            return list(index.get(bib.casefold(), ()))
 
     def add_photos(
         self, event_id: int, n: int, *, earlier: bool = False, bibs: Sequence[str] = ()
@@ -268,7 +274,7 @@ class World:
             self._configured(event_id)
             if self._photos[event_id].pop(image_id, None) is None:
                 raise ConfigError(f"simulator: event {event_id} has no photo {image_id}")
-            self._order.pop(event_id, None)
+            self._forget_order(event_id)
         self._files.delete(event_id, image_id)
 
     def drift(self, event_id: int, inserts: int, removes: int) -> None:
@@ -305,8 +311,12 @@ class World:
             info.md5,
         )
         self._photos[event_id][image_id] = photo
-        self._order.pop(event_id, None)
+        self._forget_order(event_id)
         return photo
+
+    def _forget_order(self, event_id: int) -> None:
+        self._order.pop(event_id, None)
+        self._bib_index.pop(event_id, None)
 
     def _populate(self, event: SimEvent, count: int) -> None:
         rng = random.Random(f"{self._seed}-event-{event.event_id}")  # noqa: S311 - test data
@@ -336,9 +346,19 @@ class World:
                 return text
 
 
+def _index_bibs(photos: Sequence[SimPhoto]) -> dict[str, list[SimPhoto]]:
+    """Case-folded BIB -> its photos in All Photos order: a search costs no scan."""
+    index: dict[str, list[SimPhoto]] = {}
+    for photo in photos:
+        for bib in {b.casefold() for b in photo.bibs}:
+            index.setdefault(bib, []).append(photo)
+    return index
+
+
 def _bibs(rng: random.Random, index: int) -> tuple[str, ...]:
-    """0-3 BIBs; the first photos carry the special ones so every event has them."""
-    chosen: list[str] = [SPECIAL_BIBS[index]] if index < len(SPECIAL_BIBS) else []
+    """0-3 BIBs; the first photos carry the special and odd ones so every event has them."""
+    firsts = SPECIAL_BIBS + ODD_BIBS
+    chosen: list[str] = [firsts[index]] if index < len(firsts) else []
     for _ in range(rng.choice((0, 1, 1, 2, 2, 3))):
         bib = rng.choice(SPECIAL_BIBS) if rng.random() < 0.15 else str(rng.randint(1, 300))
         if len(chosen) < 3 and bib.casefold() not in {b.casefold() for b in chosen}:

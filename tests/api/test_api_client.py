@@ -229,6 +229,29 @@ def test_bib_is_url_encoded_as_one_segment(make_api: MakeApi) -> None:
     assert api.observed == [("bibs", 200)]
 
 
+@pytest.mark.parametrize(
+    ("bib", "segment"),
+    [
+        ("..", "%2E%2E"),
+        (".", "%2E"),
+        ("../../etc", "..%2F..%2Fetc"),
+        ("a/b", "a%2Fb"),
+        ("50%", "50%25"),
+        ("%2F", "%252F"),
+        ("x?y#z", "x%3Fy%23z"),
+        (" A 17 ", "%20A%2017%20"),
+        ("...", "..."),
+    ],
+)
+def test_any_bib_reaches_the_server_as_exactly_one_segment(
+    make_api: MakeApi, bib: str, segment: str
+) -> None:
+    empty = {"images": [], "pagination": pagination(0, 0, 0, 100, has_next=False)}
+    api = make_api(script(envelope(empty)))
+    list(api.client.bib_pages(EVENT, bib))
+    assert api.requests[0].url.raw_path.split(b"?")[0] == f"{PREFIX}/bibs/{segment}".encode()
+
+
 def test_timeline_days_and_window_query(make_api: MakeApi) -> None:
     days = {"days": [{"date": "2024-01-02", "total": 42, "hours": [{"hour": 9, "count": 42}]}]}
     listing = {"images": [image("a")], "pagination": pagination(1, 1, 1, 100)}

@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+import bench_bibs
 import bench_sync
 import pytest
 from bench_procs import BenchError, Command, measure
@@ -123,3 +124,27 @@ def test_memory_counts_every_process_of_the_tree(tmp_path: Path) -> None:
     usage = measure(Command(["sh", "-c", script], tmp_path / "two.out"))
     assert 60e6 < usage.peak_rss < 100e6  # the largest single process
     assert usage.tree_pss > 120e6  # both together
+
+
+def test_bib_bench_counts_the_searches_of_each_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_json = tmp_path / "bibs.json"
+    code = bench_bibs.main(
+        [
+            *("--bibs", "40", "--photos", "20", "--rounds", "1"),
+            *("--latency", "0.01", "--latency-bibs", "30", "--no-nginx"),
+            *("--workdir", str(tmp_path), "--out", str(out_json)),
+        ]
+    )
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    results = json.loads(out_json.read_text(encoding="utf-8"))
+    assert results["first_plain"]["bib_calls"] == 0
+    assert results["first_bibs"]["bib_calls"] == 40
+    assert [run["bib_calls"] for run in results["noop_bibs"]] == [0]
+    assert results["latency_pass"]["bib_calls"] == 30
+    assert "PASS no-op runs with BIBs made [0] BIB calls" in printed
+    verdicts = [line for line in printed.splitlines() if line.startswith(("PASS ", "FAIL "))]
+    assert len(verdicts) == 3
+    assert not list(tmp_path.glob("syncer-bench-bibs-*"))  # the work folder is removed

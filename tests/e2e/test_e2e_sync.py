@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from harness.e2e import World, expected_tree, files_under, run_ok, temp_files
+from syncer.layout import NameRules, bib_dirname
+from syncer.sim.world import ODD_BIBS
 
 BIBS = "1-60,A-17,0042,Bx9"
 
@@ -111,3 +113,27 @@ def test_status_and_verify_report_the_archive(world: World) -> None:
     sync_json(world)
     assert run_ok(world, "verify").returncode == 0
     assert files_under(world.root)[victim] == world.truth()[Path(victim).stem]
+
+
+def test_organiser_bibs_of_any_shape_get_folders_of_their_own(world: World) -> None:
+    """'../../etc', 'a/b' beside 'a_b', '..', '50%': accepted, searched, each its own folder."""
+    bibs = [*ODD_BIBS, "A-17", "7"]
+    world.write_config(bibs=bibs)
+    data = sync_json(world)
+    assert data["exit_code"] == 0
+    tree = expected_tree(world, bibs)
+    assert files_under(world.root) == tree
+    folders = {rel.split("/")[1] for rel in tree}
+    assert {bib_dirname(b, NameRules()) for b in ODD_BIBS} <= folders
+    assert len({f.casefold() for f in folders}) == len(folders)
+    assert not (world.tmp / "etc").exists()
+    assert {p.name for p in world.root.iterdir() if not p.name.startswith(".")} == {tree_top(tree)}
+    searches = world.sim.stats.api_by_route["bibs"]
+    assert searches == len(bibs)
+    sync_json(world)
+    assert world.sim.stats.api_by_route["bibs"] == searches  # no new photos: no BIB call
+
+
+def tree_top(tree: dict[str, str]) -> str:
+    (top,) = {rel.split("/")[0] for rel in tree}
+    return top

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from syncer.layout import NameRules, event_dirname
+from syncer.layout import NameRules, bib_dirname, event_dirname
 from syncer.sim import Faults, SimConfig, Simulator
 
 SYNCER = str(Path(sys.executable).with_name("syncer"))
@@ -43,7 +43,7 @@ class World:
     def config(self) -> Path:
         return self.tmp / "syncer.toml"
 
-    def write_config(self, *, bibs: str | None = None, extra: str = "") -> Path:
+    def write_config(self, *, bibs: str | list[str] | None = None, extra: str = "") -> Path:
         lines = [
             "[api]",
             f'base_url = "{self.sim.base_url}"',
@@ -61,7 +61,9 @@ class World:
             "[[events]]",
             f"id = {self.event_id}",
         ]
-        if bibs is not None:
+        if isinstance(bibs, list):
+            lines.append(f"bibs = [{', '.join(json.dumps(b) for b in bibs)}]")
+        elif bibs is not None:
             lines.append(f'bibs = "{bibs}"')
         self.config.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
         return self.config
@@ -138,7 +140,7 @@ def expected_tree(world: World, bibs: list[str]) -> dict[str, str]:
     tree: dict[str, str] = {}
     for photo in world.sim.photos(world.event_id):
         mine = sorted({wanted[b.casefold()] for b in photo.bibs if b.casefold() in wanted})
-        for folder in mine or ["_no_bib"]:
+        for folder in [bib_dirname(b, NameRules()) for b in mine] or ["_no_bib"]:
             tree[f"{top}/{folder}/{photo.image_id}.jpg"] = photo.sha256
     return tree
 

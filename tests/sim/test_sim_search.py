@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from harness.sim import data, error_message
+from syncer.api import ApiClient
 from syncer.sim import Faults, Simulator
+from syncer.sim.world import ODD_BIBS
 
 UNKNOWN_ID = "0b8a3c4e-7c1e-4a5e-9a55-0d1f6b1c2d3e"
 
@@ -39,6 +42,29 @@ def test_bib_with_encoded_slash_is_one_segment(sim: Simulator, client: httpx.Cli
     photo = sim.add_photos(456, 1, bibs=("A/1",))[0]
     got = data(client.get("/event/456/bibs/a%2F1"))
     assert [i["image_id"] for i in got["images"]] == [photo.image_id]
+
+
+@pytest.mark.parametrize("bib", ODD_BIBS)
+def test_odd_bibs_are_found_through_the_client(sim: Simulator, bib: str) -> None:
+    """Each odd BIB reaches the search as itself, whatever it holds ('/', '..', '?', '%')."""
+    expected = _tagged(sim, 456, bib)
+    assert expected
+    with ApiClient(base_url=sim.base_url, org_id=sim.org_id, api_key=SecretStr(sim.api_key)) as api:
+        found = [i.image_id for page in api.bib_pages(456, bib) for i in page.items]
+    assert found == expected
+
+
+def test_the_bib_index_follows_added_and_removed_photos(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    def search() -> list[str]:
+        return [i["image_id"] for i in data(client.get("/event/456/bibs/9999"))["images"]]
+
+    assert search() == []
+    photo = sim.add_photos(456, 1, bibs=("9999",))[0]
+    assert search() == [photo.image_id]
+    sim.remove_photo(456, photo.image_id)
+    assert search() == []
 
 
 def _selfie(client: httpx.Client, content: bytes, **extra: object) -> httpx.Response:

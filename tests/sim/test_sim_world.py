@@ -10,7 +10,7 @@ import pytest
 from harness.sim import MakeSim
 from syncer.errors import ConfigError
 from syncer.sim import Faults, SimConfig, SimEvent, Simulator
-from syncer.sim.world import SPECIAL_BIBS, sort_key
+from syncer.sim.world import ODD_BIBS, SPECIAL_BIBS, sort_key
 
 
 def _world(sim: Simulator) -> list[tuple[SimEvent, list[tuple[object, ...]]]]:
@@ -78,8 +78,8 @@ def test_photos_are_ordered_with_untimed_last_and_ties_by_id(sim: Simulator) -> 
 
 def test_bibs_come_from_the_documented_pool(sim: Simulator) -> None:
     bibs = [b for p in sim.photos(456) for b in p.bibs]
-    assert set(SPECIAL_BIBS) <= set(bibs)
-    assert all(b in SPECIAL_BIBS or 1 <= int(b) <= 300 for b in bibs)
+    assert set(SPECIAL_BIBS) | set(ODD_BIBS) <= set(bibs)
+    assert all(b in SPECIAL_BIBS + ODD_BIBS or 1 <= int(b) <= 300 for b in bibs)
     assert all(len(p.bibs) <= 3 for p in sim.photos(456))
 
 

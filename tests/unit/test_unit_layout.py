@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from hashlib import sha256
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -16,6 +17,7 @@ from syncer.layout import (
     NameRules,
     PhotoContext,
     Template,
+    bib_dirname,
     event_dirname,
     resolve_inside,
     sanitize_component,
@@ -96,7 +98,7 @@ def test_values_cannot_add_folder_levels_or_climb_out() -> None:
     path = Template.parse(DEFAULT_TEMPLATE).render(
         ctx(event_slug="../../x", bib="../..", image_id="a/b", filename=None), PORTABLE
     )
-    assert path.parts == ("456-.._.._x", ".._", "a_b.jpg")
+    assert path.parts == ("456-.._.._x", f"_.._~{sha256(b'../..').hexdigest()[:8]}", "a_b.jpg")
 
 
 @pytest.mark.parametrize(
@@ -253,3 +255,48 @@ def test_a_symlinked_root_itself_is_fine(tmp_path: Path) -> None:
 def test_the_ascii_fast_path_cleans_exactly_like_the_general_one(text: str) -> None:
     for rules in (PORTABLE, POSIX):
         assert layout._clean(text, rules) == layout._clean_unicode(text, rules)
+
+
+def suffix(bib: str) -> str:
+    return "~" + sha256(bib.encode()).hexdigest()[:8]
+
+
+@pytest.mark.parametrize(
+    ("bib", "folder"),
+    [
+        ("A-17", "A-17"),
+        ("0042", "0042"),
+        ("Team 7", "Team 7"),
+        ("50%", "50%"),
+        ("a_b", "a_b"),
+        ("Jose\u0301", "Jos\u00e9"),
+        ("a/b", "a_b" + suffix("a/b")),
+        ("a\\b", "a_b" + suffix("a\\b")),
+        ("a?b", "a_b" + suffix("a?b")),
+        ("../../etc", "_.._.._etc" + suffix("../../etc")),
+        ("..", "_" + suffix("..")),
+        (".hidden", "_.hidden" + suffix(".hidden")),
+        ("CON", "_CON" + suffix("CON")),
+        ("A.", "A" + suffix("A.")),
+        ("_no_bib", "_no_bib" + suffix("_no_bib")),
+        ("_Trash", "_Trash" + suffix("_Trash")),
+        ("x~0123abcd", "x~0123abcd" + suffix("x~0123abcd")),
+    ],
+)
+def test_bib_folder_names_follow_the_documented_mapping(bib: str, folder: str) -> None:
+    assert bib_dirname(bib, PORTABLE) == folder
+    assert render(DEFAULT_TEMPLATE, bib=bib).split("/")[1] == folder
+
+
+def test_bibs_that_sanitise_alike_get_their_own_folders() -> None:
+    folders = {bib_dirname(b, PORTABLE) for b in ["a/b", "a_b", "a\\b", "a?b", "a:b", "a*b"]}
+    assert len(folders) == 6
+
+
+def test_a_long_bib_keeps_its_suffix_beside_template_text() -> None:
+    bib = "\U0001f600" * 63 + "/"  # 253 bytes: too long beside the rest of the name
+    path = render("{event}/runner {bib} photos/{filename}", bib=bib)
+    folder = path.split("/")[1]
+    assert folder.startswith("runner \U0001f600")
+    assert folder.endswith(suffix(bib) + " photos")
+    assert len(folder.encode()) <= 255

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 from hypothesis import example, given, settings
@@ -13,6 +14,7 @@ from syncer.layout import (
     NameRules,
     PhotoContext,
     Template,
+    bib_dirname,
     resolve_inside,
     sanitize_component,
 )
@@ -96,3 +98,47 @@ def test_rendered_paths_resolve_inside_the_root(ctx: PhotoContext, template: str
     assert target.parent != root.parent
     assert root in target.parents
     assert PurePosixPath(target.relative_to(root).as_posix()) == rel
+
+
+# A BIB as the config hands it over: stripped, not empty (see syncer.bibs).
+bibs_st = text_st.map(str.strip).filter(bool)
+# Names of 20 bytes and more: room for a BIB's suffix (syncer always uses 255).
+roomy_rules_st = st.builds(
+    NameRules, portable=st.booleans(), max_bytes=st.one_of(st.just(255), st.integers(20, 60))
+)
+
+
+def bib_key(bib: str) -> str:
+    """BIBs with the same key are one BIB (syncer.bibs keeps the first spelling)."""
+    return unicodedata.normalize("NFC", bib).casefold()
+
+
+@given(a=bibs_st, b=bibs_st, rules=roomy_rules_st)
+@example(a="a/b", b="a_b", rules=NameRules())
+@example(a="a/b", b="a\\b", rules=NameRules())
+@example(a="..", b="_", rules=NameRules())
+@example(a="_no_bib", b="x", rules=NameRules())
+@example(a="x" * 64, b="x" * 63 + "y", rules=NameRules(max_bytes=20))
+def test_bib_folder_names_are_safe_and_one_per_bib(a: str, b: str, rules: NameRules) -> None:
+    """Never escapes (one safe component, not hidden), and two BIBs never share a folder,
+    not even on a case-insensitive filesystem."""
+    folder_a, folder_b = bib_dirname(a, rules), bib_dirname(b, rules)
+    for folder in (folder_a, folder_b):
+        assert_safe(folder, rules)
+        assert not folder.startswith(".")
+        assert folder.casefold() not in {"_no_bib", "_trash"}
+    assert bib_dirname(a, rules) == folder_a  # the same on every run
+    if bib_key(a) != bib_key(b):
+        assert folder_a.casefold() != folder_b.casefold()
+
+
+@given(a=bibs_st, b=bibs_st, ctx=contexts_st)
+def test_default_layout_gives_each_bib_its_own_folder(a: str, b: str, ctx: PhotoContext) -> None:
+    template = Template.parse(DEFAULT_TEMPLATE)
+    path_a = template.render(replace(ctx, bib=a), NameRules())
+    path_b = template.render(replace(ctx, bib=b), NameRules())
+    root = Path("/nonexistent-root-for-syncer-tests")
+    assert root in resolve_inside(root, path_a).parents
+    assert path_a.parts[1] != "_no_bib"
+    if bib_key(a) != bib_key(b):
+        assert path_a.parts[1].casefold() != path_b.parts[1].casefold()

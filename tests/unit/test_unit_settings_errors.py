@@ -32,6 +32,7 @@ def _error(tmp_path: Path, **kwargs: object) -> str:
 
 
 # (TOML text, the message must contain each of these; "{file}" is the config path)
+LONG_BIB = "7" * 65
 FILE_CASES = {
     "unknown key": (
         '[storage]\nrooot = "/x"\n',
@@ -84,7 +85,10 @@ FILE_CASES = {
         '[[events]]\nid = 4\nbibs = "@participants.csv"\n',
         ["bibs: cannot read @participants.csv: no such file"],
     ),
-    "bib with a slash": ('[[events]]\nid = 4\nbibs = ["A/1"]\n', ["bad BIB 'A/1'", "'/'"]),
+    "bib too long": (
+        '[[events]]\nid = 4\nbibs = ["A/1", "' + LONG_BIB + '"]\n',
+        ["bad BIB '" + LONG_BIB + "'", "longer than 64"],
+    ),
     "toml syntax": ("[api]\norg_id = = 3\n", ["{file}", "line 3"]),
 }
 
