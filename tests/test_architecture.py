@@ -45,7 +45,8 @@ ALLOWED: dict[str, set[str]] = {
     "downloader": {"errors", "api", "sink", "root"},  # never touches the ledger
     "workers": {"errors", "downloader"},
     "placement": {"layout", "ledger", "downloader", "root"},
-    "planner": {"errors", "api", "ledger", "prefetch"},
+    "bib_pass": {"errors", "ledger"},
+    "planner": {"api", "bib_pass", "ledger", "prefetch"},
     "coordinator": {
         "api",
         "errors",
