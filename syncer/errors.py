@@ -23,7 +23,9 @@ translated at the module boundary with ``raise ... from exc``.
 
     TransferError (not a SyncerError: per-photo, never fatal; the photo is retried later)
     ├── LinkExpiredError               the storage host refused the presigned URL (403/400)
-    └── IntegrityError                 wrong length, HTML/XML body, not an image
+    ├── IntegrityError                 wrong length, HTML/XML body, not an image
+    └── UntrustedHostError             the storage host's TLS certificate does not verify
+                                       (retryable = False: trying again cannot help)
 """
 
 from __future__ import annotations
@@ -123,3 +125,13 @@ class LinkExpiredError(TransferError):
 
 class IntegrityError(TransferError):
     """The bytes received are not the photo (short, long, HTML/XML, not an image)."""
+
+
+class UntrustedHostError(TransferError):
+    """The storage host's TLS certificate does not verify against the trusted CAs.
+
+    Not retryable: the same host presents the same certificate until the machine's trust
+    changes (a private CA is trusted through ``SSL_CERT_FILE``; see the README).
+    """
+
+    retryable = False

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from syncer import __version__
+from syncer.api.agent import DEFAULT_USER_AGENT
 from syncer.api.envelope import decode
 from syncer.api.limiter import AdaptiveLimiter
 from syncer.api.models import (
@@ -47,9 +47,6 @@ ORIGINALS_MAX = MAX_BATCH
 CLIP_POLL_FIRST = 2.0
 CLIP_POLL_MAX = 30.0
 DEFAULT_RETRY = RetryPolicy()
-
-
-DEFAULT_USER_AGENT = f"syncer/{__version__}"  # not importlib.metadata: that scan costs ~25 ms
 
 
 def _jitter_rng() -> random.Random:

@@ -25,9 +25,9 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
-from syncer.api.client import DEFAULT_USER_AGENT
+from syncer.api.agent import DEFAULT_USER_AGENT
 from syncer.api.envelope import clean_text
-from syncer.errors import LinkExpiredError, TransferError
+from syncer.errors import LinkExpiredError, TransferError, UntrustedHostError
 
 EXPIRED_STATUSES = frozenset({400, 401, 403, 404})
 _BODY_PEEK = 2048
@@ -157,7 +157,13 @@ def _timeval(seconds: float) -> bytes:
 
 
 class StorageClient:
-    """Streams presigned URLs from the storage host; sends no API key and follows no redirect."""
+    """Streams presigned URLs from the storage host; sends no API key and follows no redirect.
+
+    HTTPS hosts are verified against ``ssl_context`` or, by default, the system's CAs
+    (``ssl.create_default_context()``, which also reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``).
+    At most ``max_connections`` bodies are streamed at once; a further :meth:`get` waits for
+    one of them to end.
+    """
 
     def __init__(
         self,
@@ -165,6 +171,7 @@ class StorageClient:
         timeout: float = 60.0,
         max_connections: int = 16,
         user_agent: str = DEFAULT_USER_AGENT,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"storage timeout must be positive, got {timeout!r}")
@@ -175,7 +182,8 @@ class StorageClient:
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._ssl: ssl.SSLContext | None = None  # made on the first HTTPS URL: loading the CAs
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._ssl = ssl_context  # the default is made on the first HTTPS URL: loading the CAs
         # takes tens of milliseconds that a cycle with nothing to download should not pay
 
     def _tls(self) -> ssl.SSLContext:
@@ -201,15 +209,16 @@ class StorageClient:
             raise TransferError(f"presigned URL {safe} is not an http(s) URL")
         key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self._request(key, target, safe)
-        complete = False
-        try:
-            _check_status(response, safe)
-            yield StorageResponse(response, safe, self._direct_body(key, response))
-            complete = response.isclosed() and not response.will_close
-        finally:
-            if not complete:
-                self._drop(key)
+        with self._slots:
+            response = self._request(key, target, safe)
+            complete = False
+            try:
+                _check_status(response, safe)
+                yield StorageResponse(response, safe, self._direct_body(key, response))
+                complete = response.isclosed() and not response.will_close
+            finally:
+                if not complete:
+                    self._drop(key)
 
     def _direct_body(self, key: _Key, response: http.client.HTTPResponse) -> _DirectBody | None:
         """A sized body on a plain TCP socket is read from the socket directly (Linux)."""
@@ -228,13 +237,13 @@ class StorageClient:
             return self._send(key, target)
         except _NETWORK_ERRORS as exc:
             self._drop(key)
-            if not reused:
-                raise TransferError(f"fetching {safe} failed: {_describe(exc)}") from exc
+            if not reused or isinstance(exc, ssl.SSLCertVerificationError):
+                raise _failed(key, safe, exc) from exc
         try:
             return self._send(key, target)
         except _NETWORK_ERRORS as exc:
             self._drop(key)
-            raise TransferError(f"fetching {safe} failed: {_describe(exc)}") from exc
+            raise _failed(key, safe, exc) from exc
 
     def _send(self, key: _Key, target: str) -> http.client.HTTPResponse:
         connection = self._connection(key)
@@ -285,6 +294,20 @@ class StorageClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _failed(key: _Key, safe_url: str, exc: BaseException) -> TransferError:
+    """A request that got no answer; a certificate that does not verify names the host first.
+
+    Run summaries group failures by the text before the first colon: one line per host.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = clean_text(str(exc.verify_message or exc.reason or exc))
+        return UntrustedHostError(
+            f"untrusted certificate from storage host {key[1]} (trust its CA with SSL_CERT_FILE)"
+            f": {reason}"
+        )
+    return TransferError(f"fetching {safe_url} failed: {_describe(exc)}")
 
 
 def _check_status(response: http.client.HTTPResponse, safe_url: str) -> None:
