@@ -55,10 +55,15 @@ class StorageResponse:
     """
 
     def __init__(
-        self, response: http.client.HTTPResponse, safe_url: str, body: _DirectBody | None = None
+        self,
+        response: http.client.HTTPResponse,
+        safe_url: str,
+        timeout: float,
+        body: _DirectBody | None = None,
     ) -> None:
         self._response = response
         self._safe_url = safe_url
+        self._timeout = timeout
         self.status = response.status
         self.headers = response.headers
         self._body = body
@@ -74,6 +79,9 @@ class StorageResponse:
                 missing = self._response.length or 0
         except _StalledError as exc:
             raise TransferError(f"reading {self._safe_url} failed: {exc}") from exc
+        except TimeoutError as exc:
+            stalled = f"no data for {self._timeout:g} s"
+            raise TransferError(f"reading {self._safe_url} failed: {stalled}") from exc
         except _NETWORK_ERRORS as exc:
             raise TransferError(f"reading {self._safe_url} failed: {_describe(exc)}") from exc
         if count == 0 and len(buffer) and missing:  # http.client does not raise IncompleteRead
@@ -214,7 +222,7 @@ class StorageClient:
             complete = False
             try:
                 _check_status(response, safe)
-                yield StorageResponse(response, safe, self._direct_body(key, response))
+                yield StorageResponse(response, safe, self._timeout, self._direct_body(key, response))
                 complete = response.isclosed() and not response.will_close
             finally:
                 if not complete:
