@@ -48,10 +48,9 @@ def redact_url(url: str) -> str:
 class StorageResponse:
     """A 200 answer whose body is read with :meth:`readinto`; network errors -> TransferError.
 
-    A plain-HTTP body of known length is read straight from the socket with ``MSG_WAITALL``:
-    one system call (and one release of the GIL) per buffer instead of one per arriving TCP
-    segment, which is what most of the downloader's CPU went to. Anything else (TLS, chunked
-    or unsized bodies) goes through ``http.client``.
+    A body of known length (what storage hosts send) is read by :class:`_SizedBody`, which
+    hands bytes over as they arrive; anything else (chunked or unsized) goes through
+    ``http.client``.
     """
 
     def __init__(
@@ -59,7 +58,7 @@ class StorageResponse:
         response: http.client.HTTPResponse,
         safe_url: str,
         timeout: float,
-        body: _DirectBody | None = None,
+        body: _SizedBody | None = None,
     ) -> None:
         self._response = response
         self._safe_url = safe_url
@@ -99,20 +98,26 @@ class _StalledError(Exception):
     """No byte arrived for the whole timeout."""
 
 
-class _DirectBody:
-    """The rest of a sized body, read from the socket in whole buffers.
+class _SizedBody:
+    """The rest of a sized body, handed over as it arrives: never waits to fill a whole buffer.
 
-    ``http.client`` has already buffered the first bytes after the headers: those are drained
-    from its reader first; once it comes back short, its buffer is empty and the socket is
-    switched to blocking reads with ``MSG_WAITALL``. The wait per call is capped by
-    ``SO_RCVTIMEO`` slices so a stalled server is given up after ``timeout`` seconds.
+    Each call returns what ``http.client`` has buffered or, once that is drained, one read of
+    the socket: over TLS (what production uses) one record, at most 16 KiB, since ``SSL_read``
+    never returns more (a larger ``recv_into`` cannot help; per-record calls measured no
+    dearer than ``http.client``'s own loop). A stop or a slow server is thus seen between
+    records, and the socket timeout bounds a stall.
+
+    On a plain TCP socket (``plain``, Linux) reads go to the socket with ``MSG_WAITALL``
+    instead: one system call, and one release of the GIL, per buffer rather than per TCP
+    segment. The wait per call is capped by ``SO_RCVTIMEO`` slices so a stalled server is
+    given up after ``timeout`` seconds.
     """
 
     def __init__(
-        self, response: http.client.HTTPResponse, sock: socket.socket, timeout: float
+        self, response: http.client.HTTPResponse, plain: socket.socket | None, timeout: float
     ) -> None:
         self._response = response
-        self._sock = sock
+        self._sock = plain
         self._timeout = timeout
         self.left: int = response.length or 0
         self._buffered = True
@@ -124,25 +129,25 @@ class _DirectBody:
             self._finish()
             return 0
         view = buffer[:want]
-        if self._buffered:
+        if self._buffered or self._sock is None:
             fp = self._response.fp
             count = fp.readinto1(view) if fp is not None else 0
-            if count < want:
-                self._buffered = False
+            if count < want and self._sock is not None:
+                self._buffered = False  # http.client's buffer is empty: the socket from now on
                 self._sock.settimeout(None)
                 self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self._slice))
         else:
-            count = self._receive(view, want)
+            count = self._receive(self._sock, view, want)
         self.left -= count
         if self.left == 0:
             self._finish()
         return count
 
-    def _receive(self, view: memoryview, want: int) -> int:
+    def _receive(self, sock: socket.socket, view: memoryview, want: int) -> int:
         stalled = 0.0
         while True:
             try:
-                return self._sock.recv_into(view, want, socket.MSG_WAITALL)
+                return sock.recv_into(view, want, socket.MSG_WAITALL)
             except BlockingIOError:  # one SO_RCVTIMEO slice passed without a byte
                 stalled += self._slice
                 if stalled >= self._timeout:
@@ -152,7 +157,8 @@ class _DirectBody:
         """The whole body is in: hand the connection back to http.client for the next request."""
         if self._response.fp is not None:
             self._response.close()
-            self._sock.settimeout(self._timeout)
+            if self._sock is not None and not self._buffered:
+                self._sock.settimeout(self._timeout)
 
 
 _SLICE_SECONDS = 1.0
@@ -222,21 +228,22 @@ class StorageClient:
             complete = False
             try:
                 _check_status(response, safe)
-                yield StorageResponse(response, safe, self._timeout, self._direct_body(key, response))
+                yield StorageResponse(
+                    response, safe, self._timeout, self._sized_body(key, response)
+                )
                 complete = response.isclosed() and not response.will_close
             finally:
                 if not complete:
                     self._drop(key)
 
-    def _direct_body(self, key: _Key, response: http.client.HTTPResponse) -> _DirectBody | None:
-        """A sized body on a plain TCP socket is read from the socket directly (Linux)."""
-        if sys.platform != "linux" or response.chunked or response.length is None:
+    def _sized_body(self, key: _Key, response: http.client.HTTPResponse) -> _SizedBody | None:
+        """A sized body; on a plain TCP socket on Linux, read from the socket directly."""
+        if response.chunked or response.length is None:
             return None
         connection = self._connections().get(key)
         sock = connection.sock if connection is not None else None
-        if type(sock) is not socket.socket:
-            return None
-        return _DirectBody(response, sock, self._timeout)
+        plain = sock if sys.platform == "linux" and type(sock) is socket.socket else None
+        return _SizedBody(response, plain, self._timeout)
 
     def _request(self, key: _Key, target: str, safe: str) -> http.client.HTTPResponse:
         """Send the GET; a kept-alive connection the server closed meanwhile is retried once."""
