@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -88,7 +90,7 @@ class ApiClient:
         if not timeout > 0:
             raise ConfigError(f"the API timeout must be positive, got {timeout!r}")
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client(follow_redirects=False)
+        self._http = http if http is not None else _http_client()
         self._clock = clock
         self._sleep = sleep
         self._requester = Requester(
@@ -354,6 +356,20 @@ def _segment(value: str, what: str) -> str:
     if not value.strip():
         raise ValueError(f"{what} must not be empty")
     return quote(value, safe="")
+
+
+def _http_client() -> httpx.Client:
+    """httpx reads ``SSL_CERT_FILE``/``SSL_CERT_DIR`` (the CAs to trust) when it is built."""
+    try:
+        return httpx.Client(follow_redirects=False)
+    except (OSError, ssl.SSLError) as exc:
+        names = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+        where = ", ".join(f"{n}={os.environ[n]}" for n in names if os.environ.get(n))
+        raise ConfigError(
+            f"cannot load the trusted CA certificates ({where or 'system store'}): "
+            f"{getattr(exc, 'strerror', None) or exc}",
+            hint="SSL_CERT_FILE must name a readable PEM file of CA certificates",
+        ) from exc
 
 
 def _checked_base_url(base_url: str) -> str:
