@@ -6,18 +6,21 @@ HTTP and once over HTTPS with a throwaway CA (the path production takes).
 
 from __future__ import annotations
 
+import ast
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 from tls_ca import ThrowawayCA, serve_tls
 
 from syncer.api import StorageClient, redact_url
+from syncer.api import storage as storage_module
 from syncer.errors import LinkExpiredError, TransferError, UntrustedHostError
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 5000 + b"\xff\xd9"
@@ -376,3 +379,16 @@ def test_max_connections_bounds_the_bodies_streamed_at_once(storage: Storage) ->
     assert second_done.wait(5.0)
     worker.join()
     assert len(storage.seen) == 2
+
+
+def test_the_storage_client_does_not_import_the_api_client() -> None:
+    """The two clients share only what names syncer (agent.py) and the text cleaner."""
+    source = Path(storage_module.__file__ or "").read_text(encoding="utf-8")
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "syncer.api.client" not in imported
+    assert "syncer.api.requester" not in imported
+    assert "httpx" not in imported

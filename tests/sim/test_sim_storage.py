@@ -11,6 +11,7 @@ import httpx
 import pytest
 from conftest import MakeSim
 from sim_fixtures import FakeClock, SleepRecorder, api_base, data
+from tls_ca import ThrowawayCA
 
 from syncer.sim import Faults, SimPhoto, Simulator
 
@@ -232,3 +233,17 @@ def test_loopback_throughput(make_sim: MakeSim) -> None:
     total = sum(received)
     assert total == 4 * sum(p.size for p in sim.photos(456))
     assert total / elapsed > 150e6, f"{total / elapsed / 1e6:.0f} MB/s"
+
+
+def test_tls_mode_presigns_https_urls_and_serves_them(
+    make_sim: MakeSim, test_ca: ThrowawayCA
+) -> None:
+    sim = make_sim(tls_cert=test_ca.cert, tls_key=test_ca.key)
+    event = next(e for e in sim.events() if sim.photos(e.event_id))
+    photo = sim.photos(event.event_id)[0]
+    url = sim.presign(event.event_id, photo.image_id)
+    assert sim.base_url.startswith("https://")
+    assert url.startswith(f"{sim.base_url}/storage/")
+    answer = httpx.get(url, verify=test_ca.client_context())
+    assert answer.status_code == 200
+    assert hashlib.sha256(answer.content).hexdigest() == photo.sha256
