@@ -14,10 +14,7 @@ connection per storage host.
 from __future__ import annotations
 
 import http.client
-import socket
 import ssl
-import struct
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,8 +73,6 @@ class StorageResponse:
             else:
                 count = self._response.readinto(buffer)
                 missing = self._response.length or 0
-        except _StalledError as exc:
-            raise TransferError(f"reading {self._safe_url} failed: {exc}") from exc
         except TimeoutError as exc:
             stalled = f"no data for {self._timeout:g} s"
             raise TransferError(f"reading {self._safe_url} failed: {stalled}") from exc
@@ -94,80 +89,28 @@ class StorageResponse:
             yield view[:count]
 
 
-class _StalledError(Exception):
-    """No byte arrived for the whole timeout."""
-
-
 class _SizedBody:
     """The rest of a sized body, handed over as it arrives: never waits to fill a whole buffer.
 
     Each call returns what ``http.client`` has buffered or, once that is drained, one read of
-    the socket: over TLS (what production uses) one record, at most 16 KiB, since ``SSL_read``
-    never returns more (a larger ``recv_into`` cannot help; per-record calls measured no
-    dearer than ``http.client``'s own loop). A stop or a slow server is thus seen between
-    records, and the socket timeout bounds a stall.
-
-    On a plain TCP socket (``plain``, Linux) reads go to the socket with ``MSG_WAITALL``
-    instead: one system call, and one release of the GIL, per buffer rather than per TCP
-    segment. The wait per call is capped by ``SO_RCVTIMEO`` slices so a stalled server is
-    given up after ``timeout`` seconds.
+    the socket: over TLS (what presigned URLs use) one record, at most 16 KiB, since
+    ``SSL_read`` never returns more; a larger ``recv_into`` cannot help, and these per-record
+    calls measured no dearer than ``http.client``'s own loop. A stop or a slow server is thus
+    seen between records, and the socket timeout bounds a stall.
     """
 
-    def __init__(
-        self, response: http.client.HTTPResponse, plain: socket.socket | None, timeout: float
-    ) -> None:
+    def __init__(self, response: http.client.HTTPResponse) -> None:
         self._response = response
-        self._sock = plain
-        self._timeout = timeout
         self.left: int = response.length or 0
-        self._buffered = True
-        self._slice = min(_SLICE_SECONDS, timeout)
 
     def readinto(self, buffer: memoryview) -> int:
         want = min(len(buffer), self.left)
-        if want == 0:
-            self._finish()
-            return 0
-        view = buffer[:want]
-        if self._buffered or self._sock is None:
-            fp = self._response.fp
-            count = fp.readinto1(view) if fp is not None else 0
-            if count < want and self._sock is not None:
-                self._buffered = False  # http.client's buffer is empty: the socket from now on
-                self._sock.settimeout(None)
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self._slice))
-        else:
-            count = self._receive(self._sock, view, want)
+        fp = self._response.fp
+        count = fp.readinto1(buffer[:want]) if want and fp is not None else 0
         self.left -= count
-        if self.left == 0:
-            self._finish()
+        if self.left == 0 and fp is not None:
+            self._response.close()  # the whole body is in: the connection serves the next GET
         return count
-
-    def _receive(self, sock: socket.socket, view: memoryview, want: int) -> int:
-        stalled = 0.0
-        while True:
-            try:
-                return sock.recv_into(view, want, socket.MSG_WAITALL)
-            except BlockingIOError:  # one SO_RCVTIMEO slice passed without a byte
-                stalled += self._slice
-                if stalled >= self._timeout:
-                    raise _StalledError(f"no data for {self._timeout:g} s") from None
-
-    def _finish(self) -> None:
-        """The whole body is in: hand the connection back to http.client for the next request."""
-        if self._response.fp is not None:
-            self._response.close()
-            if self._sock is not None and not self._buffered:
-                self._sock.settimeout(self._timeout)
-
-
-_SLICE_SECONDS = 1.0
-
-
-def _timeval(seconds: float) -> bytes:
-    """``seconds`` as a C ``struct timeval`` (Linux)."""
-    whole = int(seconds)
-    return struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
 
 
 class StorageClient:
@@ -228,22 +171,11 @@ class StorageClient:
             complete = False
             try:
                 _check_status(response, safe)
-                yield StorageResponse(
-                    response, safe, self._timeout, self._sized_body(key, response)
-                )
+                yield StorageResponse(response, safe, self._timeout, _sized_body(response))
                 complete = response.isclosed() and not response.will_close
             finally:
                 if not complete:
                     self._drop(key)
-
-    def _sized_body(self, key: _Key, response: http.client.HTTPResponse) -> _SizedBody | None:
-        """A sized body; on a plain TCP socket on Linux, read from the socket directly."""
-        if response.chunked or response.length is None:
-            return None
-        connection = self._connections().get(key)
-        sock = connection.sock if connection is not None else None
-        plain = sock if sys.platform == "linux" and type(sock) is socket.socket else None
-        return _SizedBody(response, plain, self._timeout)
 
     def _request(self, key: _Key, target: str, safe: str) -> http.client.HTTPResponse:
         """Send the GET; a kept-alive connection the server closed meanwhile is retried once."""
@@ -309,6 +241,13 @@ class StorageClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _sized_body(response: http.client.HTTPResponse) -> _SizedBody | None:
+    """A body of known length (what storage hosts send); None for chunked or unsized ones."""
+    if response.chunked or response.length is None:
+        return None
+    return _SizedBody(response)
 
 
 def _failed(key: _Key, safe_url: str, exc: BaseException) -> TransferError:
