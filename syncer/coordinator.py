@@ -31,7 +31,7 @@ from pathlib import Path
 
 from syncer.api import ApiClient, RetryPolicy, backoff
 from syncer.downloader import Abandoned, Job, Stored, fsync_dirs
-from syncer.errors import LinkExpiredError, StorageError, TransferError
+from syncer.errors import LinkExpiredError, StorageError, TransferError, UntrustedHostError
 from syncer.ledger import DuePhoto, Ledger, PhotoResult
 from syncer.placement import Placement, Placer, avoid_collisions, is_regular_file
 from syncer.report import Deferred, EventReport
@@ -288,6 +288,8 @@ class _EventRun:
             stored = future.result()
         except Abandoned:
             return
+        except UntrustedHostError as exc:  # trying again in this run cannot help
+            self._defer(work, str(exc))
         except LinkExpiredError as exc:
             self._again_soon(work, f"link refused: {exc}")
         except TransferError as exc:

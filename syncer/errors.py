@@ -24,7 +24,9 @@ translated at the module boundary with ``raise ... from exc``.
 
     TransferError (not a SyncerError: per-photo, never fatal; the photo is retried later)
     ├── LinkExpiredError               the storage host refused the presigned URL (400/401/403/404)
-    └── IntegrityError                 wrong length, HTML/XML body, not an image
+    ├── IntegrityError                 wrong length, HTML/XML body, not an image
+    └── UntrustedHostError             the storage host's TLS certificate does not verify
+                                       (not tried again within the run: it cannot help)
 """
 
 from __future__ import annotations
@@ -181,3 +183,11 @@ def _group(gid: int) -> str:
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return str(gid)
+
+
+class UntrustedHostError(TransferError):
+    """The storage host's TLS certificate does not verify against the trusted CAs.
+
+    Not tried again within the run: the same host presents the same certificate until the
+    machine's trust changes (a private CA is trusted through ``SSL_CERT_FILE``; see the README).
+    """

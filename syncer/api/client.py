@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -13,7 +15,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import SecretStr
 
-from syncer import __version__
+from syncer.api.agent import DEFAULT_USER_AGENT
 from syncer.api.envelope import decode
 from syncer.api.limiter import AdaptiveLimiter
 from syncer.api.models import (
@@ -47,9 +49,6 @@ ORIGINALS_MAX = MAX_BATCH
 CLIP_POLL_FIRST = 2.0
 CLIP_POLL_MAX = 30.0
 DEFAULT_RETRY = RetryPolicy()
-
-
-DEFAULT_USER_AGENT = f"syncer/{__version__}"  # not importlib.metadata: that scan costs ~25 ms
 
 
 def _jitter_rng() -> random.Random:
@@ -91,7 +90,7 @@ class ApiClient:
         if not timeout > 0:
             raise ConfigError(f"the API timeout must be positive, got {timeout!r}")
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.Client(follow_redirects=False)
+        self._http = http if http is not None else _http_client()
         self._clock = clock
         self._sleep = sleep
         self._requester = Requester(
@@ -361,6 +360,20 @@ def _segment(value: str, what: str) -> str:
         raise ValueError(f"{what} must not be empty")
     encoded = quote(value, safe="")
     return encoded.replace(".", "%2E") if encoded in {".", ".."} else encoded
+
+
+def _http_client() -> httpx.Client:
+    """httpx reads ``SSL_CERT_FILE``/``SSL_CERT_DIR`` (the CAs to trust) when it is built."""
+    try:
+        return httpx.Client(follow_redirects=False)
+    except (OSError, ssl.SSLError) as exc:
+        names = ("SSL_CERT_FILE", "SSL_CERT_DIR")
+        where = ", ".join(f"{n}={os.environ[n]}" for n in names if os.environ.get(n))
+        raise ConfigError(
+            f"cannot load the trusted CA certificates ({where or 'system store'}): "
+            f"{getattr(exc, 'strerror', None) or exc}",
+            hint="SSL_CERT_FILE must name a readable PEM file of CA certificates",
+        ) from exc
 
 
 def _checked_base_url(base_url: str) -> str:

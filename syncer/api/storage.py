@@ -17,8 +17,6 @@ import contextlib
 import http.client
 import socket
 import ssl
-import struct
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,10 +25,10 @@ from types import TracebackType
 from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
-from syncer.api.client import DEFAULT_USER_AGENT
+from syncer.api.agent import DEFAULT_USER_AGENT
 from syncer.api.envelope import clean_text
 from syncer.api.retry import parse_retry_after
-from syncer.errors import LinkExpiredError, TransferError
+from syncer.errors import LinkExpiredError, TransferError, UntrustedHostError
 
 EXPIRED_STATUSES = frozenset({400, 401, 403, 404})
 _BODY_PEEK = 2048
@@ -51,17 +49,21 @@ def redact_url(url: str) -> str:
 class StorageResponse:
     """A 200 answer whose body is read with :meth:`readinto`; network errors -> TransferError.
 
-    A plain-HTTP body of known length is read straight from the socket with ``MSG_WAITALL``:
-    one system call (and one release of the GIL) per buffer instead of one per arriving TCP
-    segment, which is what most of the downloader's CPU went to. Anything else (TLS, chunked
-    or unsized bodies) goes through ``http.client``.
+    A body of known length (what storage hosts send) is read by :class:`_SizedBody`, which
+    hands bytes over as they arrive; anything else (chunked or unsized) goes through
+    ``http.client``.
     """
 
     def __init__(
-        self, response: http.client.HTTPResponse, safe_url: str, body: _DirectBody | None = None
+        self,
+        response: http.client.HTTPResponse,
+        safe_url: str,
+        timeout: float,
+        body: _SizedBody | None = None,
     ) -> None:
         self._response = response
         self._safe_url = safe_url
+        self._timeout = timeout
         self.status = response.status
         self.headers = response.headers
         self._body = body
@@ -75,8 +77,9 @@ class StorageResponse:
             else:
                 count = self._response.readinto(buffer)
                 missing = self._response.length or 0
-        except _StalledError as exc:
-            raise TransferError(f"reading {self._safe_url} failed: {exc}") from exc
+        except TimeoutError as exc:
+            stalled = f"no data for {self._timeout:g} s"
+            raise TransferError(f"reading {self._safe_url} failed: {stalled}") from exc
         except _NETWORK_ERRORS as exc:
             raise TransferError(f"reading {self._safe_url} failed: {_describe(exc)}") from exc
         if count == 0 and len(buffer) and missing:  # http.client does not raise IncompleteRead
@@ -90,77 +93,38 @@ class StorageResponse:
             yield view[:count]
 
 
-class _StalledError(Exception):
-    """No byte arrived for the whole timeout."""
+class _SizedBody:
+    """The rest of a sized body, handed over as it arrives: never waits to fill a whole buffer.
 
-
-class _DirectBody:
-    """The rest of a sized body, read from the socket in whole buffers.
-
-    ``http.client`` has already buffered the first bytes after the headers: those are drained
-    from its reader first; once it comes back short, its buffer is empty and the socket is
-    switched to blocking reads with ``MSG_WAITALL``. The wait per call is capped by
-    ``SO_RCVTIMEO`` slices so a stalled server is given up after ``timeout`` seconds.
+    Each call returns what ``http.client`` has buffered or, once that is drained, one read of
+    the socket: over TLS (what presigned URLs use) one record, at most 16 KiB, since
+    ``SSL_read`` never returns more; a larger ``recv_into`` cannot help, and these per-record
+    calls measured no dearer than ``http.client``'s own loop. A stop or a slow server is thus
+    seen between records, and the socket timeout bounds a stall.
     """
 
-    def __init__(
-        self, response: http.client.HTTPResponse, sock: socket.socket, timeout: float
-    ) -> None:
+    def __init__(self, response: http.client.HTTPResponse) -> None:
         self._response = response
-        self._sock = sock
-        self._timeout = timeout
         self.left: int = response.length or 0
-        self._buffered = True
-        self._slice = min(_SLICE_SECONDS, timeout)
 
     def readinto(self, buffer: memoryview) -> int:
         want = min(len(buffer), self.left)
-        if want == 0:
-            self._finish()
-            return 0
-        view = buffer[:want]
-        if self._buffered:
-            fp = self._response.fp
-            count = fp.readinto1(view) if fp is not None else 0
-            if count < want:
-                self._buffered = False
-                self._sock.settimeout(None)
-                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(self._slice))
-        else:
-            count = self._receive(view, want)
+        fp = self._response.fp
+        count = fp.readinto1(buffer[:want]) if want and fp is not None else 0
         self.left -= count
-        if self.left == 0:
-            self._finish()
+        if self.left == 0 and fp is not None:
+            self._response.close()  # the whole body is in: the connection serves the next GET
         return count
-
-    def _receive(self, view: memoryview, want: int) -> int:
-        stalled = 0.0
-        while True:
-            try:
-                return self._sock.recv_into(view, want, socket.MSG_WAITALL)
-            except BlockingIOError:  # one SO_RCVTIMEO slice passed without a byte
-                stalled += self._slice
-                if stalled >= self._timeout:
-                    raise _StalledError(f"no data for {self._timeout:g} s") from None
-
-    def _finish(self) -> None:
-        """The whole body is in: hand the connection back to http.client for the next request."""
-        if self._response.fp is not None:
-            self._response.close()
-            self._sock.settimeout(self._timeout)
-
-
-_SLICE_SECONDS = 1.0
-
-
-def _timeval(seconds: float) -> bytes:
-    """``seconds`` as a C ``struct timeval`` (Linux)."""
-    whole = int(seconds)
-    return struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
 
 
 class StorageClient:
-    """Streams presigned URLs from the storage host; sends no API key and follows no redirect."""
+    """Streams presigned URLs from the storage host; sends no API key and follows no redirect.
+
+    HTTPS hosts are verified against ``ssl_context`` or, by default, the system's CAs
+    (``ssl.create_default_context()``, which also reads ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``).
+    At most ``max_connections`` bodies are streamed at once; a further :meth:`get` waits for
+    one of them to end.
+    """
 
     def __init__(
         self,
@@ -168,6 +132,7 @@ class StorageClient:
         timeout: float = 60.0,
         max_connections: int = 16,
         user_agent: str = DEFAULT_USER_AGENT,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"storage timeout must be positive, got {timeout!r}")
@@ -178,7 +143,8 @@ class StorageClient:
         self._local = threading.local()
         self._all: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._ssl: ssl.SSLContext | None = None  # made on the first HTTPS URL: loading the CAs
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._ssl = ssl_context  # the default is made on the first HTTPS URL: loading the CAs
         # takes tens of milliseconds that a cycle with nothing to download should not pay
 
     def _tls(self) -> ssl.SSLContext:
@@ -204,25 +170,16 @@ class StorageClient:
             raise TransferError(f"presigned URL {safe} is not an http(s) URL")
         key = (parts.scheme, parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        response = self._request(key, target, safe)
-        complete = False
-        try:
-            _check_status(response, safe)
-            yield StorageResponse(response, safe, self._direct_body(key, response))
-            complete = response.isclosed() and not response.will_close
-        finally:
-            if not complete:
-                self._drop(key)
-
-    def _direct_body(self, key: _Key, response: http.client.HTTPResponse) -> _DirectBody | None:
-        """A sized body on a plain TCP socket is read from the socket directly (Linux)."""
-        if sys.platform != "linux" or response.chunked or response.length is None:
-            return None
-        connection = self._connections().get(key)
-        sock = connection.sock if connection is not None else None
-        if type(sock) is not socket.socket:
-            return None
-        return _DirectBody(response, sock, self._timeout)
+        with self._slots:
+            response = self._request(key, target, safe)
+            complete = False
+            try:
+                _check_status(response, safe)
+                yield StorageResponse(response, safe, self._timeout, _sized_body(response))
+                complete = response.isclosed() and not response.will_close
+            finally:
+                if not complete:
+                    self._drop(key)
 
     def _request(self, key: _Key, target: str, safe: str) -> http.client.HTTPResponse:
         """Send the GET; a kept-alive connection the server closed meanwhile is retried once."""
@@ -231,13 +188,13 @@ class StorageClient:
             return self._send(key, target)
         except _NETWORK_ERRORS as exc:
             self._drop(key)
-            if not reused:
-                raise TransferError(f"fetching {safe} failed: {_describe(exc)}") from exc
+            if not reused or isinstance(exc, ssl.SSLCertVerificationError):
+                raise _failed(key, safe, exc) from exc
         try:
             return self._send(key, target)
         except _NETWORK_ERRORS as exc:
             self._drop(key)
-            raise TransferError(f"fetching {safe} failed: {_describe(exc)}") from exc
+            raise _failed(key, safe, exc) from exc
 
     def _send(self, key: _Key, target: str) -> http.client.HTTPResponse:
         connection = self._connection(key)
@@ -298,6 +255,27 @@ class StorageClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _sized_body(response: http.client.HTTPResponse) -> _SizedBody | None:
+    """A body of known length (what storage hosts send); None for chunked or unsized ones."""
+    if response.chunked or response.length is None:
+        return None
+    return _SizedBody(response)
+
+
+def _failed(key: _Key, safe_url: str, exc: BaseException) -> TransferError:
+    """A request that got no answer; a certificate that does not verify names the host first.
+
+    Run summaries group failures by the text before the first colon: one line per host.
+    """
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = clean_text(str(exc.verify_message or exc.reason or exc))
+        return UntrustedHostError(
+            f"untrusted certificate from storage host {key[1]} (trust its CA with SSL_CERT_FILE)"
+            f": {reason}"
+        )
+    return TransferError(f"fetching {safe_url} failed: {_describe(exc)}")
 
 
 def _check_status(response: http.client.HTTPResponse, safe_url: str) -> None:

@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     world.add_argument("--non-hex-ids", action="store_true")
     world.add_argument("--clip-bytes", type=int, default=48_000, help="size of a video clip file")
+    world.add_argument(
+        "--tls-cert", type=Path, default=None, help="PEM certificate chain: serve HTTPS"
+    )
+    world.add_argument("--tls-key", type=Path, default=None, help="PEM private key of --tls-cert")
     faults = parser.add_argument_group("faults")
     for name, text in _FAULT_INTS:
         faults.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help=text)
@@ -138,6 +142,8 @@ def _config(args: argparse.Namespace) -> SimConfig:
         allowed_hosts=tuple(args.allowed_hosts),
         non_hex_ids=args.non_hex_ids,
         clip_bytes=args.clip_bytes,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
 
 

@@ -34,6 +34,8 @@ class SimConfig:
     allowed_hosts: tuple[str, ...] = ()
     non_hex_ids: bool = False
     clip_bytes: int = 48_000
+    tls_cert: Path | None = None  # with tls_key: serve HTTPS (API and presigned storage URLs)
+    tls_key: Path | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad setting."""
@@ -56,6 +58,10 @@ class SimConfig:
         _require(
             self.partial_invalid_ids in PARTIAL_MODES,
             f"partial_invalid_ids must be one of {', '.join(PARTIAL_MODES)}",
+        )
+        _require(
+            (self.tls_cert is None) == (self.tls_key is None),
+            "tls_cert and tls_key go together (a PEM certificate chain and its private key)",
         )
         if self.storage_base_url is not None:
             _require(

@@ -6,6 +6,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -70,6 +71,21 @@ class _Server(ThreadingHTTPServer):
         for conn in open_now:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+
+def _tls_context(config: SimConfig) -> ssl.SSLContext | None:
+    """The server side of HTTPS when a certificate and key are configured."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"simulator: cannot load the TLS certificate {config.tls_cert} "
+            f"and key {config.tls_key}: {exc}"
+        ) from exc
+    return context
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -215,11 +231,17 @@ class Simulator:
         if self._server is not None:
             return self
         host, port = self.config.host, self.config.port
+        tls = _tls_context(self.config)
         try:
             server = _Server((host, port))
         except OSError as exc:
             raise ConfigError(f"simulator: cannot listen on {host}:{port}: {exc.strerror}") from exc
-        self._base_url = f"http://{host}:{server.server_address[1]}"
+        if tls is not None:  # each connection's handshake runs in its own thread, on first read
+            server.socket = tls.wrap_socket(
+                server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "https" if tls is not None else "http"
+        self._base_url = f"{scheme}://{host}:{server.server_address[1]}"
         self._presigner = Presigner(
             secrets.token_bytes(32),
             self.config.storage_base_url or f"{self._base_url}/storage",

@@ -1,21 +1,27 @@
 """StorageClient: presigned GETs without the API key, errors without the signature.
 
-Every test talks to a real HTTP server on 127.0.0.1 whose answers the test scripts.
+Every test talks to a real server on 127.0.0.1 whose answers the test scripts, once over plain
+HTTP and once over HTTPS with a throwaway CA (the path production takes).
 """
 
 from __future__ import annotations
 
+import ast
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+from tls_ca import ThrowawayCA, serve_tls
 
 from syncer.api import StorageClient, redact_url
-from syncer.errors import LinkExpiredError, TransferError
+from syncer.api import storage as storage_module
+from syncer.errors import LinkExpiredError, TransferError, UntrustedHostError
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 5000 + b"\xff\xd9"
 SIGNATURE = "deadbeef"
@@ -34,9 +40,13 @@ def answer(status: int, body: bytes, content_type: str = "image/jpeg") -> Script
 
 
 class Storage:
-    """A local storage host: records requests, answers with the current script."""
+    """A local storage host: records requests, answers with the current script.
 
-    def __init__(self) -> None:
+    With ``ca`` it speaks HTTPS with a certificate that CA signed; :meth:`client` trusts it.
+    """
+
+    def __init__(self, ca: ThrowawayCA | None = None) -> None:
+        self.trust: ssl.SSLContext | None = ca.client_context() if ca is not None else None
         self.seen: list[dict[str, str]] = []
         self.script: Script = answer(200, JPEG)
         outer = self
@@ -54,9 +64,16 @@ class Storage:
                 """Quiet."""
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        if ca is not None:
+            serve_tls(self.server, ca.server_context())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
-        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "https" if ca is not None else "http"
+        self.base = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    def client(self, *, timeout: float) -> StorageClient:
+        return StorageClient(timeout=timeout, ssl_context=self.trust)
 
     def url(self, name: str = "photo.jpg") -> str:
         return f"{self.base}/imgs/456/{name}?X-Amz-Signature={SIGNATURE}&X-Amz-Expires=3600"
@@ -66,9 +83,9 @@ class Storage:
         self.server.server_close()
 
 
-@pytest.fixture
-def storage() -> Iterator[Storage]:
-    host = Storage()
+@pytest.fixture(params=["http", "https"])
+def storage(request: pytest.FixtureRequest, test_ca: ThrowawayCA) -> Iterator[Storage]:
+    host = Storage(test_ca if request.param == "https" else None)
     yield host
     host.close()
 
@@ -80,7 +97,7 @@ def read_all(client: StorageClient, url: str) -> bytes:
 
 
 def test_200_streams_the_body_without_the_key(storage: Storage) -> None:
-    with StorageClient(timeout=5.0) as client:
+    with storage.client(timeout=5.0) as client:
         assert read_all(client, storage.url()) == JPEG
     (request,) = storage.seen
     assert request["path"] == "/imgs/456/photo.jpg?X-Amz-Signature=deadbeef&X-Amz-Expires=3600"
@@ -103,7 +120,7 @@ def client_ports(storage: Storage, script: Script) -> list[int]:
 
 def test_keep_alive_connection_is_reused(storage: Storage) -> None:
     ports = client_ports(storage, storage.script)
-    with StorageClient(timeout=5.0) as client:
+    with storage.client(timeout=5.0) as client:
         for _ in range(3):
             assert read_all(client, storage.url()) == JPEG
     assert len(set(ports)) == 1
@@ -113,7 +130,7 @@ def test_keep_alive_connection_is_reused(storage: Storage) -> None:
 def test_refused_links_are_expired(storage: Storage, status: int) -> None:
     xml = b"<?xml version='1.0'?>\n<Error><Code>AccessDenied</Code>\r\n<Message>expired</Message>"
     storage.script = answer(status, xml, "application/xml")
-    with StorageClient(timeout=5.0) as client, pytest.raises(LinkExpiredError) as caught:
+    with storage.client(timeout=5.0) as client, pytest.raises(LinkExpiredError) as caught:
         read_all(client, storage.url())
     message = str(caught.value)
     assert f"HTTP {status}" in message
@@ -128,7 +145,7 @@ def test_other_statuses_are_transfer_errors_and_redirects_are_not_followed(
     storage: Storage, status: int
 ) -> None:
     storage.script = answer(status, b"<html>busy</html>", "text/html")
-    with StorageClient(timeout=5.0) as client, pytest.raises(TransferError) as caught:
+    with storage.client(timeout=5.0) as client, pytest.raises(TransferError) as caught:
         read_all(client, storage.url())
     assert not isinstance(caught.value, LinkExpiredError)
     assert f"HTTP {status}" in str(caught.value)
@@ -146,7 +163,7 @@ def test_body_cut_short_is_a_transfer_error(storage: Storage) -> None:
         handler.connection.shutdown(socket.SHUT_RDWR)
 
     storage.script = short
-    with StorageClient(timeout=5.0) as client, pytest.raises(TransferError) as caught:
+    with storage.client(timeout=5.0) as client, pytest.raises(TransferError) as caught:
         read_all(client, storage.url())
     assert SIGNATURE not in str(caught.value)
 
@@ -164,7 +181,7 @@ def test_connection_refused_is_a_transfer_error() -> None:
 def test_timeout_is_a_transfer_error(storage: Storage) -> None:
     gate = threading.Event()
     storage.script = lambda handler: gate.wait(5)
-    with StorageClient(timeout=0.3) as client, pytest.raises(TransferError):
+    with storage.client(timeout=0.3) as client, pytest.raises(TransferError):
         read_all(client, storage.url())
     gate.set()
 
@@ -177,7 +194,7 @@ def test_a_kept_connection_the_server_closed_is_retried_once(storage: Storage) -
         handler.close_connection = True
 
     storage.script = send_then_hang_up
-    with StorageClient(timeout=5.0) as client:
+    with storage.client(timeout=5.0) as client:
         assert read_all(client, storage.url()) == JPEG
         assert read_all(client, storage.url()) == JPEG  # the stale connection is replaced
     assert len(storage.seen) == 2
@@ -188,7 +205,7 @@ def test_errors_raised_by_the_caller_pass_through(storage: Storage) -> None:
         with client.get(storage.url()):
             raise KeyError("mine")
 
-    with StorageClient(timeout=5.0) as client, pytest.raises(KeyError):
+    with storage.client(timeout=5.0) as client, pytest.raises(KeyError):
         fail_inside()
 
 
@@ -251,7 +268,7 @@ def in_pieces(body: bytes, pieces: int, pause: float, *, stop_after: int | None 
 
 def test_large_bodies_are_read_whole_over_one_kept_connection(storage: Storage) -> None:
     ports = client_ports(storage, answer(200, BIG))
-    with StorageClient(timeout=5.0) as client:
+    with storage.client(timeout=5.0) as client:
         for _ in range(3):
             assert read_big(client, storage.url()) == BIG
             assert read_all(client, storage.url()) == BIG  # small buffer: many short reads
@@ -262,7 +279,7 @@ def test_large_bodies_are_read_whole_over_one_kept_connection(storage: Storage) 
 def test_a_slow_but_steady_body_is_not_a_timeout(storage: Storage) -> None:
     storage.script = in_pieces(BIG, pieces=8, pause=0.2)
     started = time.monotonic()
-    with StorageClient(timeout=0.5) as client:
+    with storage.client(timeout=0.5) as client:
         assert read_big(client, storage.url()) == BIG
     assert time.monotonic() - started > 1.0  # longer than the timeout in all
 
@@ -270,7 +287,7 @@ def test_a_slow_but_steady_body_is_not_a_timeout(storage: Storage) -> None:
 def test_a_body_that_stalls_midway_times_out(storage: Storage) -> None:
     storage.script = in_pieces(BIG, pieces=4, pause=3.0)
     started = time.monotonic()
-    with StorageClient(timeout=0.5) as client, pytest.raises(TransferError) as caught:
+    with storage.client(timeout=0.5) as client, pytest.raises(TransferError) as caught:
         read_big(client, storage.url())
     assert time.monotonic() - started < 2.5
     assert "no data for 0.5 s" in str(caught.value)
@@ -279,7 +296,7 @@ def test_a_body_that_stalls_midway_times_out(storage: Storage) -> None:
 
 def test_a_large_body_cut_short_is_a_transfer_error(storage: Storage) -> None:
     storage.script = in_pieces(BIG, pieces=6, pause=0.05, stop_after=2)
-    with StorageClient(timeout=5.0) as client, pytest.raises(TransferError) as caught:
+    with storage.client(timeout=5.0) as client, pytest.raises(TransferError) as caught:
         read_big(client, storage.url())
     assert "bytes early" in str(caught.value)
     assert SIGNATURE not in str(caught.value)
@@ -297,7 +314,80 @@ def test_a_chunked_body_is_read_through_http_client(storage: Storage) -> None:
         handler.wfile.write(b"0\r\n\r\n")
 
     storage.script = chunked
-    with StorageClient(timeout=5.0) as client:
+    with storage.client(timeout=5.0) as client:
         assert read_big(client, storage.url()) == BIG
         assert read_big(client, storage.url()) == BIG
     assert len(storage.seen) == 2
+
+
+# HTTPS only: trust
+
+
+@pytest.fixture
+def tls_storage(test_ca: ThrowawayCA) -> Iterator[Storage]:
+    host = Storage(test_ca)
+    yield host
+    host.close()
+
+
+def test_an_untrusted_certificate_names_the_host_and_is_not_retried(tls_storage: Storage) -> None:
+    handshakes = 0
+    accept = tls_storage.server.get_request
+
+    def counted() -> tuple[socket.socket, object]:
+        nonlocal handshakes
+        handshakes += 1
+        return accept()
+
+    tls_storage.server.get_request = counted  # type: ignore[method-assign]
+    with StorageClient(timeout=5.0) as client:  # the system's CAs: the test CA is not among them
+        for _ in range(2):  # also on a second try: no kept connection to fall back on
+            with pytest.raises(UntrustedHostError) as caught:
+                read_all(client, tls_storage.url())
+            message = str(caught.value)
+            assert message.startswith("untrusted certificate from storage host 127.0.0.1 (")
+            assert "SSL_CERT_FILE" in message
+            assert "certificate" in message.split(": ", 1)[1]  # OpenSSL's reason follows
+            assert SIGNATURE not in message
+    assert tls_storage.seen == []
+    assert handshakes == 2  # one connection per call: never retried within a call
+
+
+def test_ssl_cert_file_trusts_a_private_ca(
+    tls_storage: Storage, test_ca: ThrowawayCA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default context reads SSL_CERT_FILE (OpenSSL's default paths): how users add a CA."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(test_ca.ca))
+    with StorageClient(timeout=5.0) as client:
+        assert read_all(client, tls_storage.url()) == JPEG
+
+
+def test_max_connections_bounds_the_bodies_streamed_at_once(storage: Storage) -> None:
+    client = StorageClient(timeout=5.0, max_connections=1, ssl_context=storage.trust)
+    second_done = threading.Event()
+
+    def second() -> None:
+        assert read_all(client, storage.url()) == JPEG
+        second_done.set()
+
+    with client, client.get(storage.url()) as first:
+        worker = threading.Thread(target=second)
+        worker.start()
+        assert not second_done.wait(0.3)  # waits for the first body to end
+        assert b"".join(bytes(c) for c in first.chunks(bytearray(1000))) == JPEG
+    assert second_done.wait(5.0)
+    worker.join()
+    assert len(storage.seen) == 2
+
+
+def test_the_storage_client_does_not_import_the_api_client() -> None:
+    """The two clients share only what names syncer (agent.py) and the text cleaner."""
+    source = Path(storage_module.__file__ or "").read_text(encoding="utf-8")
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert "syncer.api.client" not in imported
+    assert "syncer.api.requester" not in imported
+    assert "httpx" not in imported

@@ -1,7 +1,9 @@
 """A private nginx serving a folder on 127.0.0.1, with its whole configuration in a temp dir.
 
 nginx answers ``GET /<path>?<anything>`` with ``<root>/<path>``: the query string of a
-presigned URL is ignored, so the simulator can hand out URLs that point here.
+presigned URL is ignored, so the simulator can hand out URLs that point here. Given a
+certificate and key it speaks HTTPS only (TLS 1.2/1.3 as nginx defaults, one session per
+connection, kept alive like plain HTTP).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ http {{
     }}
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port};
+        listen 127.0.0.1:{port}{tls};
         root {root};
     }}
 }}
@@ -65,8 +67,17 @@ def find_nginx() -> str | None:
 class Nginx:
     """Start with ``with Nginx(binary, root, home) as server:``; ``server.base_url`` is set."""
 
-    def __init__(self, binary: str, root: Path, home: Path, *, workers: int = 2) -> None:
+    def __init__(
+        self,
+        binary: str,
+        root: Path,
+        home: Path,
+        *,
+        workers: int = 2,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.binary = binary
+        self.tls = tls  # (certificate chain, key): serve HTTPS
         self.root = root
         self.home = home
         self.workers = workers
@@ -75,7 +86,8 @@ class Nginx:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Nginx:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -110,7 +122,12 @@ class Nginx:
         conf = self.home / "nginx.conf"
         conf.write_text(
             _CONFIG.format(
-                user=_user_line(), workers=self.workers, home=self.home, port=port, root=self.root
+                user=_user_line(),
+                workers=self.workers,
+                home=self.home,
+                port=port,
+                root=self.root,
+                tls=_tls_lines(self.tls),
             ),
             encoding="utf-8",
         )
@@ -144,6 +161,13 @@ class Nginx:
                 return True
             time.sleep(0.02)
         return False
+
+
+def _tls_lines(tls: tuple[Path, Path] | None) -> str:
+    if tls is None:
+        return ""
+    cert, key = tls
+    return f" ssl;\n        ssl_certificate {cert};\n        ssl_certificate_key {key}"
 
 
 def _user_line() -> str:

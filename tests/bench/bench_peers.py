@@ -4,6 +4,8 @@ Both get 16 parallel connections. Features that would make them do extra work sy
 do are switched off: wget2's extended attributes, HSTS/HPKP databases and config files;
 aria2c's file pre-allocation, its config file and its console summaries. Neither fsyncs: the
 ``sync`` that follows every tool is counted in its time (syncer fsyncs each file by default).
+Over HTTPS each is given the benchmark's CA with its own ``--ca-certificate`` option (syncer
+gets it as ``SSL_CERT_FILE``).
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ class Peer:
     def install_hint(self) -> str:
         return f"{self.name} not installed: sudo apt-get install -y {self.package}"
 
-    def argv(self, urls: Path, dest: Path) -> list[str]:
-        """The command that downloads every URL of ``urls`` into ``dest``."""
+    def argv(self, urls: Path, dest: Path, *, ca: Path | None = None) -> list[str]:
+        """The command that downloads every URL of ``urls`` into ``dest`` (trusting ``ca``)."""
         if self.binary is None:
             raise ValueError(self.install_hint)
+        trust = [f"--ca-certificate={ca}"] if ca is not None else []
         if self.name == "wget2":
             return [
                 self.binary,
@@ -49,6 +52,7 @@ class Peer:
                 "--no-hpkp",
                 "--no-netrc",
                 "--no-robots",
+                *trust,
             ]
         return [
             self.binary,
@@ -66,6 +70,7 @@ class Peer:
             "--remote-time=false",
             "--summary-interval=0",
             "--download-result=hide",
+            *trust,
         ]
 
 

@@ -1,16 +1,19 @@
 """Reproducible performance benchmark of ``syncer sync`` against wget2 and aria2c.
 
     python tests/bench/bench_sync.py [--photos 2000] [--size 2MB] [--rounds 5] [--workers N]
-        [--noop-photos 20000] [--walk-photos 100000] [--skip-noop] [--skip-walk]
+        [--tls] [--noop-photos 20000] [--walk-photos 100000] [--skip-noop] [--skip-walk]
         [--out results.json] [--workdir DIR]      (--help lists the rest)
 
 1. Full sync: N photos of size S in one simulated event. The bundled simulator answers the API;
    its presigned URLs point at a private nginx on 127.0.0.1 (started and stopped here) serving
    the photo files, or at the simulator's own storage route when nginx is missing. syncer
    (default settings, fresh root and ledger each run), wget2 and aria2c (same presigned URLs)
-   run alternately, each followed by ``sync``. Wall and CPU time (user + sys) come from
-   ``wait4`` on each child, peak RSS from GNU time (or ``bench_rss.py``). Every run's files are
-   checked against the simulator's sha256 before the next run starts.
+   run alternately, each followed by ``sync``. With ``--tls`` nginx serves HTTPS (as presigned
+   URLs are in production) with a certificate from a throwaway CA that every tool is told to
+   trust: syncer through ``SSL_CERT_FILE``, wget2 and aria2c through ``--ca-certificate``.
+   Wall and CPU time (user + sys) come from ``wait4`` on each child, peak RSS from GNU time
+   (or ``bench_rss.py``). Every run's files are checked against the simulator's sha256 before
+   the next run starts.
 2. No-op: a second sync of a complete event against the bare page walk (both whole processes).
 3. Large event: the first sync of a big event of tiny photos and a no-op re-walk of it, with
    ``Ledger.record_page`` timed inside syncer; then ``record_page`` alone on a real file.
@@ -86,6 +89,7 @@ class Options:
     skip_walk: bool = False
     peers: bool = True
     nginx: bool = True
+    tls: bool = False
     workdir: Path | None = None
     keep: bool = False
     out: Path | None = None
@@ -158,7 +162,12 @@ def run_full(options: Options, home: Path, say: Say) -> FullResult:
     }
     kept: list[Path] = []  # finished runs whose files are still on disk, oldest first
     with BenchWorld(
-        home / "world", options.photos, options.size, use_nginx=options.nginx, say=say
+        home / "world",
+        options.photos,
+        options.size,
+        use_nginx=options.nginx,
+        say=say,
+        tls=options.tls,
     ) as world:
         result = FullResult(
             options.photos,
@@ -225,7 +234,7 @@ def _full_run(
         dest.mkdir(parents=True)
         usage = measure_then_sync(
             Command(
-                tool.argv(urls, dest),
+                tool.argv(urls, dest, ca=world.ca),
                 run_dir / f"{tool.name}.out",
                 timeout=600 + world.total_bytes / 10e6,
             )
@@ -432,6 +441,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         action="store_true",
         help="serve the bytes from the simulator even if nginx is installed",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="full sync: nginx serves HTTPS (throwaway CA given to every tool); needs nginx",
+    )
     parser.add_argument("--workdir", type=Path, help="where the temp dir goes (default: $TMPDIR)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir and the files")
     parser.add_argument("--out", type=Path, help="also write every number to this JSON file")
@@ -453,6 +467,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         skip_walk=args.skip_walk,
         peers=not args.no_peers,
         nginx=not args.no_nginx,
+        tls=args.tls,
         workdir=args.workdir,
         keep=args.keep,
         out=args.out,
@@ -480,6 +495,7 @@ def _validate(options: Options) -> None:
         (1_000 <= options.size <= 1 << 31, "--size must be between 1KB and 2GiB"),
         (1_000 <= options.tiny_size <= 1 << 31, "--tiny-size must be between 1KB and 2GiB"),
         (options.workdir is None or options.workdir.is_dir(), "--workdir must be a folder"),
+        (options.nginx or not options.tls, "--tls needs nginx: leave out --no-nginx"),
     ]
     for ok, message in checks:
         if not ok:

@@ -2,7 +2,9 @@
 
 The simulator answers the API and hands out presigned URLs. With nginx they point at nginx,
 which serves the simulator's data folder; without it they point at the simulator's own storage
-route (then the benchmark process itself serves the bytes, and says so).
+route (then the benchmark process itself serves the bytes, and says so). With ``tls`` nginx
+serves HTTPS with a certificate from a throwaway CA made here (``ca``): every tool must be told
+to trust it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import ssl
 import sys
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
@@ -24,6 +27,9 @@ from pydantic import SecretStr
 
 from syncer.api import MAX_BATCH, ApiClient
 from syncer.sim import SimConfig, SimPhoto, Simulator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: the throwaway CA
+from tls_ca import make_ca
 
 PRESIGN_TTL = 7 * 24 * 3600.0  # every URL of a list stays valid for the whole benchmark
 
@@ -40,9 +46,18 @@ class BenchWorld:
     """``with BenchWorld(home, photos, size, use_nginx=True, say=print) as world:``."""
 
     def __init__(
-        self, home: Path, photos: int, photo_bytes: int, *, use_nginx: bool, say: Say
+        self,
+        home: Path,
+        photos: int,
+        photo_bytes: int,
+        *,
+        use_nginx: bool,
+        say: Say,
+        tls: bool = False,
     ) -> None:
         self.home = home
+        self.tls = tls
+        self.ca: Path | None = None
         self.photos = photos
         self.photo_bytes = photo_bytes
         self.use_nginx = use_nginx
@@ -98,25 +113,32 @@ class BenchWorld:
         self._sim = self._stack.enter_context(Simulator(config))
         self.event_id = next(e.event_id for e in self.sim.events() if e.configured)
         self.truth = {p.image_id: p for p in self.sim.photos(self.event_id)}
-        if self.storage == "nginx":
+        if self.storage.startswith("nginx"):
             self._check_nginx_serves()
         os.sync()  # untimed: the first tool must not pay for writing the generated photos
 
     def _start_nginx(self, data: Path) -> str | None:
         binary = find_nginx() if self.use_nginx else None
         if binary is None:
+            if self.tls:
+                raise BenchError(f"--tls needs nginx ({INSTALL_HINT})")
             if self.use_nginx:
                 self.say(f"nginx not found: the simulator serves the bytes itself ({INSTALL_HINT})")
             return None
-        server = self._stack.enter_context(Nginx(binary, data, self.home / "nginx"))
-        self.storage = "nginx"
+        keys = None
+        if self.tls:
+            made = make_ca(self.home / "ca")
+            self.ca, keys = made.ca, (made.cert, made.key)
+        server = self._stack.enter_context(Nginx(binary, data, self.home / "nginx", tls=keys))
+        self.storage = "nginx over HTTPS" if self.tls else "nginx"
         return server.base_url
 
     def _check_nginx_serves(self) -> None:
         photo = next(iter(self.truth.values()))
         url = self.sim.presign(self.event_id, photo.image_id)
         try:
-            answer = httpx.get(url, timeout=10)
+            trust = ssl.create_default_context(cafile=self.ca) if self.ca else True
+            answer = httpx.get(url, timeout=10, verify=trust)
         except httpx.HTTPError as exc:
             raise BenchError(f"nginx does not answer: {type(exc).__name__}") from exc
         if answer.status_code != 200 or len(answer.content) != photo.size:
@@ -134,7 +156,8 @@ class BenchWorld:
             for k, v in os.environ.items()
             if not k.startswith("SYNCER_") or k.startswith("SYNCER_DOWNLOAD__")
         }
-        return {**base, "SYNCER_API_KEY": self.sim.api_key}
+        trust = {"SSL_CERT_FILE": str(self.ca)} if self.ca is not None else {}
+        return {**base, "SYNCER_API_KEY": self.sim.api_key, **trust}
 
     def write_config(self, run_dir: Path) -> Path:
         """A config with default settings, a fresh root and a fresh ledger in ``run_dir``."""

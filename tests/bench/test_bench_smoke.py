@@ -14,6 +14,8 @@ from pathlib import Path
 import bench_bibs
 import bench_sync
 import pytest
+from bench_nginx import find_nginx
+from bench_peers import find_peers
 from bench_procs import BenchError, Command, measure
 from bench_world import verify_tree
 
@@ -84,6 +86,23 @@ def test_bench_prints_the_table_and_syncer_stores_the_true_bytes(
     syncer_runs = [s for s in results["full"]["samples"] if s["tool"] == "syncer"]
     assert [s["bytes"] for s in syncer_runs] == [results["full"]["total_bytes"]]
     assert results["walk"]["seen"] == 150
+
+
+def test_tls_serves_the_photos_over_https_to_every_tool(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--tls", "--photos", str(PHOTOS), "--size", f"{SIZE // 1000}KB", "--rounds", "1"]
+    code = bench_sync.main([*argv, "--skip-noop", "--skip-walk", "--workdir", str(tmp_path)])
+    printed, err = capsys.readouterr()
+    if find_nginx() is None:  # HTTPS is served by nginx only: a clear refusal without it
+        assert code == 1, err
+        assert "--tls needs nginx" in err
+        return
+    assert code == 0, err
+    assert "bytes served by nginx over HTTPS" in printed
+    assert "| syncer | 1 |" in printed
+    for peer in find_peers():  # every installed peer fetched and verified its files over TLS
+        assert (f"| {peer.name} | 1 |" in printed) == (peer.binary is not None)
 
 
 def test_verification_catches_a_corrupt_photo(tmp_path: Path) -> None:

@@ -1,11 +1,12 @@
 """A stop during a slow download is honoured within about a second, and leaves nothing behind.
 
-A real HTTP server on 127.0.0.1 trickles a 3 MB photo; the downloader reads whole 1 MiB buffers,
-so the stop must be seen between the partial reads that fill one.
+A real server on 127.0.0.1 trickles a 3 MB photo, over plain HTTP and over HTTPS; the downloader
+reads whole 1 MiB buffers, so the stop must be seen between the partial reads that fill one.
 """
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tls_ca import ThrowawayCA, serve_tls
 
 from syncer.api import StorageClient
 from syncer.downloader import Abandoned, Downloader, Job
@@ -41,18 +43,28 @@ class Trickle(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-@pytest.fixture
-def url() -> Iterator[str]:
+@pytest.fixture(params=["http", "https"])
+def served(
+    request: pytest.FixtureRequest, test_ca: ThrowawayCA
+) -> Iterator[tuple[str, ssl.SSLContext | None]]:
+    """The photo's URL, and the context that trusts its server (None: plain HTTP)."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
     server.daemon_threads = True
+    trust = None
+    if request.param == "https":
+        serve_tls(server, test_ca.server_context())
+        trust = test_ca.client_context()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/photo.jpg?sig=x"
+    yield f"{request.param}://127.0.0.1:{server.server_address[1]}/photo.jpg?sig=x", trust
     server.shutdown()
     server.server_close()
 
 
-def test_a_stop_during_a_slow_body_is_prompt_and_leaves_no_file(url: str, tmp_path: Path) -> None:
+def test_a_stop_during_a_slow_body_is_prompt_and_leaves_no_file(
+    served: tuple[str, ssl.SSLContext | None], tmp_path: Path
+) -> None:
+    url, trust = served
     temp_dir = tmp_path / ".syncer-tmp"
     temp_dir.mkdir()
     target = tmp_path / "event" / "photo.jpg"
@@ -60,7 +72,7 @@ def test_a_stop_during_a_slow_body_is_prompt_and_leaves_no_file(url: str, tmp_pa
     outcome: list[BaseException] = []
 
     def fetch() -> None:
-        with StorageClient(timeout=30.0) as storage:
+        with StorageClient(timeout=30.0, ssl_context=trust) as storage:
             downloader = Downloader(storage, temp_dir, stop=stop)
             try:
                 downloader.fetch(Job(1, "photo", url, (target,)))

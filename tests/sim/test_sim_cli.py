@@ -8,9 +8,11 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+from tls_ca import ThrowawayCA
 
 from syncer.sim.cli import build_parser, main
 
@@ -105,3 +107,39 @@ def test_latency_bandwidth_and_clip_flags() -> None:
     assert faults.clip_never_finishes
     assert faults.clip_404_once
     assert main(["--port", "0", "--storage-bytes-per-second", "0"]) == 78
+
+
+def test_tls_flags_serve_https_with_the_given_certificate(
+    capsys: pytest.CaptureFixture[str], test_ca: ThrowawayCA
+) -> None:
+    stop = threading.Event()
+    result: list[int] = []
+    argv = ["--port", "0", "--events", "2", "--photos-per-event", "2", "--photo-bytes", "1000"]
+    argv += ["--tls-cert", str(test_ca.cert), "--tls-key", str(test_ca.key)]
+    thread = threading.Thread(target=lambda: result.append(main(argv, stop=stop)))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while "base_url=" not in (out := capsys.readouterr().out) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    base_url = out.split()[0].removeprefix("base_url=")
+    assert base_url.startswith("https://127.0.0.1:")
+    ping = f"{base_url}/api/v1/ext/903/event/457/ping"
+    answer = httpx.get(ping, headers={"X-API-Key": "demo-key-903"}, verify=test_ca.client_context())
+    assert answer.status_code == 200
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        httpx.get(ping, headers={"X-API-Key": "demo-key-903"})  # the CA is not a public one
+    stop.set()
+    thread.join(timeout=10)
+    assert result == [0]
+
+
+def test_tls_needs_both_a_readable_certificate_and_its_key(
+    capsys: pytest.CaptureFixture[str], test_ca: ThrowawayCA, tmp_path: Path
+) -> None:
+    assert main(["--port", "0", "--tls-cert", str(test_ca.cert)]) == 78
+    assert "tls_cert and tls_key go together" in capsys.readouterr().err
+    missing = tmp_path / "missing.pem"
+    assert main(["--port", "0", "--tls-cert", str(missing), "--tls-key", str(test_ca.key)]) == 78
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: simulator: cannot load the TLS certificate")
+    assert "\n" not in err

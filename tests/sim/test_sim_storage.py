@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from tls_ca import ThrowawayCA
 
 from harness.sim import FakeClock, MakeSim, SleepRecorder, api_base, data
 from syncer.sim import Faults, SimPhoto, Simulator
@@ -208,3 +209,17 @@ def test_storage_base_url_points_links_elsewhere(make_sim: MakeSim) -> None:
     assert on_disk.stat().st_size == photo.size, "files are written before links are handed out"
     added = sim.add_photos(456, 1)[0]
     assert (sim.data_dir / sim.storage_relpath(456, added.image_id)).stat().st_size == added.size
+
+
+def test_tls_mode_presigns_https_urls_and_serves_them(
+    make_sim: MakeSim, test_ca: ThrowawayCA
+) -> None:
+    sim = make_sim(tls_cert=test_ca.cert, tls_key=test_ca.key)
+    event = next(e for e in sim.events() if sim.photos(e.event_id))
+    photo = sim.photos(event.event_id)[0]
+    url = sim.presign(event.event_id, photo.image_id)
+    assert sim.base_url.startswith("https://")
+    assert url.startswith(f"{sim.base_url}/storage/")
+    answer = httpx.get(url, verify=test_ca.client_context())
+    assert answer.status_code == 200
+    assert hashlib.sha256(answer.content).hexdigest() == photo.sha256
