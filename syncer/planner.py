@@ -53,7 +53,7 @@ class Planner:
         *,
         stop: threading.Event,
         clock: Clock = utcnow,
-        on_page: Callable[[int, int], None] | None = None,
+        on_page: Callable[[int, int, int], None] | None = None,  # event, photos, pages in all
         on_bibs: Callable[[int, int, int], None] | None = None,
         api_threads: int = 4,  # requests in flight: gallery pages ahead, BIB searches at once
     ) -> None:
@@ -87,7 +87,7 @@ class Planner:
                 result.pages += 1
                 result.seen += len(images)
                 if self._on_page is not None:
-                    self._on_page(event_id, len(images))
+                    self._on_page(event_id, len(images), page.pagination.total_pages)
                 if self._stop.is_set():
                     return result
         result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())

@@ -84,16 +84,17 @@ class LogProgress(Progress):
         self._tally = Tally(clock)
         self._last = clock()
         self._phase = ""
-        self._pages = self._photos = 0
+        self._pages = self._photos = self._pages_total = 0
         self._bibs = (0, 0)
         self._event = 0
 
-    def walk_page(self, event_id: int, images: int) -> None:
+    def walk_page(self, event_id: int, images: int, pages: int = 0) -> None:
         with self._lock:
             if self._phase != "walk" or self._event != event_id:
                 self._phase, self._event, self._pages, self._photos = "walk", event_id, 0, 0
             self._pages += 1
             self._photos += images
+            self._pages_total = pages
             self._maybe_log()
 
     def bibs(self, event_id: int, done: int, total: int) -> None:
@@ -128,7 +129,8 @@ class LogProgress(Progress):
     def line(self) -> str:
         """What the progress line says now."""
         if self._phase == "walk":
-            return f"event {self._event}: walked {self._pages:,} pages, {self._photos:,} photos"
+            of = f" of {self._pages_total:,}" if self._pages_total >= self._pages else ""
+            return f"event {self._event}: walked {self._pages:,}{of} pages, {self._photos:,} photos"
         if self._phase == "bibs":
             done, total = self._bibs
             return f"event {self._event}: BIB searches {done:,}/{total:,}"
@@ -159,13 +161,15 @@ class BarProgress(Progress):
         self._photos = 0
         self._event = 0
 
-    def walk_page(self, event_id: int, images: int) -> None:
+    def walk_page(self, event_id: int, images: int, pages: int = 0) -> None:
         with self._lock:
             self._switch_to(event_id)
             walk = self._walk
             if walk is None:
                 self._photos = 0
                 walk = self._walk = self._bar(f"walk {event_id}", unit=" pages")
+            if pages > walk.n and walk.total != pages:  # the total the first page announced
+                walk.total = pages
             self._photos += images
             walk.set_postfix_str(f"{self._photos:,} photos", refresh=False)
             walk.update(1)

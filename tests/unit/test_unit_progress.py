@@ -135,3 +135,25 @@ def test_log_lines_go_above_the_bars_and_stay_redacted() -> None:
     assert "s3cr3t-key" not in text
     message = text.index("slow answer for ********\n")  # a whole line of its own
     assert text.index("event 456:") < message < text.rindex("event 456:")  # bars drawn below
+
+
+def test_the_walk_counts_pages_against_the_announced_total(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = io.StringIO()
+    bars = BarProgress(stream)
+    bars.walk_page(7, 100, 200)
+    bars.walk_page(7, 100, 200)
+    assert bars._walk is not None
+    assert str(bars._walk).startswith("walk 7:   1%|")
+    assert "2/200" in str(bars._walk)
+    bars.close()
+    clock = FakeClock()
+    progress = LogProgress(30, clock)
+    caplog.set_level(logging.INFO, logger="syncer.progress")
+    for _ in range(4):
+        progress.walk_page(456, 100, 200)
+        clock.now += 10
+    assert [r.getMessage() for r in caplog.records] == [
+        "progress: event 456: walked 4 of 200 pages, 400 photos"
+    ]
