@@ -131,6 +131,6 @@ def _print_tree(root: Path) -> None:
         total += 1
     print(f"\n{root}: {total} files in {len(per_folder)} folders")
     for folder, count in sorted(per_folder.items(), key=lambda item: (-item[1], item[0]))[:12]:
-        print(f"  {folder}/  {count} photos")
+        print(f"  {folder}/  {count} photo{'' if count == 1 else 's'}")
     if len(per_folder) > 12:
         print(f"  ... and {len(per_folder) - 12} more folders")
