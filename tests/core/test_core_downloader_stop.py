@@ -10,6 +10,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -43,22 +44,33 @@ class Trickle(BaseHTTPRequestHandler):
         """Quiet."""
 
 
+@contextmanager
+def serving(
+    handler: type[BaseHTTPRequestHandler], scheme: str, ca: ThrowawayCA
+) -> Iterator[tuple[str, ssl.SSLContext | None]]:
+    """``handler`` on 127.0.0.1 over ``scheme``: its base URL, and the context that trusts it
+    (None: plain HTTP)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    trust = None
+    if scheme == "https":
+        serve_tls(server, ca.server_context())
+        trust = ca.client_context()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"{scheme}://127.0.0.1:{server.server_address[1]}", trust
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture(params=["http", "https"])
 def served(
     request: pytest.FixtureRequest, test_ca: ThrowawayCA
 ) -> Iterator[tuple[str, ssl.SSLContext | None]]:
     """The photo's URL, and the context that trusts its server (None: plain HTTP)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
-    server.daemon_threads = True
-    trust = None
-    if request.param == "https":
-        serve_tls(server, test_ca.server_context())
-        trust = test_ca.client_context()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"{request.param}://127.0.0.1:{server.server_address[1]}/photo.jpg?sig=x", trust
-    server.shutdown()
-    server.server_close()
+    with serving(Trickle, request.param, test_ca) as (base, trust):
+        yield f"{base}/photo.jpg?sig=x", trust
 
 
 def test_a_stop_during_a_slow_body_is_prompt_and_leaves_no_file(
@@ -112,38 +124,36 @@ class Silent(BaseHTTPRequestHandler):
         """Quiet."""
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("path", ["/before-headers.jpg", "/headers-then-nothing.jpg"])
-def test_abandon_cuts_a_silent_download_at_once(tmp_path: Path, path: str) -> None:
+def test_abandon_cuts_a_silent_download_at_once(
+    tmp_path: Path, path: str, scheme: str, test_ca: ThrowawayCA
+) -> None:
     """A second Ctrl-C: reads that would wait for ``download.timeout`` end now, no temp left."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Silent)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     temp_dir = tmp_path / ".syncer-tmp"
     temp_dir.mkdir()
     target = tmp_path / "photo.jpg"
     outcome: list[BaseException] = []
-    try:
-        with StorageClient(timeout=25.0) as storage:
-            downloader = Downloader(storage, temp_dir)
-            url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    with (
+        serving(Silent, scheme, test_ca) as (base, trust),
+        StorageClient(timeout=25.0, ssl_context=trust) as storage,
+    ):
+        downloader = Downloader(storage, temp_dir)
 
-            def fetch() -> None:
-                try:
-                    downloader.fetch(Job(1, "photo", url, (target,)))
-                except BaseException as exc:  # handed to the test thread
-                    outcome.append(exc)
+        def fetch() -> None:
+            try:
+                downloader.fetch(Job(1, "photo", f"{base}{path}", (target,)))
+            except BaseException as exc:  # handed to the test thread
+                outcome.append(exc)
 
-            worker = threading.Thread(target=fetch)
-            worker.start()
-            time.sleep(0.5)
-            abandoned = time.monotonic()
-            downloader.abandon()
-            worker.join(10)
-            assert not worker.is_alive()
-            assert time.monotonic() - abandoned < 2.0
-    finally:
-        server.shutdown()
-        server.server_close()
+        worker = threading.Thread(target=fetch)
+        worker.start()
+        time.sleep(0.5)
+        abandoned = time.monotonic()
+        downloader.abandon()
+        worker.join(10)
+        assert not worker.is_alive()
+        assert time.monotonic() - abandoned < 2.0
     assert len(outcome) == 1
     assert not isinstance(outcome[0], AssertionError)
     assert not target.exists()

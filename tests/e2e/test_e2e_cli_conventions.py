@@ -13,7 +13,7 @@ import subprocess
 import termios
 from pathlib import Path
 
-from harness.e2e import SYNCER, World, files_under, run_ok
+from harness.e2e import SYNCER, World, files_under, run_cli, run_ok
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
 
@@ -119,16 +119,7 @@ def test_sync_json_success_has_no_error_field(world: World) -> None:
 
 
 def test_demo_json_prints_only_json(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
-    result = subprocess.run(
-        [SYNCER, "demo", str(tmp_path / "demo"), "--photos", "6", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
-    )
+    result = run_cli("demo", str(tmp_path / "demo"), "--photos", "6", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)  # the whole of stdout is one JSON document
     assert summary["downloaded"] >= 6

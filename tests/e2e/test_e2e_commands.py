@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from harness.e2e import SYNCER, World, run_ok
+from harness.e2e import SYNCER, World, run_cli, run_ok
 
 
 def test_events_lists_the_organisation(world: World) -> None:
@@ -78,15 +78,8 @@ def test_a_reader_that_stops_early_is_no_error(world: World) -> None:
 
 
 def test_demo_runs_in_one_command(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
-    result = subprocess.run(
-        [SYNCER, "demo", str(tmp_path / "demo"), "--photos", "40", "--no-progress"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tmp_path,
+    result = run_cli(
+        "demo", str(tmp_path / "demo"), "--photos", "40", "--no-progress", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
     assert "40 downloaded" in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import signal
 import stat
@@ -10,26 +9,10 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-from harness.e2e import SYNCER
+from harness.e2e import SYNCER, run_cli
 from syncer.cli import build_parser
 from syncer.sim.cli import build_parser as simulate_parser
 from syncer.sim.config import DEFAULT_PORT
-
-
-def _plain_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
-
-
-def _syncer(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SYNCER, *args],
-        env=_plain_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
 
 
 def test_demo_port_is_the_simulate_default() -> None:
@@ -39,7 +22,7 @@ def test_demo_port_is_the_simulate_default() -> None:
 
 def test_after_the_demo_the_named_simulator_serves_its_settings(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
-    demo = _syncer(
+    demo = run_cli(
         "demo", str(folder), "--photos", "12", "--port", "0", "--no-progress", cwd=tmp_path
     )
     assert demo.returncode == 0, demo.stderr
@@ -62,10 +45,10 @@ def test_after_the_demo_the_named_simulator_serves_its_settings(tmp_path: Path) 
         assert simulator.stdout is not None
         first = simulator.stdout.readline()
         assert first.startswith(f"base_url=http://127.0.0.1:{port} "), first
-        status = _syncer("--config", str(config), "status", cwd=tmp_path)
+        status = run_cli("--config", str(config), "status", cwd=tmp_path)
         assert status.returncode == 0, status.stderr
         assert "12 downloaded, 0 pending" in status.stdout
-        again = _syncer("--config", str(config), "sync", "--no-progress", cwd=tmp_path)
+        again = run_cli("--config", str(config), "sync", "--no-progress", cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert "12 listed, 0 new, 0 downloaded, 0 failed" in again.stdout
     finally:

@@ -99,6 +99,19 @@ class World:
         return {p.image_id: p.sha256 for p in self.sim.photos(self.event_id)}
 
 
+def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The real ``syncer`` command, with this environment less every ``SYNCER_*`` variable."""
+    return subprocess.run(
+        [SYNCER, *args],
+        env={k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+    )
+
+
 def sha256_of(path: Path) -> str:
     """The hex SHA-256 of a file's bytes."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
