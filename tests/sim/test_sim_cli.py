@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -46,23 +48,34 @@ def test_subprocess_serves_until_sigterm() -> None:
                 process.wait()
 
 
-def test_main_in_process_stops_on_event(capsys: pytest.CaptureFixture[str]) -> None:
+SMALL = ["--port", "0", "--events", "2", "--photos-per-event", "2", "--photo-bytes", "1000"]
+
+
+@contextmanager
+def running(argv: list[str], capsys: pytest.CaptureFixture[str]) -> Iterator[str]:
+    """``syncer simulate argv`` in a thread of this process: its base URL; it must stop with
+    exit 0 when the block ends."""
     stop = threading.Event()
     result: list[int] = []
-    argv = ["--port", "0", "--events", "2", "--photos-per-event", "2", "--photo-bytes", "1000"]
     thread = threading.Thread(target=lambda: result.append(main(argv, stop=stop)))
     thread.start()
     deadline = time.monotonic() + 10
     while "base_url=" not in (out := capsys.readouterr().out) and time.monotonic() < deadline:
         time.sleep(0.01)
-    base_url = out.split()[0].removeprefix("base_url=")
-    ping = httpx.get(
-        f"{base_url}/api/v1/ext/903/event/457/ping", headers={"X-API-Key": "demo-key-903"}
-    )
-    assert ping.status_code == 200
-    stop.set()
-    thread.join(timeout=10)
+    try:
+        yield out.split()[0].removeprefix("base_url=")
+    finally:
+        stop.set()
+        thread.join(timeout=10)
     assert result == [0]
+
+
+def test_main_in_process_stops_on_event(capsys: pytest.CaptureFixture[str]) -> None:
+    with running(SMALL, capsys) as base_url:
+        ping = httpx.get(
+            f"{base_url}/api/v1/ext/903/event/457/ping", headers={"X-API-Key": "demo-key-903"}
+        )
+        assert ping.status_code == 200
 
 
 def test_bad_settings_exit_78_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -112,25 +125,15 @@ def test_latency_bandwidth_and_clip_flags() -> None:
 def test_tls_flags_serve_https_with_the_given_certificate(
     capsys: pytest.CaptureFixture[str], test_ca: ThrowawayCA
 ) -> None:
-    stop = threading.Event()
-    result: list[int] = []
-    argv = ["--port", "0", "--events", "2", "--photos-per-event", "2", "--photo-bytes", "1000"]
-    argv += ["--tls-cert", str(test_ca.cert), "--tls-key", str(test_ca.key)]
-    thread = threading.Thread(target=lambda: result.append(main(argv, stop=stop)))
-    thread.start()
-    deadline = time.monotonic() + 10
-    while "base_url=" not in (out := capsys.readouterr().out) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    base_url = out.split()[0].removeprefix("base_url=")
-    assert base_url.startswith("https://127.0.0.1:")
-    ping = f"{base_url}/api/v1/ext/903/event/457/ping"
-    answer = httpx.get(ping, headers={"X-API-Key": "demo-key-903"}, verify=test_ca.client_context())
-    assert answer.status_code == 200
-    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-        httpx.get(ping, headers={"X-API-Key": "demo-key-903"})  # the CA is not a public one
-    stop.set()
-    thread.join(timeout=10)
-    assert result == [0]
+    argv = [*SMALL, "--tls-cert", str(test_ca.cert), "--tls-key", str(test_ca.key)]
+    with running(argv, capsys) as base_url:
+        assert base_url.startswith("https://127.0.0.1:")
+        ping = f"{base_url}/api/v1/ext/903/event/457/ping"
+        headers = {"X-API-Key": "demo-key-903"}
+        answer = httpx.get(ping, headers=headers, verify=test_ca.client_context())
+        assert answer.status_code == 200
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(ping, headers=headers)  # the CA is not a public one
 
 
 def test_tls_needs_both_a_readable_certificate_and_its_key(
