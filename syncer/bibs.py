@@ -63,6 +63,10 @@ def _bib_problem(text: str) -> str | None:
         return "empty"
     if len(text) > MAX_BIB_CHARS:
         return f"longer than {MAX_BIB_CHARS} characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. bytes of another encoding on the command line
+        return "not UTF-8 text"
     return None
 
 

@@ -148,3 +148,9 @@ def test_bad_bib_in_a_file_names_the_line(tmp_path: Path) -> None:
 
 def test_at_sign_alone() -> None:
     assert "file name" in error("@")
+
+
+def test_a_bib_that_is_not_utf8_text_is_one_config_error(tmp_path: Path) -> None:
+    """Bytes of another encoding on the command line arrive as lone surrogates."""
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        parse_bib_spec("12,\udcff", base_dir=tmp_path)

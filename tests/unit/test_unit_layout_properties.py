@@ -9,6 +9,8 @@ from pathlib import Path, PurePosixPath
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from syncer.bibs import validate_bib
+from syncer.errors import ConfigError
 from syncer.layout import (
     DEFAULT_TEMPLATE,
     NameRules,
@@ -101,7 +103,15 @@ def test_rendered_paths_resolve_inside_the_root(ctx: PhotoContext, template: str
 
 
 # A BIB as the config hands it over: stripped, not empty (see syncer.bibs).
-bibs_st = text_st.map(str.strip).filter(bool)
+def _is_bib(text: str) -> bool:
+    try:
+        validate_bib(text, "a test")
+    except ConfigError:
+        return False
+    return True
+
+
+bibs_st = text_st.map(str.strip).filter(_is_bib)  # what syncer.bibs lets through
 # Names of 20 bytes and more: room for a BIB's suffix (syncer always uses 255).
 roomy_rules_st = st.builds(
     NameRules, portable=st.booleans(), max_bytes=st.one_of(st.just(255), st.integers(20, 60))
