@@ -26,7 +26,7 @@ def planned_steps(
     known: int,
 ) -> list[Step]:
     """Every step of one event, in the order a run takes them."""
-    steps = _replacements(ledger, placer)
+    steps = replacement_steps(ledger, placer)
     steps += _downloads(ledger, placer, now, any_failed)
     if trash_share is not None:
         steps += _trash(ledger, placer, now, int(known * trash_share))
@@ -48,7 +48,8 @@ def _downloads(ledger: Ledger, placer: Placer, now: datetime, any_failed: bool) 
     return steps
 
 
-def _replacements(ledger: Ledger, placer: Placer) -> list[Step]:
+def replacement_steps(ledger: Ledger, placer: Placer) -> list[Step]:
+    """Links and unlinks that would put the photos marked for re-placement where they belong."""
     steps: list[Step] = []
     after = 0
     while batch := ledger.dirty(placer.event.event_id, after_id=after, limit=PAGE):

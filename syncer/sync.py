@@ -22,6 +22,7 @@ from syncer.errors import AuthError, ConfigError, NotFoundError
 from syncer.ledger import Ledger
 from syncer.placement import Placer, gone_from_disk, reconcile, restore_gone, trash_removed
 from syncer.planner import Planner, WalkResult, event_record, utcnow
+from syncer.relayout import layout_changed
 from syncer.report import CycleReport, EventReport
 from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
 from syncer.wiring import CycleWiring, api_client, ledger_exists, ledger_snapshot, open_ledger
@@ -257,6 +258,13 @@ class _Cycle:
             )
             return
         report.relinked, _ = reconcile(self.ledger, placer, self.downloader)
+        if layout_changed(self.ledger, placer):
+            log.warning(
+                "event %d: photos are stored in another layout than storage.layout; new ones go "
+                "to the new layout: run `syncer relayout --dry-run`, then `syncer relayout`, to "
+                "move the others",
+                event_id,
+            )
         self.progress.downloads(event_id, self.coordinator.count_due(event_id))
         self.coordinator.run(placer, report)
         if walk.complete and self.wiring.trash:

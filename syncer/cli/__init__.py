@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_flags(verify, progress=True)
 
+    relayout = _command(sub, "relayout", help="move stored photos into the current storage.layout")
+    relayout.add_argument("--event", type=int, action="append", metavar="ID")
+    relayout.add_argument("--dry-run", action="store_true", help="list the moves, make none")
+    _output_flags(relayout)
+
     db = _command(sub, "db", help="ledger maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     _command(db_sub, "upgrade", help="create or migrate the ledger to the newest schema")
@@ -247,6 +252,7 @@ def _dispatch(args: argparse.Namespace, redact: RedactFilter) -> int:
         "events": commands.events,
         "status": commands.status,
         "verify": commands.verify,
+        "relayout": commands.relayout,
         "db": commands.db,
         "config": commands.config,
         "daemon": commands.daemon,

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
@@ -15,6 +16,7 @@ from syncer.cli.output import (
     emit_json,
     print_cycle,
     print_missing,
+    print_relayout,
     print_settings,
     print_status,
     print_verify,
@@ -185,6 +187,18 @@ def _verify(settings: Settings, event_id: int | None, *, repair: bool) -> Verify
         if event_id is not None:
             check_known([event_id], ledger.event_ids())
         return run_verify(ledger, settings.require_root(), event_id=event_id, repair=repair)
+
+
+def relayout(args: argparse.Namespace, settings: Settings) -> int:
+    """Move stored photos into the current layout (``--dry-run``: list the moves only)."""
+    from syncer.relayout import relayout as run_relayout
+
+    reports = run_relayout(settings, args.event, dry_run=args.dry_run)
+    if args.json:
+        emit_json([asdict(report) for report in reports])
+    else:
+        print_relayout(reports, dry_run=args.dry_run)
+    return 0
 
 
 def db(args: argparse.Namespace, settings: Settings) -> int:

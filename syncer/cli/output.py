@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from syncer.ledger import EventStatus
+from syncer.relayout import RelayoutReport
 from syncer.report import CycleReport
 from syncer.units import format_size
 from syncer.verify import VerifyReport
@@ -190,3 +191,22 @@ def _photos(count: int) -> str:
 
 def _when(value: datetime | None) -> str:
     return value.isoformat(timespec="seconds") if value else "never"
+
+
+def print_relayout(reports: Sequence[RelayoutReport], *, dry_run: bool) -> None:
+    """Per event: how many photos were (or would be) moved into the current layout."""
+    if not reports:
+        print("the ledger knows no events yet")
+    for report in reports:
+        for step in report.steps:
+            source = f" (from {step.source})" if step.source else ""
+            print(f"  would {step.action} {step.path}{source}")
+        if dry_run:
+            print(
+                f"event {report.event_id}: {report.stale} photos would move to the current layout"
+            )
+        else:
+            lost = f", {report.lost} had no file left and will be downloaded" if report.lost else ""
+            print(
+                f"event {report.event_id}: {report.moved} photos moved to the current layout{lost}"
+            )
