@@ -127,10 +127,12 @@ def _replace_placements(
         {photo.photo_id: placer.placements(photo.image_id, photo.bibs)},
         case_insensitive=False,
     )[photo.photo_id]
-    source = next((p for p in map(placer.path, photo.placements) if p.is_file()), None)
+    wanted_paths = {rel for rel, _ in wanted}
+    # a run killed between placing and recording left the file at a new place: start there
+    candidates = [*photo.placements, *sorted(wanted_paths - set(photo.placements))]
+    source = next((p for p in map(placer.path, candidates) if p.is_file()), None)
     if source is None:
         return False
-    wanted_paths = {rel for rel, _ in wanted}
     downloader.place(source, tuple(placer.path(rel) for rel, _ in wanted))
     for rel in photo.placements:
         if rel not in wanted_paths:
