@@ -238,9 +238,10 @@ class _Cycle:
         gone = gone_from_disk(self.ledger, placer) if self.root.path.is_dir() else None
         if gone:
             log.warning(
-                "event %d: %d downloaded photos have files missing on disk; restoring them",
+                "event %d: %d downloaded photos have files missing on disk; %s",
                 event_id,
                 len(gone),
+                "a real run restores them" if self.options.dry_run else "restoring them",
             )
             report.gone_from_disk = len(gone)
             restore_gone(self.ledger, gone)
