@@ -34,6 +34,8 @@ class ScheduleSettings(Protocol):
     def active_window(self) -> float: ...
     @property
     def verify_interval(self) -> float: ...
+    @property
+    def files_interval(self) -> float: ...
 
 
 class HealthSettings(Protocol):
@@ -67,7 +69,8 @@ class DaemonSettings(Protocol):
 class Plan:
     """The schedule settings of one daemon, in seconds; ``events`` None means "all".
 
-    ``verify_interval`` 0 means no scheduled verify.
+    ``verify_interval`` 0 means no scheduled verify; ``files_interval`` is how often a cycle
+    also checks that downloaded photos' files are still on disk (0: every cycle).
     """
 
     interval: float
@@ -76,6 +79,7 @@ class Plan:
     active_window: float
     events: Mapping[int, float | None] | None
     verify_interval: float = 0.0
+    files_interval: float = 0.0
 
     @classmethod
     def of(cls, settings: DaemonSettings) -> Plan:
@@ -92,12 +96,15 @@ class Plan:
             sched.active_window,
             events,
             sched.verify_interval,
+            sched.files_interval,
         )
         for name, value in plan.intervals().items():
             if not value > 0:
                 raise ConfigError(f"config: {name}: must be a positive duration, got {value}")
-        if plan.verify_interval < 0 or plan.jitter < 0:
-            raise ConfigError("config: schedule: jitter and verify_interval must not be negative")
+        if min(plan.verify_interval, plan.files_interval, plan.jitter) < 0:
+            raise ConfigError(
+                "config: schedule: jitter, verify_interval and files_interval must not be negative"
+            )
         if events == {}:
             raise ConfigError('config: events: no event configured (list events or use "all")')
         return plan

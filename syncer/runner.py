@@ -21,7 +21,8 @@ from syncer.report import CycleReport
 from syncer.schedule import AUTH_BACKOFF, Jitter, Schedule, Work, uniform_jitter
 
 S = TypeVar("S", bound=DaemonSettings)
-CycleFn = Callable[[S, Sequence[int] | None, threading.Event], CycleReport]
+# (settings, event ids or None for "as configured", stop, check the files on disk too)
+CycleFn = Callable[[S, Sequence[int] | None, threading.Event, bool], CycleReport]
 VerifyFn = Callable[[S, threading.Event], None]
 
 
@@ -125,13 +126,15 @@ class Runner(Generic[S]):
         ids = None if event_ids is None else list(event_ids)
         self._outcomes.starting(number, ids)
         try:
-            report = self._cycle(turn.settings, ids, self._stop)
+            report = self._cycle(turn.settings, ids, self._stop, turn.work.files)
         except Exception as exc:  # the daemon must outlive any one bad cycle
             self._failed(turn, number, exc, started, ids)
             return False
         ended = self._clock.now()
         with self._lock:
             self._schedule.synced(ids, started, ended, report)
+            if turn.work.files and not report.interrupted:
+                self._schedule.files_checked(ids, started)
         self._outcomes.succeeded(number, report, ended - started, ids)
         return True
 

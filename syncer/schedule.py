@@ -43,6 +43,7 @@ class Work:
     due: Due | None
     verify: bool
     generation: int
+    files: bool = True  # the cycle also checks that downloaded photos' files are still there
 
 
 class Schedule:
@@ -66,6 +67,8 @@ class Schedule:
         self._anchor = now
         self._next_wake = now
         self._verified_at = now
+        # event id (None: "all events") -> when a cycle over it last checked the files on disk
+        self._files_checked_at: dict[int | None, float] = {}
 
     @property
     def next_wake(self) -> float:
@@ -83,7 +86,20 @@ class Schedule:
         self._next_wake = self._grid_after(now)
         every = self.plan.verify_interval
         verify = every > 0 and now - self._verified_at >= every
-        return Work(self._cadence.due(self.plan, now), verify, self.generation)
+        due = self._cadence.due(self.plan, now)
+        return Work(due, verify, self.generation, self._files_due(due, now))
+
+    def _files_due(self, due: Due | None, now: float) -> bool:
+        """Whether the cycle should check the files on disk: some event of it was not checked
+        within ``files_interval`` (an event never checked always is)."""
+        keys: Sequence[int | None] = (
+            [None] if due is None or due.event_ids is None else due.event_ids
+        )
+        every = self.plan.files_interval
+        return any(
+            key not in self._files_checked_at or now - self._files_checked_at[key] >= every
+            for key in keys
+        )
 
     def turn_ended(self, work: Work, now: float) -> None:
         """``work`` is done: grid wakes that came while it ran are skipped (a reload's is not)."""
@@ -115,6 +131,11 @@ class Schedule:
 
     def verified(self, started: float) -> None:
         self._verified_at = started
+
+    def files_checked(self, event_ids: Sequence[int] | None, started: float) -> None:
+        """A cycle over ``event_ids`` that began at ``started`` checked their files on disk."""
+        for key in [None] if event_ids is None else event_ids:
+            self._files_checked_at[key] = started
 
     def _grid_after(self, now: float) -> float:
         """The first grid point after ``now``, delayed by this wake's jitter."""

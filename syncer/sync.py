@@ -50,6 +50,7 @@ class CycleOptions:
     dry_run: bool = False
     kind: str = "sync"
     retry_failed: bool = False  # failed photos are due now, whatever their delay
+    check_files: bool = True  # check that downloaded photos' files are still on disk
 
 
 def run_cycle(
@@ -235,7 +236,8 @@ class _Cycle:
             return
         record = self.ledger.event(event_id) or event_record(event_id, details)
         placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record)
-        gone = gone_from_disk(self.ledger, placer) if self.root.path.is_dir() else None
+        check = self.options.check_files and self.root.path.is_dir()
+        gone = gone_from_disk(self.ledger, placer) if check else None
         if gone:
             log.warning(
                 "event %d: %d downloaded photos have files missing on disk; %s",

@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
     sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
     sync.add_argument(
+        "--check-files",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check that downloaded photos' files are still on disk and fetch missing ones "
+        "again (default: yes; the daemon does it every schedule.files_interval)",
+    )
+    sync.add_argument(
         "--retry-failed",
         action=argparse.BooleanOptionalAction,
         default=True,

@@ -55,7 +55,11 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     bibs = _bibs_flag(args.bibs, settings)
     _check_ledger_reachable(settings, write=not args.dry_run)
     options = CycleOptions(
-        event_ids=args.event, bibs=bibs, dry_run=args.dry_run, retry_failed=args.retry_failed
+        event_ids=args.event,
+        bibs=bibs,
+        dry_run=args.dry_run,
+        retry_failed=args.retry_failed,
+        check_files=args.check_files,
     )
     report, exit_code = _run_sync(args, settings, options)
     if args.json:
@@ -253,8 +257,8 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
 
     metrics = Metrics()
 
-    def cycle(current: Settings, event_ids: Any, stop: threading.Event) -> Any:
-        options = CycleOptions(event_ids=event_ids, kind="daemon-cycle")
+    def cycle(current: Settings, event_ids: Any, stop: threading.Event, files: bool) -> Any:
+        options = CycleOptions(event_ids=event_ids, kind="daemon-cycle", check_files=files)
         try:
             progress = LogProgress(current.log.progress_interval)
             return run_cycle(

@@ -172,6 +172,7 @@ class ScheduleSettings(_Section):
     active_interval: Duration = Field(default=300.0, gt=0)
     active_window: Duration = 86400.0
     verify_interval: Duration = 0.0
+    files_interval: Duration = 3600.0
 
 
 class HealthSettings(_Section):

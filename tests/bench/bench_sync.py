@@ -113,12 +113,13 @@ def run_syncer(
     label: str,
     then_sync: bool = True,
     probe: Path | None = None,
+    extra: tuple[str, ...] = (),
 ) -> SyncerRun:
     """``syncer sync --json`` on ``run_dir``'s root and ledger (``probe``: timed record_page)."""
     config = world.write_config(run_dir)
     launcher = [sys.executable, str(HERE / "bench_probe.py"), str(probe)] if probe else None
     command = Command(
-        world.syncer_argv(config, workers=options.workers, launcher=launcher),
+        world.syncer_argv(config, workers=options.workers, launcher=launcher, extra=extra),
         run_dir / f"{label}.json",
         env=world.env(),
         timeout=600 + world.photos * 0.05 + world.total_bytes / 10e6,
@@ -282,6 +283,12 @@ def _noop_once(
     result.noop_wall.append(run.usage.wall)
     result.noop_cycle.append(float(run.report["seconds"]))
     result.noop_seen = int(run.report["events"][0]["seen"])
+    # what a daemon cycle does between its files checks (schedule.files_interval)
+    label = f"noop-nofiles-{round_no}"
+    lean = run_syncer(
+        world, run_dir, options, label=label, then_sync=False, extra=("--no-check-files",)
+    )
+    result.noop_cycle_no_files.append(float(lean.report["seconds"]))
 
 
 def _bare_walk_once(world: BenchWorld, home: Path, result: NoopResult, round_no: int) -> None:

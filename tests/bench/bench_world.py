@@ -181,6 +181,7 @@ class BenchWorld:
         workers: int | None,
         dry_run: bool = False,
         launcher: list[str] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> list[str]:
         """``syncer sync`` for this event (``launcher`` replaces ``python -m syncer``)."""
         argv = [
@@ -197,7 +198,7 @@ class BenchWorld:
             argv += ["--workers", str(workers)]
         if dry_run:
             argv.append("--dry-run")
-        return argv
+        return [*argv, *extra]
 
     def write_url_list(self, path: Path) -> int:
         """Presign every photo (batches of 60, as syncer does) into a URL-per-line file."""

@@ -291,3 +291,24 @@ def test_a_stop_ends_the_wait() -> None:
     rig.clock.at(90, rig.stop.set)
     assert [at for at, _ in rig.run()] == [0, 60]
     assert rig.clock.now() == 90
+
+
+def test_cycles_check_the_files_on_disk_once_per_files_interval() -> None:
+    settings = FakeSettings(schedule=replace(MINUTE, files_interval=120))
+    rig = Rig(settings=settings, end=250.0)
+    rig.run()
+    assert [(call.at, call.files) for call in rig.cycle.calls] == [
+        (0.0, True),
+        (60.0, False),
+        (120.0, True),
+        (180.0, False),
+        (240.0, True),
+    ]
+
+
+def test_an_interrupted_cycle_does_not_count_as_a_files_check() -> None:
+    stopped = make_report()
+    stopped.interrupted = True
+    rig = Rig(lambda call: stopped, lambda call: make_report(), end=130.0)
+    rig.run()
+    assert [call.files for call in rig.cycle.calls] == [True, True, False]

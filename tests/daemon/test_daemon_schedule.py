@@ -99,3 +99,33 @@ def test_the_verify_timer(every: float, verify_at: list[float]) -> None:
             seen.append(float(now))
             sched.verified(float(now))
     assert seen == verify_at
+
+
+def test_the_files_on_disk_are_checked_first_then_every_files_interval() -> None:
+    sched = Schedule(plan(interval=60, active_interval=60, files_interval=3600), 0.0, **NO_JITTER)
+    assert sched.wake(0.0).files  # never checked: this cycle checks
+    sched.files_checked([1], 0.0)
+    assert not sched.wake(60.0).files
+    assert not sched.wake(3540.0).files
+    assert sched.wake(3600.0).files
+    every_cycle = Schedule(plan(interval=60, active_interval=60, files_interval=0), 0.0)
+    every_cycle.files_checked([1], 0.0)
+    assert every_cycle.wake(60.0).files
+
+
+def test_an_event_whose_files_were_not_checked_makes_its_cycle_check() -> None:
+    settings = FakeSettings(
+        schedule=FakeSchedule(interval=60, active_interval=60, files_interval=3600),
+        events=(FakeEvent(1), FakeEvent(2, interval=600)),
+    )
+    sched = Schedule(Plan.of(settings), 0.0, **NO_JITTER)
+    assert sched.wake(0.0).due == Due((1, 2))
+    sched.synced([1, 2], 0.0, 1.0, make_report())
+    sched.files_checked([1], 0.0)  # say the first cycle checked event 1 only
+    work = sched.wake(60.0)
+    assert (work.due, work.files) == (Due((1,)), False)  # event 1's files are fresh
+    sched.synced([1], 60.0, 61.0, make_report())
+    work = sched.wake(600.0)
+    assert work.due is not None
+    assert 2 in (work.due.event_ids or ())
+    assert work.files  # event 2 has never been checked

@@ -140,3 +140,15 @@ def test_ctrl_c_stops_with_130_and_says_interrupted(tmp_path: Path) -> None:
         assert process.returncode == 130, err
         assert "interrupted" in out
         assert not temp_files(world.root)
+
+
+def test_no_check_files_skips_the_check_and_the_next_sync_catches_up(world: World) -> None:
+    sync_json(world)
+    victim = sorted(files_under(world.root))[0]
+    (world.root / victim).unlink()
+    lean = sync_json(world, "--no-check-files")  # what a daemon cycle between checks does
+    assert (lean["gone_from_disk"], lean["downloaded"]) == (0, 0)
+    assert not (world.root / victim).exists()
+    full = sync_json(world)
+    assert (full["gone_from_disk"], full["downloaded"]) == (1, 1)
+    assert (world.root / victim).exists()

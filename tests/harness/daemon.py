@@ -22,6 +22,7 @@ class FakeSchedule:
     active_interval: float = 0.05
     active_window: float = 60.0
     verify_interval: float = 0.0
+    files_interval: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Call:
     event_ids: list[int] | None
     stop: threading.Event
     at: float
+    files: bool = True  # the cycle was asked to check the files on disk
 
 
 Outcome = Callable[[Call], CycleReport]
@@ -79,10 +81,14 @@ class FakeCycle:
         self._cond = threading.Condition()
 
     def __call__(
-        self, settings: FakeSettings, event_ids: Sequence[int] | None, stop: threading.Event
+        self,
+        settings: FakeSettings,
+        event_ids: Sequence[int] | None,
+        stop: threading.Event,
+        files: bool = True,
     ) -> CycleReport:
         ids = None if event_ids is None else list(event_ids)
-        call = Call(settings, ids, stop, self.clock())
+        call = Call(settings, ids, stop, self.clock(), files)
         with self._cond:
             self.calls.append(call)
             self.threads.add(threading.get_ident())

@@ -16,6 +16,7 @@ class Schedule:
     active_interval: float = 300.0  # the default, longer than this interval
     active_window: float = 86_400.0
     verify_interval: float = 0.0
+    files_interval: float = 3600.0
 
 
 @dataclass(frozen=True)
