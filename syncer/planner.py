@@ -18,6 +18,9 @@ log = logging.getLogger("syncer.planner")
 
 Clock = Callable[[], datetime]
 
+PAGES_AHEAD = 8  # gallery pages fetched ahead of the ledger
+PAGES_PER_COMMIT = 5  # pages that arrived together are recorded in one transaction
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -72,22 +75,26 @@ class Planner:
         return details
 
     def walk(self, event_id: int) -> WalkResult:
-        """Page through All Photos, committing each page; resumes an interrupted walk."""
+        """Page through All Photos, committing as pages arrive; resumes an interrupted walk."""
         result = WalkResult()
         state = self._ledger.begin_walk(event_id, self._clock())
         pages = self.api.image_pages(
             event_id, start_page=state.resume_page, page_size=100, ahead=self.api_threads
         )
-        with Prefetcher(pages, name=f"walk-{event_id}") as ahead:
-            for page in ahead:
-                images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
-                result.new += self._ledger.record_page(
-                    event_id, state.walk_no, page.page, images, self._clock()
+        with Prefetcher(pages, depth=PAGES_AHEAD, name=f"walk-{event_id}") as ahead:
+            for batch in ahead.batches(PAGES_PER_COMMIT):
+                seen = [
+                    (p.page, [SeenImage(i.image_id, i.width, i.height) for i in p.items])
+                    for p in batch
+                ]
+                result.new += self._ledger.record_pages(
+                    event_id, state.walk_no, seen, self._clock()
                 )
-                result.pages += 1
-                result.seen += len(images)
-                if self._on_page is not None:
-                    self._on_page(event_id, len(images), page.pagination.total_pages)
+                for page, (_, images) in zip(batch, seen, strict=True):
+                    result.pages += 1
+                    result.seen += len(images)
+                    if self._on_page is not None:
+                        self._on_page(event_id, len(images), page.pagination.total_pages)
                 if self._stop.is_set():
                     return result
         result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())

@@ -62,6 +62,33 @@ class Prefetcher(Generic[T]):
                 raise item.exc
             yield item
 
+    def batches(self, limit: int) -> Iterator[list[T]]:
+        """Like iterating, but each step takes every item already waiting (up to ``limit``).
+
+        A consumer that falls behind catches up in bigger steps; one that keeps up gets one
+        item at a time, as soon as it is there.
+        """
+        while True:
+            first = self._queue.get()
+            items: list[T] = []
+            while True:
+                if isinstance(first, _End):
+                    if items:
+                        yield items
+                    return
+                if isinstance(first, _Failure):
+                    if items:
+                        yield items
+                    raise first.exc
+                items.append(first)
+                if len(items) >= limit:
+                    break
+                try:
+                    first = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            yield items
+
     def close(self) -> None:
         self._closed.set()
         self._thread.join(timeout=5)

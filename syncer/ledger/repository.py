@@ -128,6 +128,18 @@ class Ledger:
         with self._write() as conn:
             return walks.record_page(conn, event_id, walk_no, page, images, now)
 
+    def record_pages(
+        self,
+        event_id: int,
+        walk_no: int,
+        pages: Sequence[tuple[int, Sequence[SeenImage]]],
+        now: datetime,
+    ) -> int:
+        """Record consecutive gallery pages of the walk in one transaction; return new photos."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return walks.record_pages(conn, event_id, walk_no, pages, now)
+
     def finish_walk(self, event_id: int, walk_no: int, now: datetime) -> int:
         """Mark the walk complete; return how many photos it did not list."""
         now = require_utc(now)

@@ -78,13 +78,27 @@ def record_page(
     images: Sequence[SeenImage],
     now: datetime,
 ) -> int:
-    """Upsert the photos of one gallery page; return how many were new.
+    """Upsert the photos of one gallery page; return how many were new."""
+    return record_pages(conn, event_id, walk_no, [(page, images)], now)
 
-    A re-walk's page is one UPDATE that returns no rows: every returned row would cost a step
-    that releases the GIL and waits for it again behind the thread fetching the next pages.
-    Only photos that UPDATE did not mark (new ones, removed ones listed again) cost more.
+
+def record_pages(
+    conn: Connection,
+    event_id: int,
+    walk_no: int,
+    pages: Sequence[tuple[int, Sequence[SeenImage]]],
+    now: datetime,
+) -> int:
+    """Upsert the photos of consecutive gallery pages; return how many were new.
+
+    A re-walk's pages are one UPDATE that returns no rows: every statement costs a step
+    that releases the GIL and waits for it again behind the thread fetching the next pages,
+    so the pages that arrived together are marked together. Only photos that UPDATE did not
+    mark (new ones, removed ones listed again) cost more.
     """
-    unique = {image.image_id: image for image in images}
+    if not pages:
+        return 0
+    unique = {image.image_id: image for _, images in pages for image in images}
     marked = _mark_seen(conn, event_id, list(unique), walk_no, now)
     new = revived = 0
     if marked < len(unique):
@@ -92,7 +106,7 @@ def record_page(
         if marked + new < len(unique):
             revived = _revive(conn, event_id, list(unique), walk_no, now)
     grew = _NEXT_PAGE_GREW if new or revived else _NEXT_PAGE
-    conn.execute(grew, {"event": event_id, "next": page + 1})
+    conn.execute(grew, {"event": event_id, "next": max(page for page, _ in pages) + 1})
     return new
 
 

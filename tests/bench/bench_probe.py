@@ -1,6 +1,6 @@
-"""Run the ``syncer`` CLI with a stopwatch around ``Ledger.record_page``.
+"""Run the ``syncer`` CLI with a stopwatch around ``Ledger.record_pages``.
 
-This measures the ledger's upsert rate inside a real sync (the planner calls ``record_page``
+This measures the ledger's upsert rate inside a real sync (the planner calls ``record_pages``
 once per gallery page of 100). The wrapper only adds a timer; the command is otherwise the
 unchanged CLI::
 
@@ -21,31 +21,30 @@ from syncer.ledger import Ledger, SeenImage
 
 
 def run_probed(stats_path: Path, argv: Sequence[str]) -> int:
-    """``syncer argv...`` with record_page timed; the totals land in ``stats_path`` (JSON)."""
+    """``syncer argv...`` with record_pages timed; the totals land in ``stats_path`` (JSON)."""
     stats = {"pages": 0, "photos": 0, "seconds": 0.0}
-    original = Ledger.record_page
+    original = Ledger.record_pages
 
     def timed(
         self: Ledger,
         event_id: int,
         walk_no: int,
-        page: int,
-        images: Sequence[SeenImage],
+        pages: Sequence[tuple[int, Sequence[SeenImage]]],
         now: datetime,
     ) -> int:
         started = time.perf_counter()
         try:
-            return original(self, event_id, walk_no, page, images, now)
+            return original(self, event_id, walk_no, pages, now)
         finally:
             stats["seconds"] += time.perf_counter() - started
-            stats["pages"] += 1
-            stats["photos"] += len(images)
+            stats["pages"] += len(pages)
+            stats["photos"] += sum(len(images) for _, images in pages)
 
-    Ledger.record_page = timed  # type: ignore[method-assign]
+    Ledger.record_pages = timed  # type: ignore[method-assign]
     try:
         return syncer_main(list(argv))
     finally:
-        Ledger.record_page = original  # type: ignore[method-assign]
+        Ledger.record_pages = original  # type: ignore[method-assign]
         stats_path.write_text(json.dumps(stats), encoding="utf-8")
 
 

@@ -111,7 +111,7 @@ class NoopResult:
 
 @dataclass(frozen=True)
 class Probe:
-    """``Ledger.record_page`` timed inside one syncer process."""
+    """``Ledger.record_pages`` timed inside one syncer process."""
 
     pages: int
     photos: int
@@ -312,9 +312,9 @@ def render_walk(walk: WalkResult) -> str:
             f"{walk.first.tree_pss / MB:.1f} MB), {walk.seen} photos listed",
             f"- ledger upserts inside syncer, first walk: {first.per_s:,.0f} photos/s "
             f"({first.photos} photos in {first.pages} pages, {first.seconds:.2f} s in "
-            "record_page)",
+            "record_pages)",
             f"- ledger upserts inside syncer, no-op re-walk: {rewalk.per_s:,.0f} photos/s "
-            f"({rewalk.seconds:.2f} s in record_page); the whole no-op cycle took {cycle:.2f} s "
+            f"({rewalk.seconds:.2f} s in record_pages); the whole no-op cycle took {cycle:.2f} s "
             f"({_ratio(walk.seen, cycle):,.0f} photos/s)",
             f"- `Ledger.record_page` alone, {ledger.pages} pages of 100 on a fresh file: "
             f"{ledger.insert_per_s:,.0f} photos/s inserted, {ledger.rewalk_per_s:,.0f} photos/s "

@@ -54,3 +54,34 @@ def test_close_stops_the_producer() -> None:
     assert next(iter(ahead)) == 0
     ahead.close()
     assert not ahead._thread.is_alive()
+
+
+def test_batches_take_what_is_waiting_in_order_and_never_more_than_the_limit() -> None:
+    queued, gate = threading.Event(), threading.Event()
+
+    def source() -> Iterator[int]:
+        yield from range(6)
+        queued.set()  # asked for a seventh: the first six are in the queue
+        gate.wait(5)
+        yield from range(6, 9)
+
+    with Prefetcher(source(), depth=8) as ahead:
+        assert queued.wait(5)
+        batches = ahead.batches(limit=4)
+        first = next(batches)
+        gate.set()
+        rest = [item for batch in batches for item in batch]
+    assert first == [0, 1, 2, 3]
+    assert rest == [4, 5, 6, 7, 8]
+
+
+def test_batches_hand_over_the_items_before_a_failure_then_raise() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise RuntimeError("page 3 failed")
+
+    seen: list[int] = []
+    with Prefetcher(source(), depth=4) as ahead, pytest.raises(RuntimeError, match="page 3"):
+        seen.extend(item for batch in ahead.batches(limit=10) for item in batch)
+    assert seen == [1, 2]

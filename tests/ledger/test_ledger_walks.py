@@ -57,6 +57,18 @@ def test_record_page_counts_new_photos_once(ledger: Ledger) -> None:
     assert ledger.counts_by_state()["pending"] == 3
 
 
+def test_pages_recorded_together_count_new_photos_once_and_resume_after_the_last(
+    ledger: Ledger,
+) -> None:
+    state = ledger.begin_walk(EVENT, T0)
+    pages = [(1, images("a", "b")), (2, images("b", "c")), (3, images())]
+    assert ledger.record_pages(EVENT, state.walk_no, pages, T0) == 3
+    assert ledger.record_pages(EVENT, state.walk_no, [(4, images("a", "d"))], T0) == 1
+    assert ledger.record_pages(EVENT, state.walk_no, [], T0) == 0
+    assert sorted(photo_ids(ledger)) == ["a", "b", "c", "d"]
+    assert ledger.begin_walk(EVENT, T0 + timedelta(hours=1)) == WalkState(1, 5)
+
+
 def test_rewalk_keeps_the_sizes_seen_first(ledger_target: str | Path) -> None:
     """Re-walks only mark photos seen (one UPDATE a page): sizes are recorded on first sight."""
     with Ledger.open(ledger_target) as ledger:
