@@ -87,8 +87,10 @@ def run_cycle(
             stop=stop,
         )
         bibs = _bib_source(settings, options)
-        cycle = _Cycle(wiring, options, ledger, api, downloader, root, stop, progress, bibs)
-        cycle.windows = _window_source(settings, options)
+        windows = _window_source(settings, options)
+        cycle = _Cycle(
+            wiring, options, ledger, api, downloader, root, stop, progress, bibs, windows
+        )
         run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
@@ -191,6 +193,7 @@ class _Cycle:
         stop: threading.Event,
         progress: Progress | None,
         bibs: Callable[[int], list[str]],
+        windows: Callable[[int], Window | None],
     ) -> None:
         self.wiring = wiring
         self.options = options
@@ -200,7 +203,7 @@ class _Cycle:
         self.stop = stop
         self.progress = progress or Progress()
         self.bibs = bibs
-        self.windows: Callable[[int], Window | None] = lambda _event_id: None
+        self.windows = windows
         self.planner = Planner(
             api,
             ledger,

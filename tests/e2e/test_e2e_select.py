@@ -267,3 +267,15 @@ def test_usage_errors_are_one_line_and_exit_2(world: World) -> None:
         assert one_line(result.stderr).startswith(f"syncer: error: {start}")
     assert world.sim.stats.api_requests == 0
     assert not world.root.exists()
+
+
+@pytest.mark.slow
+def test_photos_the_bib_answer_leaves_out_are_linked_by_id(world: World) -> None:
+    world.sim.faults.drop_ids_every = 3  # every third link of any answer is silently missing
+    bibs = two_bibs(world)
+    data = sync_json(world, "--bibs", ",".join(bibs), "--only")
+    stats = world.sim.stats.snapshot()
+    assert data["downloaded"] == len(tagged(world, bibs))
+    assert set(photos_on_disk(world.root)) == tagged(world, bibs)
+    assert stats["originals_by_method"].get("image_ids", 0) >= 1
+    assert gallery_calls(world) == 0
