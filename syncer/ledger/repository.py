@@ -139,6 +139,7 @@ class Ledger:
         were new. Known photos keep their state: a downloaded one stays downloaded."""
         now = require_utc(now)
         with self._write() as conn:
+            walks.ensure_event(conn, event_id)
             return walks.add_found(conn, event_id, images, now)
 
     def set_bib_members(

@@ -116,10 +116,10 @@ def insert_new(
 
 def add_found(conn: Connection, event_id: int, images: Sequence[SeenImage], now: datetime) -> int:
     """Photos a search or a timeline window found, new to the ledger, get a row (seen in no
-    walk) and raise the mark. Returns how many were new; known photos are left as they are."""
+    walk) and raise the mark. Returns how many were new; known photos are left as they are.
+    The event must have its row."""
     if not images:
         return 0
-    ensure_event(conn, event_id)
     new = insert_new(conn, event_id, 0, images, now)
     if new:
         conn.execute(
