@@ -162,13 +162,29 @@ def test_window_gets_exactly_the_photos_captured_inside_it(world: World) -> None
 
 
 @pytest.mark.slow
-def test_configured_window_is_walked_and_never_trashes(world: World) -> None:
+def test_configured_window_is_walked(world: World) -> None:
     start, end = boundary_window(world)
     world.write_config(extra=f"window = [{json.dumps(iso(start))}, {json.dumps(iso(end))}]\n")
     data = sync_json(world)
     assert set(photos_on_disk(world.root)) == captured_in(world, start, end)
     assert data["trashed"] == 0
     assert gallery_calls(world) == 0
+
+
+@pytest.mark.slow
+def test_windows_never_trash_nor_count_as_walks(world: World) -> None:
+    write_config(world, storage={"on_remote_delete": "trash", "trash_max_share": 0.5})
+    start, end = boundary_window(world)
+    window = ("--from", iso(start), "--until", iso(end))
+    sync_json(world)
+    gone = next(p for p in timed(world) if p.captured_at is not None and p.captured_at >= end)
+    world.sim.remove_photo(world.event_id, gone.image_id)
+    before = files_under(world.root)
+    for _ in range(2):
+        assert sync_json(world, *window)["trashed"] == 0
+    assert files_under(world.root) == before
+    assert sync_json(world)["trashed"] == 0  # the first complete walk without it
+    assert sync_json(world)["trashed"] == 1  # the second one
 
 
 @pytest.mark.slow
