@@ -47,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     "workers": {"errors", "downloader"},
     "placement": {"layout", "ledger", "downloader", "root"},
     "bib_pass": {"errors", "ledger"},
-    "planner": {"api", "bib_pass", "ledger", "prefetch", "windows"},
+    "planner": {"api", "bib_pass", "errors", "ledger", "prefetch", "windows"},
     "coordinator": {
         "api",
         "errors",

@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from harness.e2e import World, expected_tree, files_under, photos_on_disk, run_ok, temp_files
+from harness.e2e import (
+    World,
+    expected_tree,
+    files_under,
+    make_world,
+    photos_on_disk,
+    run_ok,
+    temp_files,
+)
 from harness.service import write_config
 from syncer.sim.world import SimPhoto
 
@@ -295,3 +304,12 @@ def test_photos_the_bib_answer_leaves_out_are_linked_by_id(world: World) -> None
     assert set(photos_on_disk(world.root)) == tagged(world, bibs)
     assert stats["originals_by_method"].get("image_ids", 0) >= 1
     assert gallery_calls(world) == 0
+
+
+@pytest.mark.slow
+def test_window_survives_a_smaller_timeline_page_maximum(tmp_path: Path) -> None:
+    for world in make_world(tmp_path, timeline_page_max=50):
+        start, end = boundary_window(world)
+        sync_json(world, "--from", iso(start), "--until", iso(end))
+        assert set(photos_on_disk(world.root)) == captured_in(world, start, end)
+        assert world.sim.stats.snapshot()["errors_served"] == {422: 1}
