@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 
-from syncer.api import ApiClient, EventDetails
+from syncer.api import ApiClient, EventDetails, ImageItem, Page
 from syncer.bib_pass import BibSearchPass
+from syncer.errors import UnprocessableError
 from syncer.ledger import BibPass, EventRecord, Ledger, SeenImage
 from syncer.prefetch import Prefetcher
+from syncer.windows import Window
 
 log = logging.getLogger("syncer.planner")
 
 Clock = Callable[[], datetime]
+TIMELINE_PAGE_SIZES = (100, 32)
 
 PAGES_AHEAD = 8  # gallery pages fetched ahead of the ledger
 PAGES_PER_COMMIT = 5  # pages that arrived together are recorded in one transaction
@@ -100,6 +103,46 @@ class Planner:
         result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())
         result.complete = True
         return result
+
+    def walk_window(self, event_id: int, window: Window) -> tuple[WalkResult, frozenset[str]]:
+        """Page through the photos captured in ``window`` (Timeline images), recording each
+        page; return the walk's counts (never complete) and the ids it listed."""
+        result, listed = WalkResult(), set[str]()
+        start, end = window.seconds(self._clock())
+        for page in self._timeline_pages(event_id, start, end):
+            images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
+            result.new += self._ledger.add_found(event_id, images, self._clock())
+            result.pages += 1
+            result.seen += len(images)
+            listed.update(image.image_id for image in images)
+            if self._on_page is not None:
+                self._on_page(event_id, len(images), page.pagination.total_pages)
+            if self._stop.is_set():
+                break
+        return result, frozenset(listed)
+
+    def _timeline_pages(self, event_id: int, start: int, end: int) -> Iterator[Page[ImageItem]]:
+        """Timeline pages at the largest size 9Pic accepts: its maximum is undocumented, so
+        100 (the other lists' maximum), and the usual default of 32 when 100 is refused."""
+        *larger, last = TIMELINE_PAGE_SIZES
+        for size in larger:
+            pages = self.api.timeline_pages(event_id, start, end, page_size=size)
+            try:
+                first = next(pages, None)
+            except UnprocessableError as exc:
+                log.info(
+                    "event %d: timeline pages of %d refused (%s); asking for pages of %d",
+                    event_id,
+                    size,
+                    exc.api_message or exc.message,
+                    last,
+                )
+                continue
+            if first is not None:
+                yield first
+                yield from pages
+            return
+        yield from self.api.timeline_pages(event_id, start, end, page_size=last)
 
     def search_bibs(self, event_id: int, bibs: Sequence[str], details: EventDetails) -> int:
         """Search the BIBs whose last complete search has not seen every photo of the event.

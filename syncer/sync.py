@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-from syncer.api import ApiClient, Observer, StorageClient
+from syncer.api import ApiClient, EventDetails, Observer, StorageClient
 from syncer.config import Settings
-from syncer.coordinator import Coordinator
+from syncer.coordinator import EVERY_PHOTO, Coordinator, Scope
 from syncer.downloader import Downloader
 from syncer.dryrun import planned_steps
 from syncer.errors import AuthError, ConfigError, NotFoundError
@@ -25,6 +25,8 @@ from syncer.planner import Planner, WalkResult, event_record, utcnow
 from syncer.relayout import layout_changed
 from syncer.report import CycleReport, EventReport
 from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
+from syncer.selection import BibSelector, Found, Selector, selection_scope
+from syncer.windows import Window
 from syncer.wiring import CycleWiring, api_client, ledger_exists, ledger_snapshot, open_ledger
 from syncer.workers import ThreadWorkers, Workers
 
@@ -51,6 +53,8 @@ class CycleOptions:
     kind: str = "sync"
     retry_failed: bool = False  # failed photos are due now, whatever their delay
     check_files: bool = True  # check that downloaded photos' files are still on disk
+    only: bool = False  # only the photos the searches select (``bibs``): no gallery walk
+    window: Window | None = None  # overrides each event's configured timeline window
 
 
 def run_cycle(
@@ -83,7 +87,10 @@ def run_cycle(
             stop=stop,
         )
         bibs = _bib_source(settings, options)
-        cycle = _Cycle(wiring, options, ledger, api, downloader, root, stop, progress, bibs)
+        windows = _window_source(settings, options)
+        cycle = _Cycle(
+            wiring, options, ledger, api, downloader, root, stop, progress, bibs, windows
+        )
         run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
@@ -165,6 +172,13 @@ def _bib_source(settings: Settings, options: CycleOptions) -> Callable[[int], li
     return settings.bibs_for
 
 
+def _window_source(settings: Settings, options: CycleOptions) -> Callable[[int], Window | None]:
+    if options.window is not None:
+        chosen = options.window
+        return lambda _event_id: chosen
+    return settings.window_for
+
+
 class _Cycle:
     """One cycle's collaborators, and the steps each event goes through."""
 
@@ -179,6 +193,7 @@ class _Cycle:
         stop: threading.Event,
         progress: Progress | None,
         bibs: Callable[[int], list[str]],
+        windows: Callable[[int], Window | None],
     ) -> None:
         self.wiring = wiring
         self.options = options
@@ -188,6 +203,7 @@ class _Cycle:
         self.stop = stop
         self.progress = progress or Progress()
         self.bibs = bibs
+        self.windows = windows
         self.planner = Planner(
             api,
             ledger,
@@ -227,13 +243,10 @@ class _Cycle:
     def _sync_event(self, event_id: int, report: EventReport) -> None:
         details = self.planner.refresh_event(event_id)
         report.name = details.event_name
-        walk = self.planner.walk(event_id)
-        _merge_walk(report, walk)
-        if self.stop.is_set():
+        planned = self._plan(event_id, details, report)
+        if planned is None or self.stop.is_set():
             return
-        self.planner.search_bibs(event_id, self.bibs(event_id), details)
-        if self.stop.is_set():
-            return
+        walk, scope = planned
         record = self.ledger.event(event_id) or event_record(event_id, details)
         placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record)
         check = self.options.check_files and self.root.path.is_dir()
@@ -248,7 +261,7 @@ class _Cycle:
             report.gone_from_disk = len(gone)
             restore_gone(self.ledger, gone)
         if self.options.dry_run:
-            report.due = self.coordinator.count_due(event_id)
+            report.due = self.coordinator.count_due(event_id, scope)
             report.plan = planned_steps(
                 self.ledger,
                 placer,
@@ -258,6 +271,7 @@ class _Cycle:
                 if walk.complete and self.wiring.trash
                 else None,
                 known=walk.seen + walk.missing,
+                only=scope.image_ids,
             )
             return
         report.relinked, _ = reconcile(self.ledger, placer, self.downloader)
@@ -268,9 +282,9 @@ class _Cycle:
                 "move the others",
                 event_id,
             )
-        self.progress.downloads(event_id, self.coordinator.count_due(event_id))
-        self.coordinator.run(placer, report)
-        if walk.complete and self.wiring.trash:
+        self.progress.downloads(event_id, self.coordinator.count_due(event_id, scope))
+        self.coordinator.run(placer, report, scope)
+        if walk.complete and scope.conclusive and self.wiring.trash:
             report.trashed = trash_removed(
                 self.ledger,
                 placer,
@@ -278,6 +292,85 @@ class _Cycle:
                 max_share=self.wiring.trash_max_share,
                 today=utcnow(),
             )
+
+    def _plan(
+        self, event_id: int, details: EventDetails, report: EventReport
+    ) -> tuple[WalkResult, Scope] | None:
+        """Record what exists upstream (the gallery, a window, or the selected photos) and
+        say which photos this run takes; None when the event is skipped or the run stopped.
+
+        Only a complete gallery walk may lead to trash or unavailable photos: a window or a
+        selection never saw the whole gallery.
+        """
+        if self.options.only:
+            return self._select(event_id, details, report)
+        window = self.windows(event_id)
+        if window is not None:
+            return self._walk_window(event_id, details, window, report)
+        walk = self.planner.walk(event_id)
+        _merge_walk(report, walk)
+        if self.stop.is_set():
+            return None
+        self.planner.search_bibs(event_id, self.bibs(event_id), details)
+        return walk, EVERY_PHOTO
+
+    def _walk_window(
+        self, event_id: int, details: EventDetails, window: Window, report: EventReport
+    ) -> tuple[WalkResult, Scope] | None:
+        if not details.timeline_search:
+            self._skip(
+                event_id,
+                report,
+                f"timeline search is disabled for this event; window {window.describe()} "
+                "not synced (remove the window to sync the whole gallery)",
+            )
+            return None
+        log.info("event %d: walking the timeline window %s", event_id, window.describe())
+        walk, listed = self.planner.walk_window(event_id, window)
+        _merge_walk(report, walk)
+        if self.stop.is_set():
+            return None
+        self.planner.search_bibs(event_id, self.bibs(event_id), details)
+        return walk, Scope(image_ids=listed, conclusive=False)
+
+    def _select(
+        self, event_id: int, details: EventDetails, report: EventReport
+    ) -> tuple[WalkResult, Scope] | None:
+        picks: list[tuple[Selector, list[Found]]] = []
+        for selector in self._selectors():
+            refused = selector.gate(details)
+            if refused is not None:
+                self._skip(event_id, report, refused)
+                continue
+            found = selector.find(event_id)
+            if self.stop.is_set():
+                return None
+            picks.append((selector, found))
+            report.seen += sum(len(one.image_ids) for one in found)
+        if not picks:
+            return None
+        return WalkResult(), selection_scope(self.planner.api, picks)
+
+    def _selectors(self) -> list[Selector]:
+        """The selections of an ``--only`` run (one method each)."""
+        selectors: list[Selector] = []
+        if self.options.bibs:
+            selectors.append(
+                BibSelector(
+                    self.planner.api,
+                    self.ledger,
+                    self.options.bibs,
+                    clock=utcnow,
+                    stop=self.stop,
+                    threads=self.wiring.api_threads,
+                    on_bibs=self.progress.bibs,
+                )
+            )
+        return selectors
+
+    def _skip(self, event_id: int, report: EventReport, reason: str) -> None:
+        report.error = reason
+        log.error("event %d skipped: %s", event_id, reason)
 
     def _workers(self) -> Workers:
         return ThreadWorkers(self.downloader, self.wiring.tuning.workers)

@@ -32,12 +32,13 @@ ALLOWED: dict[str, set[str]] = {
     "prefetch": set(),
     "private_paths": set(),
     "bibs": {"errors"},
+    "windows": set(),
     "layout": {"errors"},
     "lock": {"errors", "private_paths"},
     "ledger": {"errors", "private_paths"},  # knows nothing of the API
     "migrations": {"ledger.models"},
     "sim": {"errors"},  # the simulator does not use the client it stands in for
-    "config": {"errors", "bibs", "layout", "units"},
+    "config": {"errors", "bibs", "layout", "units", "windows"},
     "logs": {"config"},
     "api": {"syncer", "errors"},  # knows nothing of the ledger
     # one cycle
@@ -46,7 +47,7 @@ ALLOWED: dict[str, set[str]] = {
     "workers": {"errors", "downloader"},
     "placement": {"layout", "ledger", "downloader", "root"},
     "bib_pass": {"errors", "ledger"},
-    "planner": {"api", "bib_pass", "ledger", "prefetch"},
+    "planner": {"api", "bib_pass", "errors", "ledger", "prefetch", "windows"},
     "coordinator": {
         "api",
         "errors",
@@ -57,6 +58,7 @@ ALLOWED: dict[str, set[str]] = {
         "root",
         "workers",
     },
+    "selection": {"api", "bib_pass", "coordinator", "errors", "ledger"},
     "dryrun": {"ledger", "placement", "report"},
     "relayout": {
         "api",
@@ -84,6 +86,8 @@ ALLOWED: dict[str, set[str]] = {
         "relayout",
         "coordinator",
         "root",
+        "selection",
+        "windows",
         "wiring",
         "workers",
     },
@@ -122,6 +126,7 @@ ALLOWED: dict[str, set[str]] = {
         "verify",
         "daemon",
         "sim",
+        "windows",
         "wiring",
     },
     "__main__": {"cli"},

@@ -34,6 +34,7 @@ class SimConfig:
     allowed_hosts: tuple[str, ...] = ()
     non_hex_ids: bool = False
     clip_bytes: int = 48_000
+    timeline_page_max: int = 100  # timeline/images page_size maximum (undocumented by 9Pic)
     tls_cert: Path | None = None  # with tls_key: serve HTTPS (API and presigned storage URLs)
     tls_key: Path | None = None
 
@@ -48,6 +49,7 @@ class SimConfig:
             0 <= self.clip_bytes <= MAX_PHOTO_BYTES, f"clip_bytes must be 0..{MAX_PHOTO_BYTES}"
         )
         _require(0 <= self.port <= 65535, f"port must be 0..65535, got {self.port}")
+        _require(1 <= self.timeline_page_max <= 1000, "timeline_page_max must be 1..1000")
         _require(self.presign_ttl >= 0, "presign_ttl must be >= 0 seconds")
         _require(self.org_id > 0, "org_id must be a positive integer")
         _require(bool(self.api_key.strip()), "api_key must not be empty")

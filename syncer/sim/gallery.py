@@ -103,7 +103,8 @@ def timeline_days(ctx: SimContext, call: Call) -> ApiResponse:
 
 def timeline_images(ctx: SimContext, call: Call) -> ApiResponse:
     problems = Problems()
-    page, size = paging(call.query, 32, 100, ctx.config.oversize_page, problems)
+    most = ctx.config.timeline_page_max
+    page, size = paging(call.query, min(32, most), most, ctx.config.oversize_page, problems)
     start = query_number(call.query, "from", problems)
     end = query_number(call.query, "to", problems)
     problems.check()

@@ -61,6 +61,7 @@ def test_single_image_id_and_bib_echo_the_identifier(sim: Simulator, client: htt
     assert data(nothing)["presigned_urls"] == []
     assert data(nothing)["failed_urls"] == []
     assert "No images found" in nothing.json()["message"]
+    assert sim.stats.snapshot()["originals_by_method"] == {"image_id": 1, "bib": 2}
 
 
 def test_selfie_method_uses_the_face_search(client: httpx.Client) -> None:

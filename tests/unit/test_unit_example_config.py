@@ -70,6 +70,7 @@ def test_example_with_its_placeholders_filled_in(tmp_path: Path) -> None:
     assert settings.event_ids() == [456]
     assert len(settings.bibs_for(456)) == 502
     assert settings.event(456) is not None
+    assert settings.window_for(456) is not None
     assert settings.missing_for_sync() == []
 
 
