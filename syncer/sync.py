@@ -11,20 +11,30 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from syncer.api import ApiClient, Observer, StorageClient
+from syncer.api import ApiClient, EventDetails, Observer, StorageClient
+from syncer.clips import ClipFetcher
 from syncer.config import Settings
 from syncer.coordinator import Coordinator
 from syncer.downloader import Downloader
 from syncer.dryrun import planned_steps
 from syncer.errors import AuthError, ConfigError, NotFoundError
 from syncer.ledger import Ledger
-from syncer.placement import Placer, gone_from_disk, reconcile, restore_gone, trash_removed
+from syncer.people import PeopleSearch
+from syncer.placement import (
+    PeopleFolders,
+    Placer,
+    gone_from_disk,
+    reconcile,
+    restore_gone,
+    trash_removed,
+)
 from syncer.planner import Planner, WalkResult, event_record, utcnow
 from syncer.relayout import layout_changed
-from syncer.report import CycleReport, EventReport
+from syncer.report import CycleReport, EventReport, PersonReport
 from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
+from syncer.selfies import Person, read_person, unique_people
 from syncer.wiring import CycleWiring, api_client, ledger_exists, ledger_snapshot, open_ledger
 from syncer.workers import ThreadWorkers, Workers
 
@@ -51,6 +61,8 @@ class CycleOptions:
     kind: str = "sync"
     retry_failed: bool = False  # failed photos are due now, whatever their delay
     check_files: bool = True  # check that downloaded photos' files are still on disk
+    people: Sequence[Person] | None = None  # overrides the configured [[events.people]]
+    clips: bool = False  # fetch every person's video clips, whatever their config says
 
 
 def run_cycle(
@@ -64,6 +76,7 @@ def run_cycle(
     """Sync the chosen events once. Raises SyncerError subclasses for whole-run failures."""
     stop = stop or threading.Event()
     report = CycleReport(started_at=utcnow(), dry_run=options.dry_run)
+    people = people_source(settings, options)  # every selfie read and checked before a call
     with ExitStack() as stack:
         api = stack.enter_context(api_client(settings, observer))  # a missing key: nothing made
         opening = ledger_snapshot(settings) if options.dry_run else open_ledger(settings)
@@ -84,6 +97,7 @@ def run_cycle(
         )
         bibs = _bib_source(settings, options)
         cycle = _Cycle(wiring, options, ledger, api, downloader, root, stop, progress, bibs)
+        cycle.add_people(settings, people, storage)
         run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
@@ -158,6 +172,28 @@ def _prepare(settings: Settings, ledger: Ledger, *, create: bool) -> RootInfo:
     return root
 
 
+def people_source(settings: Settings, options: CycleOptions) -> Callable[[int], list[Person]]:
+    """The people of each event, their selfies read and checked now (one line, 78, if bad)."""
+    if options.people is not None:
+        chosen = [replace(p, clips=p.clips or options.clips) for p in options.people]
+        return lambda _event_id: chosen
+    configured: dict[int, list[Person]] = {}
+    for event_id in settings.event_ids() or ():
+        configured[event_id] = unique_people(
+            [
+                read_person(
+                    entry.name,
+                    settings.base_dir / entry.selfie,  # an absolute selfie path stays as it is
+                    clips=entry.clips or options.clips,
+                    max_bytes=settings.people.max_selfie_size,
+                    where=f"event {event_id}",
+                )
+                for entry in settings.people_for(event_id)
+            ]
+        )
+    return lambda event_id: configured.get(event_id, [])
+
+
 def _bib_source(settings: Settings, options: CycleOptions) -> Callable[[int], list[str]]:
     if options.bibs is not None:
         chosen = list(options.bibs)
@@ -188,6 +224,9 @@ class _Cycle:
         self.stop = stop
         self.progress = progress or Progress()
         self.bibs = bibs
+        self.people: Callable[[int], list[Person]] = lambda _event_id: []
+        self.searches: PeopleSearch | None = None
+        self.clips: ClipFetcher | None = None
         self.planner = Planner(
             api,
             ledger,
@@ -208,6 +247,28 @@ class _Cycle:
             on_file=self.progress.file_done,
             on_bytes=self.progress.bytes,
             on_abandon=downloader.abandon,
+        )
+
+    def add_people(
+        self, settings: Settings, people: Callable[[int], list[Person]], storage: StorageClient
+    ) -> None:
+        """Selfie searches and clips for the people of each event (none in a dry run)."""
+        self.people = people
+        if self.options.dry_run:
+            return
+        api = self.planner.api
+        self.searches = PeopleSearch(
+            api, self.ledger, clock=utcnow, stop=self.stop, field=settings.people.selfie_field
+        )
+        self.clips = ClipFetcher(
+            api,
+            self.ledger,
+            storage,
+            self.root.temp_dir,
+            deadline=settings.people.clip_deadline,
+            clock=utcnow,
+            stop=self.stop,
+            fsync=self.wiring.fsync,
         )
 
     def run(self, report: CycleReport, event_ids: Sequence[int]) -> None:
@@ -232,10 +293,14 @@ class _Cycle:
         if self.stop.is_set():
             return
         self.planner.search_bibs(event_id, self.bibs(event_id), details)
+        people = self.people(event_id)
+        if self.searches is not None:
+            report.people = self.searches.run(event_id, people, details)
         if self.stop.is_set():
             return
         record = self.ledger.event(event_id) or event_record(event_id, details)
-        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record)
+        folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
+        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
         check = self.options.check_files and self.root.path.is_dir()
         gone = gone_from_disk(self.ledger, placer) if check else None
         if gone:
@@ -270,6 +335,7 @@ class _Cycle:
             )
         self.progress.downloads(event_id, self.coordinator.count_due(event_id))
         self.coordinator.run(placer, report)
+        self._fetch_clips(placer, people, details, report.people)
         if walk.complete and self.wiring.trash:
             report.trashed = trash_removed(
                 self.ledger,
@@ -278,6 +344,20 @@ class _Cycle:
                 max_share=self.wiring.trash_max_share,
                 today=utcnow(),
             )
+
+    def _fetch_clips(
+        self,
+        placer: Placer,
+        people: Sequence[Person],
+        details: EventDetails,
+        reports: list[PersonReport],
+    ) -> None:
+        searched = {report.name: report for report in reports}
+        for person in people:
+            report = searched.get(person.name)
+            if self.clips is None or self.stop.is_set() or not person.clips or report is None:
+                continue
+            self.clips.run(placer, person, details, report)
 
     def _workers(self) -> Workers:
         return ThreadWorkers(self.downloader, self.wiring.tuning.workers)

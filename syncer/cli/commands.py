@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
@@ -26,6 +27,7 @@ from syncer.cli.output import (
 from syncer.cli.progress import BarProgress, LogProgress, logs_above_bars
 from syncer.config import Settings, load_settings, masked_settings
 from syncer.errors import ConfigError, SyncerError
+from syncer.selfies import Person, read_person, unique_people
 from syncer.sync import CycleOptions, run_cycle
 
 if TYPE_CHECKING:
@@ -53,6 +55,7 @@ def load(args: argparse.Namespace) -> Settings:
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
     bibs = _bibs_flag(args.bibs, settings)
+    people = _people_flags(args.selfie, args.person, settings)
     _check_ledger_reachable(settings, write=not args.dry_run)
     options = CycleOptions(
         event_ids=args.event,
@@ -60,6 +63,8 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         dry_run=args.dry_run,
         retry_failed=args.retry_failed,
         check_files=args.check_files,
+        people=people,
+        clips=args.clips,
     )
     report, exit_code = _run_sync(args, settings, options)
     if args.json:
@@ -104,6 +109,30 @@ def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:
     if spec.strip().lower() == "none":
         return []
     return parse_bib_spec(spec, base_dir=settings.base_dir)
+
+
+def _people_flags(
+    selfies: list[Path] | None, names: list[str] | None, settings: Settings
+) -> list[Person] | None:
+    """--selfie PATH [--person NAME] pairs, by position; each selfie read and checked now."""
+    if not selfies:
+        if names:
+            raise ConfigError("--person names the person of a --selfie: pass --selfie PATH too")
+        return None
+    names = names or []
+    if len(names) > len(selfies):
+        raise ConfigError(f"{len(names)} --person names for {len(selfies)} --selfie files")
+    people = [
+        read_person(
+            names[index] if index < len(names) else None,
+            path,
+            clips=False,
+            max_bytes=settings.people.max_selfie_size,
+            where="--selfie",
+        )
+        for index, path in enumerate(selfies)
+    ]
+    return unique_people(people)
 
 
 def run_with_progress(

@@ -21,6 +21,8 @@ from syncer.config.sections import (
     EventSettings,
     HealthSettings,
     LogSettings,
+    PeopleSettings,
+    PersonSettings,
     ScheduleSettings,
     StorageSettings,
     unique_ids,
@@ -44,6 +46,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
+    people: PeopleSettings = PeopleSettings()
     events: Events = "all"
 
     _source_path: Path | None = PrivateAttr(default=None)
@@ -112,6 +115,11 @@ class Settings(BaseSettings):
         """The parsed BIB list of one event ([] when it has none)."""
         event = self.event(event_id)
         return [] if event is None else event.bib_list(self.base_dir)
+
+    def people_for(self, event_id: int) -> list[PersonSettings]:
+        """The ``[[events.people]]`` of one event ([] when it has none)."""
+        event = self.event(event_id)
+        return [] if event is None else list(event.people)
 
     def require_org(self) -> int:
         if self.api.org_id is None:
