@@ -108,6 +108,7 @@ class ClipFetcher:
         stop: threading.Event,
         fsync: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
+        wait: Callable[[float], bool] | None = None,  # True: stop asked (default: stop.wait)
     ) -> None:
         self._api = api
         self._ledger = ledger
@@ -118,6 +119,7 @@ class ClipFetcher:
         self._stop = stop
         self._fsync = fsync
         self._monotonic = monotonic
+        self._wait_for = wait or stop.wait
 
     def run(
         self, placer: Placer, person: Person, details: EventDetails, report: PersonReport
@@ -186,7 +188,7 @@ class ClipFetcher:
                     f"clipping job {job_id} still {job.status or 'unfinished'} after "
                     f"{waited:.0f} s (people.clip_deadline); polled again next run"
                 )
-            if self._stop.wait(delay):
+            if self._wait_for(delay):
                 raise ClipError(f"stopped while clipping job {job_id} was running")
             delay = min(delay * 2, POLL_MAX)
 
