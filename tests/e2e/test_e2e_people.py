@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,3 +195,53 @@ def test_bad_selfie_is_one_line_exit_78_before_any_call(
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2  # the error and, maybe, a hint
     assert world.sim.stats.api_requests == 0
+
+
+@pytest.mark.slow
+def test_a_missing_people_copy_is_restored_from_the_main_file(world: World) -> None:
+    bib = _bib_of(world)
+    _people_config(world, _selfie(world, bib))
+    run_ok(world, "sync")
+    served = sum(world.sim.stats.full_downloads.values())
+    image_id = sorted(_matched(world, bib))[0]
+    copy = _top(world) / "_people" / "Ana" / f"{image_id}.jpg"
+    copy.unlink()
+    run_ok(world, "sync")
+    assert os.path.samefile(copy, _top(world) / "_no_bib" / f"{image_id}.jpg")
+    assert sum(world.sim.stats.full_downloads.values()) == served
+
+
+@pytest.mark.slow
+def test_kill_9_during_a_clip_download_resumes(tmp_path: Path) -> None:
+    faults = Faults(clip_polls=1)
+    for world in make_world(tmp_path, photos=20, faults=faults, clip_bytes=400_000):
+        bib = _bib_of(world)
+        _people_config(world, _selfie(world, bib))
+        run_ok(world, "sync")  # the photos first, quickly
+        _people_config(world, _selfie(world, bib), clips=True)
+        faults.storage_bytes_per_second = 50_000  # a clip takes 8 s now
+        process = world.start("sync")
+        temp = world.root / ".syncer-tmp"
+        deadline = time.monotonic() + 60
+        while not list(temp.glob("*.part")) and time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)
+        assert list(temp.glob("*.part")), "no clip download began"
+        time.sleep(0.3)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+        clips = _top(world) / "_people" / "Ana" / "clips"
+        assert not clips.exists() or all(
+            f.read_bytes()[4:8] == b"ftyp" for f in clips.iterdir()
+        )  # only whole clips, ever
+        faults.storage_bytes_per_second = None
+        resumed = run_ok(world, "sync")
+        assert "FAILED" not in resumed.stdout
+        assert _calls(world, "clip_start") == 1  # the same job, polled again
+        files = sorted(clips.iterdir())
+        assert files
+        for clip in files:
+            blob = clip.read_bytes()
+            assert sum(size for _, size in boxes(blob)) == len(blob)
+        assert not list(temp.glob("*.part"))
+        assert _status_people(world)[0]["clips"] == len(files)
