@@ -7,6 +7,7 @@ the earlier ones (a photo leaves a person's folder only when it leaves the event
 from __future__ import annotations
 
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, func, select, update
@@ -15,6 +16,7 @@ from syncer.ledger.bibs import mark_dirty
 from syncer.ledger.engine import upsert_insert
 from syncer.ledger.models import clips, events, face_searches, person_members, photos
 from syncer.ledger.records import PersonSearch, PersonStatus, SeenImage
+from syncer.ledger.timestamps import require_utc
 from syncer.ledger.walks import ensure_event, insert_new
 
 _SEARCH_COLUMNS = (
@@ -221,3 +223,95 @@ def people_status(conn: Connection, event_id: int) -> list[PersonStatus]:
         )
         for person in sorted(counts, key=str.casefold)
     ]
+
+
+class PeopleRecords:
+    """The people part of :class:`~syncer.ledger.Ledger` (one transaction per method)."""
+
+    def _write(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def person_search(self, event_id: int, person: str, sha256: str) -> PersonSearch | None:
+        with self._read() as conn:
+            return person_search(conn, event_id, person, sha256)
+
+    def photo_mark(self, event_id: int) -> int:
+        with self._read() as conn:
+            return photo_mark(conn, event_id)
+
+    def begin_person_search(self, event_id: int, person: str, sha256: str, request_id: str) -> None:
+        with self._write() as conn:
+            begin_search(conn, event_id, person, sha256, request_id)
+
+    def record_person_matches(
+        self,
+        search: PersonSearch,
+        image_ids: Collection[str],
+        now: datetime,
+        *,
+        request_id: str,
+    ) -> int:
+        """A finished search's matches (kept, never removed) under the ``request_id`` that
+        answered; returns how many were new to the person."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return record_matches(
+                conn,
+                search.event_id,
+                search.person,
+                search.selfie_sha256,
+                image_ids,
+                now,
+                request_id,
+            )
+
+    def set_clip_job(
+        self,
+        search: PersonSearch,
+        *,
+        request_id: str | None,
+        source: str | None,
+        state: str,
+        error: str | None = None,
+    ) -> None:
+        with self._write() as conn:
+            set_clip(
+                conn,
+                search.event_id,
+                search.person,
+                search.selfie_sha256,
+                request_id=request_id,
+                source=source,
+                state=state,
+                error=error,
+            )
+
+    def record_clip(
+        self,
+        event_id: int,
+        person: str,
+        name: str,
+        relpath: str,
+        size: int,
+        sha256: str,
+        now: datetime,
+    ) -> None:
+        now = require_utc(now)
+        with self._write() as conn:
+            record_clip(conn, event_id, person, name, relpath, size, sha256, now)
+
+    def clip_names(self, event_id: int, person: str) -> set[str]:
+        with self._read() as conn:
+            return clip_names(conn, event_id, person)
+
+    def people_members(self, event_id: int) -> dict[str, tuple[str, ...]]:
+        """image id -> the people whose searches matched it."""
+        with self._read() as conn:
+            return members(conn, event_id)
+
+    def people_status(self, event_id: int) -> list[PersonStatus]:
+        with self._read() as conn:
+            return people_status(conn, event_id)

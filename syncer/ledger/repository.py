@@ -18,7 +18,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from syncer.errors import LedgerError, SyncerError
-from syncer.ledger import bibs, people, photos, reports, walks
+from syncer.ledger import bibs, photos, reports, walks
 from syncer.ledger.engine import (
     WRITE_OPTION,
     LedgerTarget,
@@ -31,13 +31,12 @@ from syncer.ledger.engine import (
 )
 from syncer.ledger.migrate import check_existing, upgrade_to_head
 from syncer.ledger.models import photos as photo_table
+from syncer.ledger.people import PeopleRecords
 from syncer.ledger.records import (
     BibPass,
     DuePhoto,
     EventRecord,
     EventStatus,
-    PersonSearch,
-    PersonStatus,
     PhotoResult,
     PlacedPhoto,
     SeenImage,
@@ -48,7 +47,7 @@ from syncer.ledger.timestamps import require_utc
 Placements = Sequence[tuple[str, str | None]]
 
 
-class Ledger:
+class Ledger(PeopleRecords):
     """Repository over the ledger database. Open it with :meth:`Ledger.open`."""
 
     def __init__(self, engine: Engine, target: LedgerTarget) -> None:
@@ -174,90 +173,6 @@ class Ledger:
         """Drop the memberships (and coverage) of BIBs not listed; return rows removed."""
         with self._write() as conn:
             return bibs.retain_bibs(conn, event_id, wanted)
-
-    # -- people (selfie searches, their matches, clips) ---------------------------------------
-
-    def person_search(self, event_id: int, person: str, sha256: str) -> PersonSearch | None:
-        with self._read() as conn:
-            return people.person_search(conn, event_id, person, sha256)
-
-    def photo_mark(self, event_id: int) -> int:
-        with self._read() as conn:
-            return people.photo_mark(conn, event_id)
-
-    def begin_person_search(self, event_id: int, person: str, sha256: str, request_id: str) -> None:
-        with self._write() as conn:
-            people.begin_search(conn, event_id, person, sha256, request_id)
-
-    def record_person_matches(
-        self,
-        search: PersonSearch,
-        image_ids: Collection[str],
-        now: datetime,
-        *,
-        request_id: str,
-    ) -> int:
-        """A finished search's matches (kept, never removed) under the ``request_id`` that
-        answered; returns how many were new to the person."""
-        now = require_utc(now)
-        with self._write() as conn:
-            return people.record_matches(
-                conn,
-                search.event_id,
-                search.person,
-                search.selfie_sha256,
-                image_ids,
-                now,
-                request_id,
-            )
-
-    def set_clip_job(
-        self,
-        search: PersonSearch,
-        *,
-        request_id: str | None,
-        source: str | None,
-        state: str,
-        error: str | None = None,
-    ) -> None:
-        with self._write() as conn:
-            people.set_clip(
-                conn,
-                search.event_id,
-                search.person,
-                search.selfie_sha256,
-                request_id=request_id,
-                source=source,
-                state=state,
-                error=error,
-            )
-
-    def record_clip(
-        self,
-        event_id: int,
-        person: str,
-        name: str,
-        relpath: str,
-        size: int,
-        sha256: str,
-        now: datetime,
-    ) -> None:
-        now = require_utc(now)
-        with self._write() as conn:
-            people.record_clip(conn, event_id, person, name, relpath, size, sha256, now)
-
-    def clip_names(self, event_id: int, person: str) -> set[str]:
-        with self._read() as conn:
-            return people.clip_names(conn, event_id, person)
-
-    def people_members(self, event_id: int) -> dict[str, tuple[str, ...]]:
-        """image id -> the people whose searches matched it."""
-        with self._read() as conn:
-            return people.members(conn, event_id)
-
-    def people_status(self, event_id: int) -> list[PersonStatus]:
-        with self._read() as conn:
-            return people.people_status(conn, event_id)
 
     # -- downloads ---------------------------------------------------------------------------
 
