@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from syncer.api import ApiClient, EventDetails
-from syncer.errors import ApiError, AuthError
+from syncer.api import ApiClient, EventDetails, FaceSearchResult
+from syncer.errors import ApiError, AuthError, BadRequestError, NotFoundError
 from syncer.ledger import Ledger, PersonSearch
 from syncer.report import PersonReport
 from syncer.selfies import Person
@@ -110,7 +110,28 @@ class PeopleSearch:
 
     def _matches(self, event_id: int, person: Person, request_id: str) -> tuple[str, set[str]]:
         """Every photo the search matches, and the request_id 9Pic answered under."""
-        first = self._api.face_search(
+        try:
+            first = self._post(event_id, person, request_id)
+        except (BadRequestError, NotFoundError) as exc:
+            # 9Pic may refuse a request_id it did not make (undocumented): let it make one
+            log.info(
+                "event %d: person %s: the search refused request_id %s (%s); sent without one",
+                event_id,
+                person.name,
+                request_id,
+                exc.api_message,
+            )
+            first = self._post(event_id, person, None)
+        answered = first.request_id or request_id
+        found = {image.image_id for image in first.images}
+        if first.pagination.has_next_page and first.images:
+            pages = self._api.face_pages(event_id, answered, page_size=PAGE_SIZE, start_page=2)
+            for page in pages:
+                found.update(image.image_id for image in page.images)
+        return answered, found
+
+    def _post(self, event_id: int, person: Person, request_id: str | None) -> FaceSearchResult:
+        return self._api.face_search(
             event_id,
             person.data,
             filename=person.filename,
@@ -119,10 +140,3 @@ class PeopleSearch:
             page_size=PAGE_SIZE,
             field=self._field,
         )
-        answered = first.request_id or request_id
-        found = {image.image_id for image in first.images}
-        if first.pagination.has_next_page and first.images:
-            pages = self._api.face_pages(event_id, answered, page_size=PAGE_SIZE, start_page=2)
-            for page in pages:
-                found.update(image.image_id for image in page.images)
-        return answered, found

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
+from harness.api import BASE, EVENT, KEY, ORG, envelope, image
 from syncer.api import ApiClient, EventDetails, RetryPolicy, StorageClient
 from syncer.clips import ClipFetcher
 from syncer.layout import DEFAULT_PEOPLE_TEMPLATE, DEFAULT_TEMPLATE, NameRules, Template
@@ -224,3 +226,35 @@ def test_a_clip_that_404s_once_is_fetched_on_the_next_try(bench: Bench) -> None:
     assert report.error is None
     assert report.clips > 0
     assert bench.sim.stats.storage_requests_with_api_key == 0
+
+
+def test_a_refused_request_id_is_left_to_9pic(tmp_path: Path) -> None:
+    """A server that refuses client-chosen request_ids (undocumented) still gets a search."""
+    sent: list[dict[str, str]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(dict(request.url.params))
+        if "request_id" in request.url.params:
+            return envelope(None, status=400, message="unknown request_id")
+        data = {"request_id": "srv-1", "images": [image("p1"), image("p2")], "pagination": {}}
+        return envelope(data)
+
+    api = ApiClient(
+        base_url=BASE,
+        org_id=ORG,
+        api_key=SecretStr(KEY),
+        http=httpx.Client(transport=httpx.MockTransport(handle)),
+    )
+    selfie = tmp_path / "me.jpg"
+    selfie.write_bytes(selfie_jpeg())
+    person = read_person("Me", selfie, clips=False, max_bytes=100_000, where="test")
+    details = EventDetails.model_validate({"event_id": EVENT, "selfie_search": True})
+    with api, Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        searches = PeopleSearch(api, ledger, clock=lambda: T0, stop=threading.Event())
+        [report] = searches.run(EVENT, [person], details)
+        search = ledger.person_search(EVENT, "Me", person.sha256)
+    assert report.error is None
+    assert report.matches == 2
+    assert [("request_id" in params) for params in sent] == [True, False]
+    assert search is not None
+    assert search.request_id == "srv-1"
