@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from syncer.api import ApiClient, RetryPolicy, backoff
+from syncer.api import ApiClient, PresignResult, RetryPolicy, backoff
 from syncer.downloader import Abandoned, Job, Stored, fsync_dirs
 from syncer.errors import LinkExpiredError, StorageError, TransferError, UntrustedHostError
 from syncer.ledger import DuePhoto, Ledger, PhotoResult
@@ -61,6 +61,28 @@ class Tuning:
     soon: RetryPolicy = SOON
     later: RetryPolicy = LATER
     min_free: int = 0
+
+
+Presign = Callable[[int, list[str]], PresignResult]
+"""Presigned URLs for up to ``Tuning.presign_batch`` image ids of one event."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which due photos one run takes and where their download links come from.
+
+    The default is every due photo of the event, linked through ``image_ids``. A selection (a
+    BIB-only run, a timeline window) names its ``image_ids``; its ``links`` may replace the
+    ``image_ids`` presign. A run that did not see the whole gallery is not ``conclusive``: an
+    id 9Pic refuses is asked again on a later run, never marked unavailable.
+    """
+
+    image_ids: frozenset[str] | None = None
+    links: Presign | None = None
+    conclusive: bool = True
+
+
+EVERY_PHOTO = Scope()
 
 
 @dataclass
@@ -163,14 +185,22 @@ class Coordinator:
         self.monotonic = monotonic
         self.rng = rng or random.Random()  # noqa: S311 (retry jitter, not cryptography)
 
-    def count_due(self, event_id: int) -> int:
+    def count_due(self, event_id: int, scope: Scope = EVERY_PHOTO) -> int:
+        if scope.image_ids is not None:
+            return len(self.due_among(event_id, scope.image_ids))
         return self.ledger.count_due(event_id, self.clock(), any_failed=self.retry_failed)
 
-    def run(self, placer: Placer, report: EventReport) -> None:
-        """Download every due photo of the event (until stopped); results land in ``report``."""
-        report.due = self.count_due(placer.event.event_id)
+    def due_among(self, event_id: int, image_ids: frozenset[str]) -> list[DuePhoto]:
+        return self.ledger.due_among(
+            event_id, image_ids, self.clock(), any_failed=self.retry_failed
+        )
+
+    def run(self, placer: Placer, report: EventReport, scope: Scope = EVERY_PHOTO) -> None:
+        """Download every due photo of the event in ``scope`` (until stopped); results land
+        in ``report``."""
+        report.due = self.count_due(placer.event.event_id, scope)
         if report.due:
-            _EventRun(self, placer, report).run()
+            _EventRun(self, placer, report, scope).run()
 
 
 @dataclass
@@ -180,6 +210,7 @@ class _EventRun:
     owner: Coordinator
     placer: Placer
     report: EventReport
+    scope: Scope
     in_flight: _InFlight = field(default_factory=_InFlight)
     waiting: _Waiting = field(default_factory=_Waiting)
     results: list[PhotoResult] = field(default_factory=list)
@@ -229,18 +260,28 @@ class _EventRun:
 
     def _due_batches(self) -> Iterator[list[_Work]]:
         owner, placer = self.owner, self.placer
-        after, size, now = 0, owner.tuning.presign_batch, owner.clock()
-        event_id = placer.event.event_id
-        while batch := owner.ledger.due(
-            event_id, now, after_id=after, limit=size, any_failed=owner.retry_failed
-        ):
-            after = batch[-1].photo_id
+        for batch in self._due_photos():
             wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
             fixed = avoid_collisions(owner.ledger, wanted, case_insensitive=owner.case_insensitive)
             yield [
                 _Work(p, fixed[p.photo_id], tuple(placer.path(rel) for rel, _ in fixed[p.photo_id]))
                 for p in batch
             ]
+
+    def _due_photos(self) -> Iterator[list[DuePhoto]]:
+        """The due photos of the scope, a presign batch at a time."""
+        owner, size = self.owner, self.owner.tuning.presign_batch
+        event_id = self.placer.event.event_id
+        if self.scope.image_ids is not None:
+            chosen = owner.due_among(event_id, self.scope.image_ids)
+            yield from (chosen[i : i + size] for i in range(0, len(chosen), size))
+            return
+        after, now = 0, owner.clock()
+        while batch := owner.ledger.due(
+            event_id, now, after_id=after, limit=size, any_failed=owner.retry_failed
+        ):
+            after = batch[-1].photo_id
+            yield batch
 
     def _refill(self) -> None:
         tuning = self.owner.tuning
@@ -266,7 +307,8 @@ class _EventRun:
 
     def _presign_and_submit(self, batch: list[_Work]) -> None:
         by_id = {work.photo.image_id: work for work in batch}
-        answer = self.owner.api.presign(self.placer.event.event_id, list(by_id))
+        presign = self.scope.links or self.owner.api.presign
+        answer = presign(self.placer.event.event_id, list(by_id))
         for image_id, item in answer.urls.items():
             self._submit("fetch", by_id.pop(image_id), item.url)
         for image_id, error in answer.failed.items():
@@ -356,8 +398,9 @@ class _EventRun:
         self.waiting.put(self.owner.monotonic() + delay, work)
 
     def _refused(self, work: _Work) -> None:
-        """9Pic answered 400 for this id alone: gone if the listing agrees, else ask later."""
-        if work.photo.missing_walks > 0:
+        """9Pic answered 400 for this id alone: gone if the listing agrees (and this run may
+        judge it), else ask later."""
+        if self.scope.conclusive and work.photo.missing_walks > 0:
             self._give_up(work, GONE)
         else:
             self._defer(work, "9Pic refused this photo's id (400); asked again on a later run")

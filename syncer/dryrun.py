@@ -7,9 +7,10 @@ changed, and photos that would be moved to the trash.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
-from syncer.ledger import Ledger
+from syncer.ledger import DuePhoto, Ledger
 from syncer.placement import Placer, avoid_collisions, trash_path
 from syncer.report import Step
 
@@ -24,21 +25,21 @@ def planned_steps(
     any_failed: bool,
     trash_share: float | None,
     known: int,
+    only: frozenset[str] | None = None,
 ) -> list[Step]:
-    """Every step of one event, in the order a run takes them."""
+    """Every step of one event (of its photos ``only``, when given), in a run's order."""
     steps = replacement_steps(ledger, placer)
-    steps += _downloads(ledger, placer, now, any_failed)
+    steps += _downloads(ledger, placer, now, any_failed, only)
     if trash_share is not None:
         steps += _trash(ledger, placer, now, int(known * trash_share))
     return steps
 
 
-def _downloads(ledger: Ledger, placer: Placer, now: datetime, any_failed: bool) -> list[Step]:
+def _downloads(
+    ledger: Ledger, placer: Placer, now: datetime, any_failed: bool, only: frozenset[str] | None
+) -> list[Step]:
     steps: list[Step] = []
-    after = 0
-    event_id = placer.event.event_id
-    while batch := ledger.due(event_id, now, after_id=after, limit=PAGE, any_failed=any_failed):
-        after = batch[-1].photo_id
+    for batch in _due(ledger, placer.event.event_id, now, any_failed, only):
         wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
         fixed = avoid_collisions(ledger, wanted, case_insensitive=False)
         for photo in batch:
@@ -46,6 +47,18 @@ def _downloads(ledger: Ledger, placer: Placer, now: datetime, any_failed: bool) 
             steps.append(Step("download", first, image_id=photo.image_id))
             steps += [Step("link", rel, first, photo.image_id) for rel in others]
     return steps
+
+
+def _due(
+    ledger: Ledger, event_id: int, now: datetime, any_failed: bool, only: frozenset[str] | None
+) -> Iterator[list[DuePhoto]]:
+    if only is not None:
+        yield ledger.due_among(event_id, only, now, any_failed=any_failed)
+        return
+    after = 0
+    while batch := ledger.due(event_id, now, after_id=after, limit=PAGE, any_failed=any_failed):
+        after = batch[-1].photo_id
+        yield batch
 
 
 def replacement_steps(ledger: Ledger, placer: Placer) -> list[Step]:

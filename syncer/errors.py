@@ -7,6 +7,7 @@ translated at the module boundary with ``raise ... from exc``.
 ::
 
     SyncerError                     1   a bug: should never reach the user
+    ├── UsageError                  2   flags that cannot go together, or a bad flag value
     ├── ConfigError                78   bad settings, template, BIB spec, missing key/org
     ├── StorageError               74   the photo root or ledger storage cannot be used
     │   ├── RootUnavailableError   74   root missing, unwritable, or NAS marker missing
@@ -52,6 +53,12 @@ class SyncerError(Exception):
     @property
     def message(self) -> str:
         return str(self.args[0]) if self.args else self.__class__.__name__
+
+
+class UsageError(SyncerError):
+    """The command line asks for something that cannot be done (told in one line)."""
+
+    exit_code = 2
 
 
 class ConfigError(SyncerError):

@@ -181,7 +181,8 @@ def bib_dirname(bib: str, rules: NameRules, *, budget: int | None = None) -> str
     name = sanitize_component(bib, NameRules(rules.portable, limit))
     if name == _composed(bib) and not _needs_suffix(name):
         return name
-    suffix = "~" + hashlib.sha256(bib.encode()).hexdigest()[:BIB_SUFFIX_HEX]
+    # surrogatepass: a lone surrogate (never a valid BIB or name) still hashes, not crashes
+    suffix = "~" + hashlib.sha256(bib.encode("utf-8", "surrogatepass")).hexdigest()[:BIB_SUFFIX_HEX]
     base = sanitize_component(bib, NameRules(rules.portable, max(1, limit - len(suffix) - 1)))
     return ("_" if base.startswith(".") else "") + base + suffix
 

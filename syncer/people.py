@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from syncer.api import ApiClient, EventDetails, FaceSearchResult
+from syncer.api import ApiClient, EventDetails, FaceSearchResult, OriginalsMethod
 from syncer.errors import ApiError, AuthError, BadRequestError, NotFoundError
 from syncer.ledger import Ledger, PersonSearch
 from syncer.report import PersonReport
+from syncer.selection import Found
 from syncer.selfies import Person
 
 log = logging.getLogger("syncer.people")
@@ -43,11 +44,19 @@ class PeopleSearch:
         self._clock = clock
         self._stop = stop
         self._field = field
+        self.found: dict[str, Found] = {}  # person -> the last search's request_id and matches
 
     def run(
-        self, event_id: int, people: Sequence[Person], details: EventDetails
+        self,
+        event_id: int,
+        people: Sequence[Person],
+        details: EventDetails,
+        *,
+        fresh: bool = False,
     ) -> list[PersonReport]:
-        """Search for each person (when due); a failed search is that person's failure."""
+        """Search for each person (when due, or every time with ``fresh``); a failed search is
+        that person's failure. :attr:`found` holds what this call's searches matched."""
+        self.found = {}
         if not people:
             return []
         if not details.selfie_search:
@@ -65,7 +74,7 @@ class PeopleSearch:
             report = PersonReport(person.name)
             reports.append(report)
             try:
-                self._search(event_id, person, report)
+                self._search(event_id, person, report, fresh=fresh)
             except AuthError:
                 raise
             except ApiError as exc:
@@ -78,10 +87,10 @@ class PeopleSearch:
                 )
         return reports
 
-    def _search(self, event_id: int, person: Person, report: PersonReport) -> None:
+    def _search(self, event_id: int, person: Person, report: PersonReport, *, fresh: bool) -> None:
         search = self._ledger.person_search(event_id, person.name, person.sha256)
         covered = None if search is None else search.covered_mark
-        if covered is not None and covered >= self._ledger.photo_mark(event_id):
+        if not fresh and covered is not None and covered >= self._ledger.photo_mark(event_id):
             log.debug(
                 "event %d: person %s: no new photos since the last search", event_id, person.name
             )
@@ -89,6 +98,7 @@ class PeopleSearch:
         search = self._begin(event_id, person, search)
         report.searched = True
         request_id, image_ids = self._matches(event_id, person, search.request_id)
+        self.found[person.name] = Found(request_id, frozenset(image_ids))
         report.matches = self._ledger.record_person_matches(
             search, image_ids, self._clock(), request_id=request_id
         )
@@ -140,3 +150,29 @@ class PeopleSearch:
             page_size=PAGE_SIZE,
             field=self._field,
         )
+
+
+class SelfieSelector:
+    """``--selfie PATH --only``: each person's search, their photos linked by the method
+    ``selfie`` with the search's ``request_id``. Every run searches afresh: without a walk,
+    nothing else would tell that the event has new photos."""
+
+    method: OriginalsMethod = "selfie"
+
+    def __init__(
+        self, searches: PeopleSearch, people: Sequence[Person], details: EventDetails
+    ) -> None:
+        self._searches = searches
+        self._people = people
+        self._details = details
+        self.reports: list[PersonReport] = []  # what find() did for each person
+
+    def gate(self, details: EventDetails) -> str | None:
+        if details.selfie_search:
+            return None
+        return "selfie search is disabled for this event; its people's photos cannot be selected"
+
+    def find(self, event_id: int) -> list[Found]:
+        self.reports = self._searches.run(event_id, self._people, self._details, fresh=True)
+        found = self._searches.found
+        return [found[p.name] for p in self._people if p.name in found and found[p.name].image_ids]

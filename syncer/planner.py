@@ -13,6 +13,7 @@ from syncer.api import ApiClient, EventDetails
 from syncer.bib_pass import BibSearchPass
 from syncer.ledger import BibPass, EventRecord, Ledger, SeenImage
 from syncer.prefetch import Prefetcher
+from syncer.windows import Window
 
 log = logging.getLogger("syncer.planner")
 
@@ -93,6 +94,23 @@ class Planner:
         result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())
         result.complete = True
         return result
+
+    def walk_window(self, event_id: int, window: Window) -> tuple[WalkResult, frozenset[str]]:
+        """Page through the photos captured in ``window`` (Timeline images), recording each
+        page; return the walk's counts (never complete) and the ids it listed."""
+        result, listed = WalkResult(), set[str]()
+        start, end = window.seconds(self._clock())
+        for page in self.api.timeline_pages(event_id, start, end):
+            images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
+            result.new += self._ledger.add_found(event_id, images, self._clock())
+            result.pages += 1
+            result.seen += len(images)
+            listed.update(image.image_id for image in images)
+            if self._on_page is not None:
+                self._on_page(event_id, len(images), page.pagination.total_pages)
+            if self._stop.is_set():
+                break
+        return result, frozenset(listed)
 
     def search_bibs(self, event_id: int, bibs: Sequence[str], details: EventDetails) -> int:
         """Search the BIBs whose last complete search has not seen every photo of the event.

@@ -16,12 +16,12 @@ from dataclasses import dataclass, replace
 from syncer.api import ApiClient, EventDetails, Observer, StorageClient
 from syncer.clips import ClipFetcher
 from syncer.config import Settings
-from syncer.coordinator import Coordinator
+from syncer.coordinator import EVERY_PHOTO, Coordinator, Scope
 from syncer.downloader import Downloader
 from syncer.dryrun import planned_steps
 from syncer.errors import AuthError, ConfigError, NotFoundError
 from syncer.ledger import Ledger
-from syncer.people import PeopleSearch
+from syncer.people import PeopleSearch, SelfieSelector
 from syncer.placement import (
     PeopleFolders,
     Placer,
@@ -34,7 +34,9 @@ from syncer.planner import Planner, WalkResult, event_record, utcnow
 from syncer.relayout import layout_changed
 from syncer.report import CycleReport, EventReport, PersonReport
 from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
+from syncer.selection import BibSelector, Found, Selector, selection_scope
 from syncer.selfies import Person, read_person, unique_people
+from syncer.windows import Window
 from syncer.wiring import CycleWiring, api_client, ledger_exists, ledger_snapshot, open_ledger
 from syncer.workers import ThreadWorkers, Workers
 
@@ -63,6 +65,8 @@ class CycleOptions:
     check_files: bool = True  # check that downloaded photos' files are still on disk
     people: Sequence[Person] | None = None  # overrides the configured [[events.people]]
     clips: bool = False  # fetch every person's video clips, whatever their config says
+    only: bool = False  # only the photos the searches select (``bibs``, ``people``): no walk
+    window: Window | None = None  # overrides each event's configured timeline window
 
 
 def run_cycle(
@@ -98,6 +102,7 @@ def run_cycle(
         bibs = _bib_source(settings, options)
         cycle = _Cycle(wiring, options, ledger, api, downloader, root, stop, progress, bibs)
         cycle.add_people(settings, people, storage)
+        cycle.windows = _window_source(settings, options)
         run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
@@ -201,6 +206,13 @@ def _bib_source(settings: Settings, options: CycleOptions) -> Callable[[int], li
     return settings.bibs_for
 
 
+def _window_source(settings: Settings, options: CycleOptions) -> Callable[[int], Window | None]:
+    if options.window is not None:
+        chosen = options.window
+        return lambda _event_id: chosen
+    return settings.window_for
+
+
 class _Cycle:
     """One cycle's collaborators, and the steps each event goes through."""
 
@@ -227,6 +239,7 @@ class _Cycle:
         self.people: Callable[[int], list[Person]] = lambda _event_id: []
         self.searches: PeopleSearch | None = None
         self.clips: ClipFetcher | None = None
+        self.windows: Callable[[int], Window | None] = lambda _event_id: None
         self.planner = Planner(
             api,
             ledger,
@@ -288,16 +301,11 @@ class _Cycle:
     def _sync_event(self, event_id: int, report: EventReport) -> None:
         details = self.planner.refresh_event(event_id)
         report.name = details.event_name
-        walk = self.planner.walk(event_id)
-        _merge_walk(report, walk)
-        if self.stop.is_set():
-            return
-        self.planner.search_bibs(event_id, self.bibs(event_id), details)
         people = self.people(event_id)
-        if self.searches is not None:
-            report.people = self.searches.run(event_id, people, details)
-        if self.stop.is_set():
+        planned = self._plan(event_id, details, people, report)
+        if planned is None or self.stop.is_set():
             return
+        walk, scope = planned
         record = self.ledger.event(event_id) or event_record(event_id, details)
         folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
         placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
@@ -313,7 +321,7 @@ class _Cycle:
             report.gone_from_disk = len(gone)
             restore_gone(self.ledger, gone)
         if self.options.dry_run:
-            report.due = self.coordinator.count_due(event_id)
+            report.due = self.coordinator.count_due(event_id, scope)
             report.plan = planned_steps(
                 self.ledger,
                 placer,
@@ -323,6 +331,7 @@ class _Cycle:
                 if walk.complete and self.wiring.trash
                 else None,
                 known=walk.seen + walk.missing,
+                only=scope.image_ids,
             )
             return
         report.relinked, _ = reconcile(self.ledger, placer, self.downloader)
@@ -333,10 +342,10 @@ class _Cycle:
                 "move the others",
                 event_id,
             )
-        self.progress.downloads(event_id, self.coordinator.count_due(event_id))
-        self.coordinator.run(placer, report)
+        self.progress.downloads(event_id, self.coordinator.count_due(event_id, scope))
+        self.coordinator.run(placer, report, scope)
         self._fetch_clips(placer, people, details, report.people)
-        if walk.complete and self.wiring.trash:
+        if walk.complete and scope.conclusive and self.wiring.trash:
             report.trashed = trash_removed(
                 self.ledger,
                 placer,
@@ -358,6 +367,93 @@ class _Cycle:
             if self.clips is None or self.stop.is_set() or not person.clips or report is None:
                 continue
             self.clips.run(placer, person, details, report)
+
+    def _plan(
+        self, event_id: int, details: EventDetails, people: list[Person], report: EventReport
+    ) -> tuple[WalkResult, Scope] | None:
+        """Record what exists upstream (the gallery, a window, or the selected photos) and
+        say which photos this run takes; None when the event is skipped or the run stopped.
+
+        Only a complete gallery walk may lead to trash or unavailable photos: a window or a
+        selection never saw the whole gallery.
+        """
+        if self.options.only:
+            return self._select(event_id, details, people, report)
+        window = self.windows(event_id)
+        if window is not None:
+            planned = self._walk_window(event_id, details, window, report)
+        else:
+            walk = self.planner.walk(event_id)
+            _merge_walk(report, walk)
+            if self.stop.is_set():
+                return None
+            self.planner.search_bibs(event_id, self.bibs(event_id), details)
+            planned = walk, EVERY_PHOTO
+        if planned is not None and self.searches is not None and not self.stop.is_set():
+            report.people = self.searches.run(event_id, people, details)
+        return planned
+
+    def _walk_window(
+        self, event_id: int, details: EventDetails, window: Window, report: EventReport
+    ) -> tuple[WalkResult, Scope] | None:
+        if not details.timeline_search:
+            self._skip(
+                event_id,
+                report,
+                f"timeline search is disabled for this event; window {window.describe()} "
+                "not synced (remove the window to sync the whole gallery)",
+            )
+            return None
+        log.info("event %d: walking the timeline window %s", event_id, window.describe())
+        walk, listed = self.planner.walk_window(event_id, window)
+        _merge_walk(report, walk)
+        if self.stop.is_set():
+            return None
+        self.planner.search_bibs(event_id, self.bibs(event_id), details)
+        return walk, Scope(image_ids=listed, conclusive=False)
+
+    def _select(
+        self, event_id: int, details: EventDetails, people: list[Person], report: EventReport
+    ) -> tuple[WalkResult, Scope] | None:
+        picks: list[tuple[Selector, list[Found]]] = []
+        for selector in self._selectors(people, details):
+            refused = selector.gate(details)
+            if refused is not None:
+                self._skip(event_id, report, refused)
+                continue
+            found = selector.find(event_id)
+            if self.stop.is_set():
+                return None
+            picks.append((selector, found))
+            report.seen += sum(len(one.image_ids) for one in found)
+            if isinstance(selector, SelfieSelector):
+                report.people = selector.reports
+        if not picks:
+            return None
+        return WalkResult(), selection_scope(self.planner.api, picks)
+
+    def _selectors(self, people: list[Person], details: EventDetails) -> list[Selector]:
+        """The selections of an ``--only`` run (one method each)."""
+        selectors: list[Selector] = []
+        if self.options.people and self.searches is not None:  # --selfie given
+            selectors.append(SelfieSelector(self.searches, people, details))
+        if self.options.bibs:
+            selectors.append(
+                BibSelector(
+                    self.planner.api,
+                    self.ledger,
+                    self.options.bibs,
+                    clock=utcnow,
+                    stop=self.stop,
+                    threads=self.wiring.api_threads,
+                    on_bibs=self.progress.bibs,
+                )
+            )
+        return selectors
+
+    def _skip(self, event_id: int, report: EventReport, reason: str) -> None:
+        report.error = reason
+        log.error("event %d skipped: %s", event_id, reason)
 
     def _workers(self) -> Workers:
         return ThreadWorkers(self.downloader, self.wiring.tuning.workers)

@@ -33,12 +33,13 @@ ALLOWED: dict[str, set[str]] = {
     "private_paths": set(),
     "bibs": {"errors"},
     "selfies": {"errors"},
+    "windows": set(),
     "layout": {"errors"},
     "lock": {"errors", "private_paths"},
     "ledger": {"errors", "private_paths"},  # knows nothing of the API
     "migrations": {"ledger.models"},
     "sim": {"errors"},  # the simulator does not use the client it stands in for
-    "config": {"errors", "bibs", "layout", "units"},
+    "config": {"errors", "bibs", "layout", "units", "windows"},
     "logs": {"config"},
     "api": {"syncer", "errors"},  # knows nothing of the ledger
     # one cycle
@@ -47,9 +48,9 @@ ALLOWED: dict[str, set[str]] = {
     "workers": {"errors", "downloader"},
     "placement": {"layout", "ledger", "downloader", "root"},
     "bib_pass": {"errors", "ledger"},
-    "people": {"api", "errors", "ledger", "report", "selfies"},
+    "people": {"api", "errors", "ledger", "report", "selection", "selfies"},
     "clips": {"api", "errors", "layout", "ledger", "placement", "report", "root", "selfies"},
-    "planner": {"api", "bib_pass", "ledger", "prefetch"},
+    "planner": {"api", "bib_pass", "ledger", "prefetch", "windows"},
     "coordinator": {
         "api",
         "errors",
@@ -60,6 +61,7 @@ ALLOWED: dict[str, set[str]] = {
         "root",
         "workers",
     },
+    "selection": {"api", "bib_pass", "coordinator", "errors", "ledger"},
     "dryrun": {"ledger", "placement", "report"},
     "relayout": {
         "api",
@@ -87,6 +89,8 @@ ALLOWED: dict[str, set[str]] = {
         "relayout",
         "coordinator",
         "root",
+        "selection",
+        "windows",
         "wiring",
         "workers",
         "people",
@@ -129,6 +133,7 @@ ALLOWED: dict[str, set[str]] = {
         "verify",
         "daemon",
         "sim",
+        "windows",
         "wiring",
     },
     "__main__": {"cli"},

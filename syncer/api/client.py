@@ -284,6 +284,20 @@ class ApiClient:
 
         return walk(fetch, label=f"POST {path}")
 
+    def links_for(
+        self,
+        event_id: int,
+        method: OriginalsMethod,
+        identifier: str,
+        expected: Sequence[str],
+    ) -> PresignResult:
+        """Every page of ``method``'s presigned URLs for ``identifier`` (a BIB, a request_id),
+        each URL mapped by its file name to one of the ``expected`` ids (what the matching
+        search found); URLs that map to none are left out, expected ids without one are
+        ``missing``."""
+        pages = self.originals(event_id, method, identifier, page_size=ORIGINALS_MAX)
+        return reconcile(list(dict.fromkeys(expected)), pages)
+
     def presign(self, event_id: int, image_ids: Sequence[str]) -> PresignResult:
         """Presigned URLs for 1 to 60 image ids, each id sorted into exactly one outcome."""
         ids = batch_ids(image_ids)

@@ -65,6 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--clips", action="store_true", help="also fetch each person's video clips (Motion)"
     )
+    sync.add_argument(
+        "--only",
+        action="store_true",
+        help="download only the photos of the --bibs given (no gallery walk; never trashes)",
+    )
+    sync.add_argument(
+        "--from",
+        dest="window_from",
+        metavar="WHEN",
+        help="walk only photos captured from WHEN on (ISO 8601 with offset, or a UTC date)",
+    )
+    sync.add_argument(
+        "--until",
+        dest="window_until",
+        metavar="WHEN",
+        help="... and before WHEN (a date: to the end of that UTC day)",
+    )
     sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
     sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
     sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
@@ -86,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     events = _command(sub, "events", help="list the organisation's events")
     _output_flags(events)
+    timeline = _command(sub, "timeline", help="an event's photos per UTC day and hour")
+    timeline.add_argument("--event", type=int, required=True, metavar="ID")
+    _output_flags(timeline)
     status = _command(sub, "status", help="what the ledger knows, per event")
     status.add_argument("--event", type=int, action="append", metavar="ID")
     _output_flags(status)
@@ -275,6 +295,7 @@ def _dispatch(args: argparse.Namespace, redact: RedactFilter) -> int:
     handler = {
         "sync": commands.sync,
         "events": commands.events,
+        "timeline": commands.timeline,
         "status": commands.status,
         "verify": commands.verify,
         "relayout": commands.relayout,

@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from dataclasses import asdict
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,15 +21,17 @@ from syncer.cli.output import (
     print_relayout,
     print_settings,
     print_status,
+    print_timeline,
     print_verify,
     status_dicts,
     verify_dict,
 )
 from syncer.cli.progress import BarProgress, LogProgress, logs_above_bars
 from syncer.config import Settings, load_settings, masked_settings
-from syncer.errors import ConfigError, SyncerError
+from syncer.errors import ConfigError, SyncerError, UsageError
 from syncer.selfies import Person, read_person, unique_people
 from syncer.sync import CycleOptions, run_cycle
+from syncer.windows import Window, parse_bound
 
 if TYPE_CHECKING:
     from syncer.metrics import Metrics
@@ -54,8 +57,12 @@ def load(args: argparse.Namespace) -> Settings:
 
 
 def sync(args: argparse.Namespace, settings: Settings) -> int:
+    window = _window_flags(args.window_from, args.window_until)
+    _check_only(args, window)
     bibs = _bibs_flag(args.bibs, settings)
     people = _people_flags(args.selfie, args.person, settings)
+    if args.only and not bibs and not people:
+        raise UsageError(ONLY_NEEDS_SELECTION)
     _check_ledger_reachable(settings, write=not args.dry_run)
     options = CycleOptions(
         event_ids=args.event,
@@ -65,6 +72,8 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         check_files=args.check_files,
         people=people,
         clips=args.clips,
+        only=args.only,
+        window=window,
     )
     report, exit_code = _run_sync(args, settings, options)
     if args.json:
@@ -72,6 +81,41 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print_cycle(report)
     return exit_code
+
+
+def _window_flags(start: str | None, end: str | None) -> Window | None:
+    """--from / --until: a timeline window, or None; a bad one is one line (exit 2)."""
+    if start is None and end is None:
+        return None
+    bounds = [
+        _bound(flag, text, end=flag == "--until")
+        for flag, text in (("--from", start), ("--until", end))
+    ]
+    try:
+        return Window(*bounds)
+    except ValueError as exc:
+        raise UsageError(f"--from/--until: {exc}") from None
+
+
+def _bound(flag: str, text: str | None, *, end: bool) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_bound(text, end=end)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def _check_only(args: argparse.Namespace, window: Window | None) -> None:
+    if not args.only:
+        return
+    if window is not None:
+        raise UsageError("--only cannot go with --from/--until: sync a BIB selection or a window")
+    if args.bibs is None and not args.selfie:
+        raise UsageError(ONLY_NEEDS_SELECTION)
+
+
+ONLY_NEEDS_SELECTION = "--only needs a selection: --bibs SPEC (e.g. --bibs 1234) or --selfie PATH"
 
 
 def _run_sync(
@@ -163,6 +207,25 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
             f"{item.event_id}\t{item.status or '-'}\t{item.event_date or '-'}\t"
             f"{item.event_slug or '-'}\t{item.event_name or ''}"
         )
+    return 0
+
+
+def timeline(args: argparse.Namespace, settings: Settings) -> int:
+    """An event's photo counts per UTC day and hour: a text histogram, or ``--json``."""
+    from syncer.wiring import api_client
+
+    with api_client(settings) as api:
+        details = api.event_details(args.event)
+        if not details.timeline_search:
+            raise ConfigError(
+                f"event {args.event}: timeline search is disabled for this event "
+                "(its timeline_search flag is off)"
+            )
+        days = [day.model_dump(mode="json") for day in api.timeline_days(args.event)]
+    if args.json:
+        emit_json(days)
+    else:
+        print_timeline(args.event, days)
     return 0
 
 

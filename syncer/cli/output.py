@@ -139,6 +139,23 @@ def print_missing(missing: Sequence[str]) -> None:
         print(f"#   - {problem}")
 
 
+HISTOGRAM_WIDTH = 40  # characters of the longest bar
+
+
+def print_timeline(event_id: int, days: Sequence[dict[str, Any]]) -> None:
+    """Each UTC day with its total, and one bar per hour scaled to the busiest hour."""
+    if not days:
+        print(f"event {event_id}: no photos with a capture time")
+        return
+    busiest = max((hour["count"] for day in days for hour in day["hours"]), default=0)
+    for day in days:
+        print(f"{day['date']}  {day['total']} {'photo' if day['total'] == 1 else 'photos'} (UTC)")
+        for hour in day["hours"]:
+            count = hour["count"]
+            bar = "#" * max(1, round(count * HISTOGRAM_WIDTH / busiest)) if count else ""
+            print(f"  {hour['hour']:02d}:00  {bar:<{HISTOGRAM_WIDTH}}  {count}")
+
+
 def print_status(rows: Sequence[EventStatus]) -> None:
     if not rows:
         print("the ledger knows no events yet")

@@ -31,6 +31,7 @@ from syncer.config.sources import default_ledger
 from syncer.errors import ConfigError
 from syncer.layout import DEFAULT_PEOPLE_TEMPLATE, DEFAULT_TEMPLATE, NameRules, Template
 from syncer.units import parse_duration, parse_size
+from syncer.windows import Window, window_of
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
@@ -294,6 +295,21 @@ class EventSettings(_Section):
     @classmethod
     def _check_people(cls, value: list[PersonSettings]) -> list[PersonSettings]:
         return unique_people(value)
+
+    window: list[str] | None = None  # [from, until): walk only this capture-time window
+
+    @field_validator("window")
+    @classmethod
+    def _check_window(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            if len(value) != 2:
+                raise ValueError('expected ["FROM", "UNTIL"], two ISO 8601 times or dates')
+            window_of(*value)
+        return value
+
+    def timeline_window(self) -> Window | None:
+        """The configured timeline window, or None (the whole gallery)."""
+        return None if self.window is None else window_of(*self.window)
 
     def bib_list(self, base_dir: Path) -> list[str]:
         """The BIBs of this event (``@file`` items are read relative to ``base_dir``)."""

@@ -29,6 +29,7 @@ from syncer.config.sections import (
 )
 from syncer.config.sources import LOADING, LoadContext, env_source, fallbacks, toml_source
 from syncer.errors import ConfigError
+from syncer.windows import Window
 
 MASK = "********"
 
@@ -120,6 +121,11 @@ class Settings(BaseSettings):
         """The ``[[events.people]]`` of one event ([] when it has none)."""
         event = self.event(event_id)
         return [] if event is None else list(event.people)
+
+    def window_for(self, event_id: int) -> Window | None:
+        """The timeline window of one event's ``[[events]]`` entry (None: walk the gallery)."""
+        event = self.event(event_id)
+        return None if event is None else event.timeline_window()
 
     def require_org(self) -> int:
         if self.api.org_id is None:

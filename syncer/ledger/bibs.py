@@ -19,7 +19,7 @@ from syncer.ledger.batches import chunked
 from syncer.ledger.engine import upsert_insert
 from syncer.ledger.models import bib_members, bib_searches, events, photos
 from syncer.ledger.records import BibPass, SeenImage
-from syncer.ledger.walks import ensure_event, insert_new
+from syncer.ledger.walks import add_found, ensure_event
 
 
 def list_digest(bibs: Sequence[str]) -> str:
@@ -121,13 +121,7 @@ def _members(conn: Connection, event_id: int, bibs: Sequence[str]) -> dict[str, 
 
 def _add_photos(conn: Connection, event_id: int, image_ids: Sequence[str], now: datetime) -> None:
     """Photos a search found before the walk listed them get a row (and raise the mark)."""
-    seen = [SeenImage(image_id, None, None) for image_id in image_ids]
-    if insert_new(conn, event_id, 0, seen, now):
-        conn.execute(
-            update(events)
-            .where(events.c.event_id == event_id)
-            .values(photo_mark=events.c.photo_mark + 1)
-        )
+    add_found(conn, event_id, [SeenImage(image_id, None, None) for image_id in image_ids], now)
 
 
 def _cover(

@@ -42,7 +42,30 @@ def due(
         *conn.execute(pending.order_by(photos.c.id).limit(limit)),
         *conn.execute(failed.order_by(photos.c.id).limit(limit)),
     ]
-    rows = sorted(rows, key=lambda row: int(row.id))[:limit]
+    return _due_photos(conn, event_id, sorted(rows, key=lambda row: int(row.id))[:limit])
+
+
+def due_among(
+    conn: Connection,
+    event_id: int,
+    image_ids: Collection[str],
+    now: datetime,
+    *,
+    any_failed: bool = False,
+) -> list[DuePhoto]:
+    """The due photos among ``image_ids`` (a selection), in id order."""
+    columns = (photos.c.id, photos.c.image_id, photos.c.attempts, photos.c.missing_walks)
+    is_due = (photos.c.state == "pending") | _failed_due(now, any_failed)
+    rows: list[Any] = []
+    for chunk in chunked(sorted(set(image_ids))):
+        stmt = select(*columns).where(
+            photos.c.event_id == event_id, photos.c.image_id.in_(chunk), is_due
+        )
+        rows.extend(conn.execute(stmt))
+    return _due_photos(conn, event_id, sorted(rows, key=lambda row: int(row.id)))
+
+
+def _due_photos(conn: Connection, event_id: int, rows: Sequence[Any]) -> list[DuePhoto]:
     bibs = bibs_for(conn, [row.id for row in rows])
     return [
         DuePhoto(

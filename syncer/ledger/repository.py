@@ -135,6 +135,13 @@ class Ledger(PeopleRecords):
         with self._write() as conn:
             return walks.finish_walk(conn, event_id, walk_no, now)
 
+    def add_found(self, event_id: int, images: Sequence[SeenImage], now: datetime) -> int:
+        """Record photos found without a walk (a timeline window, a search); return how many
+        were new. Known photos keep their state: a downloaded one stays downloaded."""
+        now = require_utc(now)
+        with self._write() as conn:
+            return walks.add_found(conn, event_id, images, now)
+
     def set_bib_members(
         self, event_id: int, bib: str, image_ids: Collection[str], now: datetime
     ) -> int:
@@ -190,6 +197,20 @@ class Ledger(PeopleRecords):
         now = require_utc(now)
         with self._read() as conn:
             return photos.due(conn, event_id, now, after_id, limit, any_failed=any_failed)
+
+    def due_among(
+        self,
+        event_id: int,
+        image_ids: Collection[str],
+        now: datetime,
+        *,
+        any_failed: bool = False,
+    ) -> list[DuePhoto]:
+        """The photos among ``image_ids`` to download now (a selection's share of :meth:`due`),
+        in id order."""
+        now = require_utc(now)
+        with self._read() as conn:
+            return photos.due_among(conn, event_id, image_ids, now, any_failed=any_failed)
 
     def count_due(self, event_id: int, now: datetime, *, any_failed: bool = False) -> int:
         now = require_utc(now)

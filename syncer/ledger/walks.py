@@ -114,6 +114,22 @@ def insert_new(
     return len(images) - known
 
 
+def add_found(conn: Connection, event_id: int, images: Sequence[SeenImage], now: datetime) -> int:
+    """Photos a search or a timeline window found, new to the ledger, get a row (seen in no
+    walk) and raise the mark. Returns how many were new; known photos are left as they are."""
+    if not images:
+        return 0
+    ensure_event(conn, event_id)
+    new = insert_new(conn, event_id, 0, images, now)
+    if new:
+        conn.execute(
+            update(events)
+            .where(events.c.event_id == event_id)
+            .values(photo_mark=events.c.photo_mark + 1)
+        )
+    return new
+
+
 _NEXT_PAGE = (
     update(events)
     .where(events.c.event_id == bindparam("event"))

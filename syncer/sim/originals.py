@@ -116,7 +116,7 @@ def original_photos(ctx: SimContext, call: Call) -> ApiResponse:
     entries = _resolve(ctx, call, method, identifier)
     chunk, info = paginate(entries, page, size)
     presigned, failed = _links(ctx, call.event_id, chunk)
-    ctx.stats.presigned(len(presigned))
+    ctx.stats.presigned(len(presigned), method)
     data = {
         "presigned_urls": presigned,
         "failed_urls": failed,

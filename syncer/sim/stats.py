@@ -20,6 +20,7 @@ class SimStats:
     storage_requests_with_api_key: int = 0
     presign_calls: int = 0
     urls_issued: int = 0
+    originals_by_method: Counter[str] = field(default_factory=Counter)  # method -> pages served
     throttled: int = 0
     errors_served: Counter[int] = field(default_factory=Counter)
     bytes_served: int = 0
@@ -64,10 +65,11 @@ class SimStats:
         with self._lock:
             return {key: n for key, n in self.full_downloads.items() if n > 1}
 
-    def presigned(self, urls: int) -> None:
+    def presigned(self, urls: int, method: str = "image_ids") -> None:
         with self._lock:
             self.presign_calls += 1
             self.urls_issued += urls
+            self.originals_by_method[method] += 1
 
     def status(self, status: int) -> None:
         """Record the status of one response (only errors are counted)."""
@@ -92,6 +94,7 @@ class SimStats:
                 "storage_requests_with_api_key": self.storage_requests_with_api_key,
                 "presign_calls": self.presign_calls,
                 "urls_issued": self.urls_issued,
+                "originals_by_method": dict(self.originals_by_method),
                 "throttled": self.throttled,
                 "errors_served": dict(self.errors_served),
                 "bytes_served": self.bytes_served,
@@ -112,6 +115,7 @@ class SimStats:
             self.storage_requests_with_api_key = self.urls_issued = 0
             self.throttled = self.bytes_served = 0
             self.api_by_route.clear()
+            self.originals_by_method.clear()
             self.errors_served.clear()
             self.objects_served.clear()
             self.full_downloads.clear()
