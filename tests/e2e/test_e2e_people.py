@@ -245,3 +245,19 @@ def test_kill_9_during_a_clip_download_resumes(tmp_path: Path) -> None:
             assert sum(size for _, size in boxes(blob)) == len(blob)
         assert not list(temp.glob("*.part"))
         assert _status_people(world)[0]["clips"] == len(files)
+
+
+def test_selfie_only_walks_no_gallery_and_gets_exactly_the_matches(world: World) -> None:
+    bib = _bib_of(world)
+    selfie = _selfie(world, bib, "cara.jpg")
+    result = run_ok(world, "sync", "--selfie", str(selfie), "--clips", "--only")
+    stats = world.sim.stats.snapshot()
+    assert stats["api_by_route"].get("images", 0) == 0  # no gallery page at all
+    assert stats["originals_by_method"].get("selfie", 0) >= 1
+    assert "image_ids" not in stats["originals_by_method"]  # every link from method selfie
+    wanted = _matched(world, bib)
+    folder = _top(world) / "_people" / "cara"
+    assert {p.stem for p in folder.glob("*.jpg")} == wanted
+    assert {p.stem for p in (_top(world) / "_no_bib").glob("*.jpg")} == wanted
+    assert list((folder / "clips").iterdir()), result.stdout
+    assert world.sim.stats.downloaded_more_than_once() == {}
