@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from syncer.errors import ConfigError, StorageError
 
 DEFAULT_TEMPLATE = "{event}/{bib}/{filename}"
+DEFAULT_PEOPLE_TEMPLATE = "{event}/_people/{person}/{filename}"
 NO_SLUG = "_no_slug"
 NO_DATE = "_no_date"
 NO_BIB = "_no_bib"
@@ -59,6 +60,7 @@ class PhotoContext:
     bib: str | None
     image_id: str
     filename: str | None  # the file name suggested by the API, e.g. "<image_id>.jpg"
+    person: str | None = None  # a people placement: the person's name
 
 
 # -- sanitising ---------------------------------------------------------------------------------
@@ -179,7 +181,8 @@ def bib_dirname(bib: str, rules: NameRules, *, budget: int | None = None) -> str
     name = sanitize_component(bib, NameRules(rules.portable, limit))
     if name == _composed(bib) and not _needs_suffix(name):
         return name
-    suffix = "~" + hashlib.sha256(bib.encode()).hexdigest()[:BIB_SUFFIX_HEX]
+    # surrogatepass: a lone surrogate (never a valid BIB or name) still hashes, not crashes
+    suffix = "~" + hashlib.sha256(bib.encode("utf-8", "surrogatepass")).hexdigest()[:BIB_SUFFIX_HEX]
     base = sanitize_component(bib, NameRules(rules.portable, max(1, limit - len(suffix) - 1)))
     return ("_" if base.startswith(".") else "") + base + suffix
 
@@ -216,10 +219,12 @@ def _placeholder_values(rules: NameRules) -> Mapping[str, Callable[[PhotoContext
         "image_id": lambda ctx: ctx.image_id,
         "filename": lambda ctx: photo_filename(ctx.image_id, ctx.filename),
         "ext": lambda ctx: extension_of(ctx.filename),
+        "person": lambda ctx: bib_dirname(ctx.person, rules) if _has(ctx.person) else "_",
     }
 
 
-PLACEHOLDERS = frozenset(_placeholder_values(NameRules()))
+PEOPLE_PLACEHOLDERS = frozenset(_placeholder_values(NameRules()))
+PLACEHOLDERS = PEOPLE_PLACEHOLDERS - {"person"}  # {person} only in storage.people_layout
 _UNIQUE_PLACEHOLDERS = frozenset({"filename", "image_id"})
 
 
@@ -236,12 +241,21 @@ class Template:
     components: tuple[tuple[_Part, ...], ...]
 
     @classmethod
-    def parse(cls, text: str) -> Template:
-        """Check and parse a template; ConfigError naming the problem."""
+    def parse(cls, text: str, *, people: bool = False) -> Template:
+        """Check and parse a template; ConfigError naming the problem.
+
+        ``people``: the template of people folders, which must contain ``{person}``.
+        """
         problem = _template_problem(text)
         if problem:
             raise ConfigError(f"layout template {text!r}: {problem}")
-        components = tuple(_parse_component(part, text) for part in text.split("/"))
+        known = PEOPLE_PLACEHOLDERS if people else PLACEHOLDERS
+        components = tuple(_parse_component(part, text, known) for part in text.split("/"))
+        if people and not any(name == "person" for comp in components for _, name in comp):
+            raise ConfigError(
+                f"layout template {text!r}: a people layout must contain {{person}}, "
+                "otherwise everybody's photos would share one folder"
+            )
         last = {name for _, name in components[-1] if name}
         if not last & _UNIQUE_PLACEHOLDERS:
             raise ConfigError(
@@ -305,18 +319,18 @@ def _template_problem(text: str) -> str | None:
     return None
 
 
-def _parse_component(component: str, text: str) -> tuple[_Part, ...]:
+def _parse_component(component: str, text: str, known: frozenset[str]) -> tuple[_Part, ...]:
     try:
         fields = list(string.Formatter().parse(component))
     except ValueError as exc:
         raise ConfigError(f"layout template {text!r}: bad braces ({exc})") from None
     parts: list[_Part] = []
     for literal, name, spec, conversion in fields:
-        if name is not None and (spec or conversion or name not in PLACEHOLDERS):
+        if name is not None and (spec or conversion or name not in known):
             shown = component[component.find("{" + name) :].split("}", 1)[0] + "}"
-            known = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
+            listed = ", ".join("{" + p + "}" for p in sorted(known))
             raise ConfigError(
-                f"layout template {text!r}: unknown placeholder {shown} (known: {known})"
+                f"layout template {text!r}: unknown placeholder {shown} (known: {listed})"
             )
         parts.append((literal, name))
     return tuple(parts)

@@ -6,8 +6,8 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -22,13 +22,26 @@ Placement = tuple[str, str | None]  # (relative path, BIB or None)
 
 
 @dataclass(frozen=True)
+class PeopleFolders:
+    """The people folders of one event: their template, and the people each photo matched."""
+
+    template: Template
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # image id -> people
+
+
+@dataclass(frozen=True)
 class Placer:
-    """Renders the layout template for one event's photos and resolves paths inside the root."""
+    """Renders the layout template for one event's photos and resolves paths inside the root.
+
+    With ``people``, a photo that people's selfie searches matched is placed in each of their
+    folders too (extra placements, like a photo's further BIBs).
+    """
 
     root: Path
     template: Template
     rules: NameRules
     event: EventRecord
+    people: PeopleFolders | None = None
     _folders: dict[PurePosixPath, Path] = field(default_factory=dict, compare=False, repr=False)
     _texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -41,7 +54,19 @@ class Placer:
             if rel not in seen:
                 seen.add(rel)
                 chosen.append((rel, bib))
+        for person in self.people.members.get(image_id, ()) if self.people else ():
+            rel = self.person_path(person, image_id)
+            if rel not in seen:
+                seen.add(rel)
+                chosen.append((rel, None))
         return chosen
+
+    def person_path(self, person: str, image_id: str) -> str:
+        """Where a photo goes in ``person``'s folder (``storage.people_layout``)."""
+        if self.people is None:
+            raise ValueError("this placer has no people folders")
+        context = replace(self._context(image_id, None), person=person)
+        return str(self.people.template.render(context, self.rules))
 
     def path(self, rel: str) -> Path:
         """The absolute path of a placement; its folders are checked once per cycle.

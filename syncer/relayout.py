@@ -20,7 +20,7 @@ from syncer.config import Settings
 from syncer.downloader import Downloader
 from syncer.dryrun import replacement_steps
 from syncer.ledger import Ledger, PlacedPhoto
-from syncer.placement import Placer, avoid_collisions, reconcile
+from syncer.placement import PeopleFolders, Placer, avoid_collisions, reconcile
 from syncer.report import Step
 from syncer.root import prepare_root
 from syncer.status import check_known
@@ -68,7 +68,8 @@ def relayout(
         for event_id in event_ids or known:
             record = ledger.event(event_id)
             if record is not None:  # every event the ledger lists has its record
-                placer = Placer(root.path, wiring.template, wiring.rules, record)
+                folders = PeopleFolders(wiring.people_template, ledger.people_members(event_id))
+                placer = Placer(root.path, wiring.template, wiring.rules, record, folders)
                 reports.append(relayout_event(ledger, placer, downloader))
         return reports
 

@@ -27,6 +27,17 @@ class Deferred:
 
 
 @dataclass
+class PersonReport:
+    """What one cycle did for one person of an event: their selfie search and their clips."""
+
+    name: str
+    matches: int = 0  # photos the search matched that were new to the person
+    searched: bool = False  # a search ran (False: nothing new since the last one)
+    clips: int = 0  # clips downloaded
+    error: str | None = None  # the search or the clips failed: tried again next run
+
+
+@dataclass
 class EventReport:
     """The outcome of one event within a cycle."""
 
@@ -49,6 +60,7 @@ class EventReport:
     failures: Counter[str] = field(default_factory=Counter)
     deferred: list[Deferred] = field(default_factory=list)
     plan: list[Step] = field(default_factory=list)  # a dry run: what a real run would do
+    people: list[PersonReport] = field(default_factory=list)
     error: str | None = None  # the event could not be synced at all (404, 403 on the event, ...)
 
 
@@ -95,4 +107,5 @@ class CycleReport:
         """0 when everything due was stored, 4 when some photos or events failed."""
         failed = self.total("failed") + self.total("unavailable")
         failed += sum(1 for event in self.events if event.error)
+        failed += sum(1 for event in self.events for person in event.people if person.error)
         return 4 if failed else 0

@@ -31,6 +31,7 @@ def event_status(
     check_known(asked, [row.event_id for row in rows])
     if asked:
         rows = [row for row in rows if row.event_id in asked]
+    rows = [replace(row, people=tuple(ledger.people_status(row.event_id))) for row in rows]
     if root is None or not (root / MARKER_NAME).is_file():
         return rows
     return [_with_gone_files(ledger, row, root, template, rules) for row in rows]

@@ -11,21 +11,31 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from syncer.api import ApiClient, EventDetails, Observer, StorageClient
+from syncer.clips import ClipFetcher
 from syncer.config import Settings
 from syncer.coordinator import EVERY_PHOTO, Coordinator, Scope
 from syncer.downloader import Downloader
 from syncer.dryrun import planned_steps
 from syncer.errors import AuthError, ConfigError, NotFoundError
 from syncer.ledger import Ledger
-from syncer.placement import Placer, gone_from_disk, reconcile, restore_gone, trash_removed
+from syncer.people import PeopleSearch, SelfieSelector
+from syncer.placement import (
+    PeopleFolders,
+    Placer,
+    gone_from_disk,
+    reconcile,
+    restore_gone,
+    trash_removed,
+)
 from syncer.planner import Planner, WalkResult, event_record, utcnow
 from syncer.relayout import layout_changed
-from syncer.report import CycleReport, EventReport
+from syncer.report import CycleReport, EventReport, PersonReport
 from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
 from syncer.selection import BibSelector, Found, Selector, selection_scope
+from syncer.selfies import Person, read_person, unique_people
 from syncer.windows import Window
 from syncer.wiring import CycleWiring, api_client, ledger_exists, ledger_snapshot, open_ledger
 from syncer.workers import ThreadWorkers, Workers
@@ -53,7 +63,9 @@ class CycleOptions:
     kind: str = "sync"
     retry_failed: bool = False  # failed photos are due now, whatever their delay
     check_files: bool = True  # check that downloaded photos' files are still on disk
-    only: bool = False  # only the photos the searches select (``bibs``): no gallery walk
+    people: Sequence[Person] | None = None  # overrides the configured [[events.people]]
+    clips: bool = False  # fetch every person's video clips, whatever their config says
+    only: bool = False  # only the photos the searches select (``bibs``, ``people``): no walk
     window: Window | None = None  # overrides each event's configured timeline window
 
 
@@ -68,6 +80,7 @@ def run_cycle(
     """Sync the chosen events once. Raises SyncerError subclasses for whole-run failures."""
     stop = stop or threading.Event()
     report = CycleReport(started_at=utcnow(), dry_run=options.dry_run)
+    people = people_source(settings, options)  # every selfie read and checked before a call
     with ExitStack() as stack:
         api = stack.enter_context(api_client(settings, observer))  # a missing key: nothing made
         opening = ledger_snapshot(settings) if options.dry_run else open_ledger(settings)
@@ -91,6 +104,7 @@ def run_cycle(
         cycle = _Cycle(
             wiring, options, ledger, api, downloader, root, stop, progress, bibs, windows
         )
+        cycle.add_people(settings, people, storage)
         run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
@@ -165,6 +179,28 @@ def _prepare(settings: Settings, ledger: Ledger, *, create: bool) -> RootInfo:
     return root
 
 
+def people_source(settings: Settings, options: CycleOptions) -> Callable[[int], list[Person]]:
+    """The people of each event, their selfies read and checked now (one line, 78, if bad)."""
+    if options.people is not None:
+        chosen = [replace(p, clips=p.clips or options.clips) for p in options.people]
+        return lambda _event_id: chosen
+    configured: dict[int, list[Person]] = {}
+    for event_id in settings.event_ids() or ():
+        configured[event_id] = unique_people(
+            [
+                read_person(
+                    entry.name,
+                    settings.base_dir / entry.selfie,  # an absolute selfie path stays as it is
+                    clips=entry.clips or options.clips,
+                    max_bytes=settings.people.max_selfie_size,
+                    where=f"event {event_id}",
+                )
+                for entry in settings.people_for(event_id)
+            ]
+        )
+    return lambda event_id: configured.get(event_id, [])
+
+
 def _bib_source(settings: Settings, options: CycleOptions) -> Callable[[int], list[str]]:
     if options.bibs is not None:
         chosen = list(options.bibs)
@@ -204,6 +240,9 @@ class _Cycle:
         self.progress = progress or Progress()
         self.bibs = bibs
         self.windows = windows
+        self.people: Callable[[int], list[Person]] = lambda _event_id: []
+        self.searches: PeopleSearch | None = None
+        self.clips: ClipFetcher | None = None
         self.planner = Planner(
             api,
             ledger,
@@ -226,6 +265,28 @@ class _Cycle:
             on_abandon=downloader.abandon,
         )
 
+    def add_people(
+        self, settings: Settings, people: Callable[[int], list[Person]], storage: StorageClient
+    ) -> None:
+        """Selfie searches and clips for the people of each event (none in a dry run)."""
+        self.people = people
+        if self.options.dry_run:
+            return
+        api = self.planner.api
+        self.searches = PeopleSearch(
+            api, self.ledger, clock=utcnow, stop=self.stop, field=settings.people.selfie_field
+        )
+        self.clips = ClipFetcher(
+            api,
+            self.ledger,
+            storage,
+            self.root.temp_dir,
+            deadline=settings.people.clip_deadline,
+            clock=utcnow,
+            stop=self.stop,
+            fsync=self.wiring.fsync,
+        )
+
     def run(self, report: CycleReport, event_ids: Sequence[int]) -> None:
         for event_id in event_ids:
             if self.stop.is_set():
@@ -243,12 +304,14 @@ class _Cycle:
     def _sync_event(self, event_id: int, report: EventReport) -> None:
         details = self.planner.refresh_event(event_id)
         report.name = details.event_name
-        planned = self._plan(event_id, details, report)
+        people = self.people(event_id)
+        planned = self._plan(event_id, details, people, report)
         if planned is None or self.stop.is_set():
             return
         walk, scope = planned
         record = self.ledger.event(event_id) or event_record(event_id, details)
-        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record)
+        folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
+        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
         check = self.options.check_files and self.root.path.is_dir()
         gone = gone_from_disk(self.ledger, placer) if check else None
         if gone:
@@ -284,6 +347,7 @@ class _Cycle:
             )
         self.progress.downloads(event_id, self.coordinator.count_due(event_id, scope))
         self.coordinator.run(placer, report, scope)
+        self._fetch_clips(placer, people, details, report.people)
         if walk.complete and scope.conclusive and self.wiring.trash:
             report.trashed = trash_removed(
                 self.ledger,
@@ -293,8 +357,22 @@ class _Cycle:
                 today=utcnow(),
             )
 
+    def _fetch_clips(
+        self,
+        placer: Placer,
+        people: Sequence[Person],
+        details: EventDetails,
+        reports: list[PersonReport],
+    ) -> None:
+        searched = {report.name: report for report in reports}
+        for person in people:
+            report = searched.get(person.name)
+            if self.clips is None or self.stop.is_set() or not person.clips or report is None:
+                continue
+            self.clips.run(placer, person, details, report)
+
     def _plan(
-        self, event_id: int, details: EventDetails, report: EventReport
+        self, event_id: int, details: EventDetails, people: list[Person], report: EventReport
     ) -> tuple[WalkResult, Scope] | None:
         """Record what exists upstream (the gallery, a window, or the selected photos) and
         say which photos this run takes; None when the event is skipped or the run stopped.
@@ -303,16 +381,20 @@ class _Cycle:
         selection never saw the whole gallery.
         """
         if self.options.only:
-            return self._select(event_id, details, report)
+            return self._select(event_id, details, people, report)
         window = self.windows(event_id)
         if window is not None:
-            return self._walk_window(event_id, details, window, report)
-        walk = self.planner.walk(event_id)
-        _merge_walk(report, walk)
-        if self.stop.is_set():
-            return None
-        self.planner.search_bibs(event_id, self.bibs(event_id), details)
-        return walk, EVERY_PHOTO
+            planned = self._walk_window(event_id, details, window, report)
+        else:
+            walk = self.planner.walk(event_id)
+            _merge_walk(report, walk)
+            if self.stop.is_set():
+                return None
+            self.planner.search_bibs(event_id, self.bibs(event_id), details)
+            planned = walk, EVERY_PHOTO
+        if planned is not None and self.searches is not None and not self.stop.is_set():
+            report.people = self.searches.run(event_id, people, details)
+        return planned
 
     def _walk_window(
         self, event_id: int, details: EventDetails, window: Window, report: EventReport
@@ -334,10 +416,10 @@ class _Cycle:
         return walk, Scope(image_ids=listed, conclusive=False)
 
     def _select(
-        self, event_id: int, details: EventDetails, report: EventReport
+        self, event_id: int, details: EventDetails, people: list[Person], report: EventReport
     ) -> tuple[WalkResult, Scope] | None:
         picks: list[tuple[Selector, list[Found]]] = []
-        for selector in self._selectors():
+        for selector in self._selectors(people, details):
             refused = selector.gate(details)
             if refused is not None:
                 self._skip(event_id, report, refused)
@@ -347,13 +429,17 @@ class _Cycle:
                 return None
             picks.append((selector, found))
             report.seen += sum(len(one.image_ids) for one in found)
+            if isinstance(selector, SelfieSelector):
+                report.people = selector.reports
         if not picks:
             return None
         return WalkResult(), selection_scope(self.planner.api, picks)
 
-    def _selectors(self) -> list[Selector]:
+    def _selectors(self, people: list[Person], details: EventDetails) -> list[Selector]:
         """The selections of an ``--only`` run (one method each)."""
         selectors: list[Selector] = []
+        if self.options.people and self.searches is not None:  # --selfie given
+            selectors.append(SelfieSelector(self.searches, people, details))
         if self.options.bibs:
             selectors.append(
                 BibSelector(

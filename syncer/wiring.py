@@ -97,6 +97,7 @@ class CycleWiring:
     """The choices of one cycle, made once from the settings and the root's filesystem."""
 
     template: Template
+    people_template: Template
     rules: NameRules
     links: str  # "hardlink", "copy" or "auto"
     direct_io: bool
@@ -113,6 +114,7 @@ class CycleWiring:
         storage, download = settings.storage, settings.download
         return cls(
             template=storage.template,
+            people_template=storage.people_template,
             rules=storage.name_rules,
             links=_links(storage.links, root),
             direct_io=_direct_io(download.direct_io, root),

@@ -186,6 +186,7 @@ class ApiClient:
         request_id: str | None = None,
         page: int = 1,
         page_size: int = 32,
+        field: str = "file",
     ) -> FaceSearchResult:
         """Run (or, with ``request_id``, reuse) a selfie search and return one page (§4.6)."""
         if not selfie:
@@ -199,12 +200,12 @@ class ApiClient:
         form: dict[str, str] = {}
         if request_id:
             params["request_id"] = form["request_id"] = request_id
-        files: dict[str, FileField] = {"file": (filename, selfie, content_type)}
+        files: dict[str, FileField] = {field: (filename, selfie, content_type)}
         call = Call("faces", "POST", f"{_event(event_id)}/faces", params, data=form, files=files)
         return decode(self._requester.send(call), call.label, FaceSearchResult)
 
     def face_pages(
-        self, event_id: int, request_id: str, *, page_size: int = 100
+        self, event_id: int, request_id: str, *, page_size: int = 100, start_page: int = 1
     ) -> Iterator[FaceSearchResult]:
         """Pages of an earlier selfie search, without matching again (§4.7)."""
         size = page_size_for(page_size, LIST_MAX)
@@ -214,7 +215,7 @@ class ApiClient:
             call = Call("faces_cached", "GET", path, {"page": page, "page_size": size})
             return decode(self._requester.send(call), call.label, FaceSearchResult)
 
-        return walk(fetch, label=f"GET {path}")
+        return walk(fetch, start_page=start_page, label=f"GET {path}")
 
     # -- video clipping -------------------------------------------------------------------
 

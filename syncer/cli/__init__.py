@@ -48,6 +48,24 @@ def build_parser() -> argparse.ArgumentParser:
         help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"; "none": no BIB folders',
     )
     sync.add_argument(
+        "--selfie",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="a person's selfie: their photos go to their own folder (repeatable; overrides "
+        "the events' configured people)",
+    )
+    sync.add_argument(
+        "--person",
+        action="append",
+        metavar="NAME",
+        help="the name of the person of the --selfie in the same position (default: the "
+        "selfie file's name without its extension)",
+    )
+    sync.add_argument(
+        "--clips", action="store_true", help="also fetch each person's video clips (Motion)"
+    )
+    sync.add_argument(
         "--only",
         action="store_true",
         help="download only the photos of the --bibs given (no gallery walk; never trashes)",

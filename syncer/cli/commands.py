@@ -9,6 +9,7 @@ import sys
 import threading
 from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
@@ -28,6 +29,7 @@ from syncer.cli.output import (
 from syncer.cli.progress import BarProgress, LogProgress, logs_above_bars
 from syncer.config import Settings, load_settings, masked_settings
 from syncer.errors import ConfigError, SyncerError, UsageError
+from syncer.selfies import Person, read_person, unique_people
 from syncer.sync import CycleOptions, run_cycle
 from syncer.windows import Window, parse_bound
 
@@ -58,8 +60,9 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
     window = _window_flags(args.window_from, args.window_until)
     _check_only(args, window)
     bibs = _bibs_flag(args.bibs, settings)
-    if args.only and not bibs:
-        raise UsageError("--only needs a selection: --bibs SPEC (e.g. --bibs 1234)")
+    people = _people_flags(args.selfie, args.person, settings)
+    if args.only and not bibs and not people:
+        raise UsageError(ONLY_NEEDS_SELECTION)
     _check_ledger_reachable(settings, write=not args.dry_run)
     options = CycleOptions(
         event_ids=args.event,
@@ -67,6 +70,8 @@ def sync(args: argparse.Namespace, settings: Settings) -> int:
         dry_run=args.dry_run,
         retry_failed=args.retry_failed,
         check_files=args.check_files,
+        people=people,
+        clips=args.clips,
         only=args.only,
         window=window,
     )
@@ -106,8 +111,11 @@ def _check_only(args: argparse.Namespace, window: Window | None) -> None:
         return
     if window is not None:
         raise UsageError("--only cannot go with --from/--until: sync a BIB selection or a window")
-    if args.bibs is None:
-        raise UsageError("--only needs a selection: --bibs SPEC (e.g. --bibs 1234)")
+    if args.bibs is None and not args.selfie:
+        raise UsageError(ONLY_NEEDS_SELECTION)
+
+
+ONLY_NEEDS_SELECTION = "--only needs a selection: --bibs SPEC (e.g. --bibs 1234) or --selfie PATH"
 
 
 def _run_sync(
@@ -145,6 +153,30 @@ def _bibs_flag(spec: str | None, settings: Settings) -> list[str] | None:
     if spec.strip().lower() == "none":
         return []
     return parse_bib_spec(spec, base_dir=settings.base_dir)
+
+
+def _people_flags(
+    selfies: list[Path] | None, names: list[str] | None, settings: Settings
+) -> list[Person] | None:
+    """--selfie PATH [--person NAME] pairs, by position; each selfie read and checked now."""
+    if not selfies:
+        if names:
+            raise ConfigError("--person names the person of a --selfie: pass --selfie PATH too")
+        return None
+    names = names or []
+    if len(names) > len(selfies):
+        raise ConfigError(f"{len(names)} --person names for {len(selfies)} --selfie files")
+    people = [
+        read_person(
+            names[index] if index < len(names) else None,
+            path,
+            clips=False,
+            max_bytes=settings.people.max_selfie_size,
+            where="--selfie",
+        )
+        for index, path in enumerate(selfies)
+    ]
+    return unique_people(people)
 
 
 def run_with_progress(

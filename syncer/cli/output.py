@@ -12,7 +12,7 @@ from typing import Any
 
 from syncer.ledger import EventStatus
 from syncer.relayout import RelayoutReport
-from syncer.report import CycleReport
+from syncer.report import CycleReport, PersonReport
 from syncer.units import format_size
 from syncer.verify import VerifyReport
 
@@ -80,6 +80,8 @@ def print_cycle(report: CycleReport) -> None:
                 f"event {event.event_id}{name}: {event.seen} listed, {event.new} new, "
                 f"{event.downloaded} downloaded, {event.failed + event.unavailable} failed"
             )
+            for person in event.people:
+                _print_person(person)
     if not report.dry_run:
         print(
             f"{mode}{data['downloaded']} downloaded ({format_size(data['bytes'])}), "
@@ -92,6 +94,13 @@ def print_cycle(report: CycleReport) -> None:
     _print_deferred(report)
     if report.interrupted:
         print("interrupted: stopped early; the next run resumes where this one stopped")
+
+
+def _print_person(person: PersonReport) -> None:
+    found = f"{person.matches} new matches" if person.searched else "no new photos to search"
+    clips = f", {person.clips} clips" if person.clips else ""
+    failed = f"; FAILED: {person.error}" if person.error else ""
+    print(f"  person {person.name}: {found}{clips}{failed}")
 
 
 DEFERRED_SHOWN = 20
@@ -164,6 +173,12 @@ def print_status(rows: Sequence[EventStatus]) -> None:
             )
         for reason, count in row.failures:
             print(f"  x{count}: {reason}")
+        for person in row.people:
+            clips = f", {person.clips} clips" if person.clips else ""
+            print(
+                f"  person {person.person}: {person.matches} matches, {person.placed} placed, "
+                f"{person.pending} pending{clips}"
+            )
 
 
 def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ from syncer.config.sections import (
     EventSettings,
     HealthSettings,
     LogSettings,
+    PeopleSettings,
+    PersonSettings,
     ScheduleSettings,
     StorageSettings,
 )
@@ -24,6 +26,8 @@ __all__ = [
     "EventSettings",
     "HealthSettings",
     "LogSettings",
+    "PeopleSettings",
+    "PersonSettings",
     "ScheduleSettings",
     "Settings",
     "StorageSettings",

@@ -29,7 +29,7 @@ from pydantic_settings import NoDecode
 from syncer.bibs import parse_bib_spec
 from syncer.config.sources import default_ledger
 from syncer.errors import ConfigError
-from syncer.layout import DEFAULT_TEMPLATE, NameRules, Template
+from syncer.layout import DEFAULT_PEOPLE_TEMPLATE, DEFAULT_TEMPLATE, NameRules, Template
 from syncer.units import parse_duration, parse_size
 from syncer.windows import Window, window_of
 
@@ -93,6 +93,7 @@ class StorageSettings(_Section):
     root: Annotated[Path | None, BeforeValidator(_optional_path)] = None
     ledger: str = Field(default_factory=lambda: str(default_ledger({})))
     layout: str = DEFAULT_TEMPLATE
+    people_layout: str = DEFAULT_PEOPLE_TEMPLATE
     names: Literal["portable", "posix"] = "portable"
     links: Literal["auto", "hardlink", "copy"] = "auto"
     case_insensitive: Annotated[Literal["auto"] | bool, BeforeValidator(_bool_or_auto)] = "auto"
@@ -110,6 +111,15 @@ class StorageSettings(_Section):
             raise ValueError(exc.message) from None
         return value
 
+    @field_validator("people_layout")
+    @classmethod
+    def _check_people_layout(cls, value: str) -> str:
+        try:
+            Template.parse(value, people=True)
+        except ConfigError as exc:
+            raise ValueError(exc.message) from None
+        return value
+
     @field_validator("ledger")
     @classmethod
     def _check_ledger(cls, value: str) -> str:
@@ -121,6 +131,11 @@ class StorageSettings(_Section):
     def template(self) -> Template:
         """The parsed layout template."""
         return Template.parse(self.layout)
+
+    @property
+    def people_template(self) -> Template:
+        """The parsed layout template of people folders."""
+        return Template.parse(self.people_layout, people=True)
 
     @property
     def name_rules(self) -> NameRules:
@@ -163,6 +178,14 @@ class DownloadSettings(_Section):
         if self.backoff_cap < self.backoff_base:
             raise ValueError("backoff_cap must not be smaller than backoff_base")
         return self
+
+
+class PeopleSettings(_Section):
+    """``[people]``: selfie searches (FaceFind) and video clips (Motion)."""
+
+    selfie_field: str = Field(default="file", min_length=1, max_length=100)
+    max_selfie_size: Size = Field(default=10 * 1024**2, gt=0)
+    clip_deadline: Duration = Field(default=900.0, gt=0)
 
 
 class ScheduleSettings(_Section):
@@ -235,12 +258,44 @@ def _bibs_input(value: object) -> object:
     return value
 
 
+class PersonSettings(_Section):
+    """One ``[[events.people]]`` entry: a person whose photos (and clips) get their own folder."""
+
+    name: str = Field(min_length=1, max_length=100)
+    selfie: Path
+    clips: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a person's name must not be blank")
+        return value.strip()
+
+
+def unique_people(people: list[PersonSettings]) -> list[PersonSettings]:
+    """``people`` unchanged; ValueError when a name is listed twice (ignoring case)."""
+    seen: set[str] = set()
+    for person in people:
+        if person.name.casefold() in seen:
+            raise ValueError(f"person {person.name!r} is listed twice")
+        seen.add(person.name.casefold())
+    return people
+
+
 class EventSettings(_Section):
     """One ``[[events]]`` entry."""
 
     id: int = Field(gt=0)
     bibs: Annotated[str | list[str] | None, BeforeValidator(_bibs_input)] = None
     interval: Duration | None = Field(default=None, gt=0)
+    people: list[PersonSettings] = Field(default_factory=list)
+
+    @field_validator("people", mode="after")
+    @classmethod
+    def _check_people(cls, value: list[PersonSettings]) -> list[PersonSettings]:
+        return unique_people(value)
+
     window: list[str] | None = None  # [from, until): walk only this capture-time window
 
     @field_validator("window")

@@ -21,6 +21,8 @@ from syncer.config.sections import (
     EventSettings,
     HealthSettings,
     LogSettings,
+    PeopleSettings,
+    PersonSettings,
     ScheduleSettings,
     StorageSettings,
     unique_ids,
@@ -45,6 +47,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     health: HealthSettings = HealthSettings()
     log: LogSettings = LogSettings()
+    people: PeopleSettings = PeopleSettings()
     events: Events = "all"
 
     _source_path: Path | None = PrivateAttr(default=None)
@@ -113,6 +116,11 @@ class Settings(BaseSettings):
         """The parsed BIB list of one event ([] when it has none)."""
         event = self.event(event_id)
         return [] if event is None else event.bib_list(self.base_dir)
+
+    def people_for(self, event_id: int) -> list[PersonSettings]:
+        """The ``[[events.people]]`` of one event ([] when it has none)."""
+        event = self.event(event_id)
+        return [] if event is None else list(event.people)
 
     def window_for(self, event_id: int) -> Window | None:
         """The timeline window of one event's ``[[events]]`` entry (None: walk the gallery)."""

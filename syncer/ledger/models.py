@@ -122,6 +122,47 @@ bib_searches = Table(
     _required("searched_at", UtcTimestamp),
 )
 
+# One selfie search of a person (per event and selfie file): the request_id it runs under, and
+# the event's photo_mark it covered once done; the person's video clipping job, if any.
+face_searches = Table(
+    "face_searches",
+    metadata,
+    Column("event_id", Integer, ForeignKey("events.event_id"), primary_key=True),
+    Column("person", String(100), primary_key=True),
+    Column("selfie_sha256", String(64), primary_key=True),
+    _required("request_id", String(64)),
+    Column("covered_mark", Integer),  # None: the POST under request_id has not answered yet
+    Column("searched_at", UtcTimestamp),
+    Column("clip_request_id", String(64)),  # the clipping job being polled
+    Column("clip_source", String(64)),  # the face search request_id the last job started from
+    Column("clip_state", String(16)),  # running, done or failed
+    Column("clip_error", Text),
+)
+
+# A photo found by a person's selfie search (matches are kept: a person's folder only grows).
+person_members = Table(
+    "person_members",
+    metadata,
+    Column("event_id", Integer, primary_key=True),
+    Column("person", String(100), primary_key=True),
+    Column("image_id", String(200), primary_key=True),
+    ForeignKeyConstraint(["event_id", "image_id"], ["photos.event_id", "photos.image_id"]),
+    Index("ix_person_members_event_id_image_id", "event_id", "image_id"),
+)
+
+# One video clip of a person, downloaded and verified.
+clips = Table(
+    "clips",
+    metadata,
+    Column("event_id", Integer, ForeignKey("events.event_id"), primary_key=True),
+    Column("person", String(100), primary_key=True),
+    Column("name", String(255), primary_key=True),
+    _required("relpath", Text),
+    _required("bytes", BigInteger),
+    _required("sha256", String(64)),
+    _required("downloaded_at", UtcTimestamp),
+)
+
 # One file of a photo: a POSIX path relative to the storage root.
 placements = Table(
     "placements",

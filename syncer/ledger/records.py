@@ -140,3 +140,36 @@ class EventStatus:
     last_walk_completed_at: datetime | None
     last_run_ended_at: datetime | None
     gone_from_disk: int = 0  # counted as pending: files removed from the disk behind our back
+    people: tuple[PersonStatus, ...] = ()  # per person whose selfie search ran on the event
+
+
+@dataclass(frozen=True)
+class PersonSearch:
+    """A person's selfie search on one event (for one selfie file), and their clipping job.
+
+    ``covered_mark`` is None while the POST under ``request_id`` has not answered: a retry
+    sends the same ``request_id``. ``clip_state`` is ``running`` (``clip_request_id`` is
+    polled), ``done`` (every clip of the job started from ``clip_source`` is stored) or
+    ``failed``.
+    """
+
+    event_id: int
+    person: str
+    selfie_sha256: str
+    request_id: str
+    covered_mark: int | None = None
+    clip_request_id: str | None = None
+    clip_source: str | None = None
+    clip_state: str | None = None
+    clip_error: str | None = None
+
+
+@dataclass(frozen=True)
+class PersonStatus:
+    """Counts for one person of an event, as shown by ``syncer status``."""
+
+    person: str
+    matches: int
+    placed: int
+    pending: int
+    clips: int

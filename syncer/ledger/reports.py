@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
@@ -72,13 +73,14 @@ def status(conn: Connection, event_id: int | None) -> list[EventStatus]:
     result = []
     for row in rows:
         by_state = counts.get(row.event_id, {})
+        states: dict[str, Any] = {state: by_state.get(state, 0) for state in PHOTO_STATES}
         result.append(
             EventStatus(
                 event_id=row.event_id,
                 name=row.name,
                 slug=row.slug,
                 known=sum(by_state.values()),
-                **{state: by_state.get(state, 0) for state in PHOTO_STATES},
+                **states,
                 bytes=sizes.get(row.event_id, 0),
                 failures=tuple(failures.get(row.event_id, ())),
                 last_walk_completed_at=row.last_walk_completed_at,

@@ -31,6 +31,7 @@ from syncer.ledger.engine import (
 )
 from syncer.ledger.migrate import check_existing, upgrade_to_head
 from syncer.ledger.models import photos as photo_table
+from syncer.ledger.people import PeopleRecords
 from syncer.ledger.records import (
     BibPass,
     DuePhoto,
@@ -46,7 +47,7 @@ from syncer.ledger.timestamps import require_utc
 Placements = Sequence[tuple[str, str | None]]
 
 
-class Ledger:
+class Ledger(PeopleRecords):
     """Repository over the ledger database. Open it with :meth:`Ledger.open`."""
 
     def __init__(self, engine: Engine, target: LedgerTarget) -> None:

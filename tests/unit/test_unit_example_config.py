@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from syncer.config import EventSettings, Settings, load_settings
+from syncer.config import EventSettings, PersonSettings, Settings, load_settings
 from syncer.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
@@ -22,7 +22,7 @@ def _blocks() -> dict[str, str]:
     blocks: dict[str, str] = {}
     name = ""
     for line in text.splitlines(keepends=True):
-        header = re.match(r"^(?:# )?\[\[?([a-z_]+)\]\]?\s*$", line)  # "# [[events]]" too
+        header = re.match(r"^(?:# )?\[\[?([a-z_.]+)\]\]?\s*$", line)  # "# [[events]]" too
         if header:
             name = header.group(1)
         blocks[name] = blocks.get(name, "") + line
@@ -30,7 +30,10 @@ def _blocks() -> dict[str, str]:
 
 
 def _sections() -> dict[str, type[BaseModel]]:
-    sections: dict[str, type[BaseModel]] = {"events": EventSettings}
+    sections: dict[str, type[BaseModel]] = {
+        "events": EventSettings,
+        "events.people": PersonSettings,
+    }
     for name, field in Settings.model_fields.items():
         if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
             sections[name] = field.annotation
@@ -71,11 +74,14 @@ def test_example_with_its_placeholders_filled_in(tmp_path: Path) -> None:
     assert len(settings.bibs_for(456)) == 502
     assert settings.event(456) is not None
     assert settings.window_for(456) is not None
+    assert [(p.name, p.selfie, p.clips) for p in settings.people_for(456)] == [
+        ("Asha", Path("selfies/asha.jpg"), True)
+    ]
     assert settings.missing_for_sync() == []
 
 
 def test_every_section_is_in_the_example() -> None:
-    assert set(_sections()) == set(Settings.model_fields)
+    assert set(_sections()) - {"events.people"} == set(Settings.model_fields)
     assert set(_blocks()) - {""} == set(_sections())
 
 
@@ -83,7 +89,8 @@ def test_every_section_is_in_the_example() -> None:
 def test_every_key_is_documented_and_every_documented_key_exists(section: str) -> None:
     block = _blocks()[section]
     documented = set(KEY_LINE.findall(block))
-    assert documented == set(_sections()[section].model_fields)
+    tables = {name.rpartition(".")[2] for name in _sections() if name.startswith(f"{section}.")}
+    assert documented == set(_sections()[section].model_fields) - tables
 
 
 @pytest.mark.parametrize("section", sorted(_sections()))
