@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 
 from syncer.api import ApiClient, Observer, StorageClient
+from syncer.concurrency import Controller, Gate
 from syncer.config import Settings
 from syncer.coordinator import Coordinator
 from syncer.downloader import Downloader
@@ -73,7 +75,10 @@ def run_cycle(
         ledger = ledger or stack.enter_context(opening)
         root = _prepare(settings, ledger, create=not options.dry_run)
         wiring = CycleWiring.build(settings, None if options.dry_run else root)
-        storage = stack.enter_context(StorageClient(timeout=wiring.timeout))
+        connections = wiring.tuning.concurrency.maximum
+        storage = stack.enter_context(
+            StorageClient(timeout=wiring.timeout, max_connections=connections)
+        )
         downloader = Downloader(
             storage,
             root.temp_dir,
@@ -188,6 +193,7 @@ class _Cycle:
         self.stop = stop
         self.progress = progress or Progress()
         self.bibs = bibs
+        self.gate = Gate(Controller(wiring.tuning.concurrency, time.monotonic))
         self.planner = Planner(
             api,
             ledger,
@@ -201,6 +207,7 @@ class _Cycle:
             ledger,
             self._workers,
             tuning=wiring.tuning,
+            gate=self.gate,
             stop=stop,
             clock=utcnow,
             case_insensitive=wiring.case_insensitive,
@@ -280,7 +287,7 @@ class _Cycle:
             )
 
     def _workers(self) -> Workers:
-        return ThreadWorkers(self.downloader, self.wiring.tuning.workers)
+        return ThreadWorkers(self.downloader, self.gate)
 
 
 def _merge_walk(report: EventReport, walk: WalkResult) -> None:

@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "notify": set(),
     "sink": set(),
     "prefetch": set(),
+    "concurrency": set(),
     "private_paths": set(),
     "bibs": {"errors"},
     "layout": {"errors"},
@@ -43,12 +44,13 @@ ALLOWED: dict[str, set[str]] = {
     # one cycle
     "root": {"errors", "units"},
     "downloader": {"errors", "api", "sink", "root"},  # never touches the ledger
-    "workers": {"errors", "downloader"},
+    "workers": {"errors", "downloader", "concurrency"},
     "placement": {"layout", "ledger", "downloader", "root"},
     "bib_pass": {"errors", "ledger"},
     "planner": {"api", "bib_pass", "ledger", "prefetch"},
     "coordinator": {
         "api",
+        "concurrency",
         "errors",
         "ledger",
         "report",
@@ -70,8 +72,9 @@ ALLOWED: dict[str, set[str]] = {
         "status",
         "wiring",
     },
-    "wiring": {"api", "config", "coordinator", "layout", "ledger", "lock", "root"},
+    "wiring": {"api", "concurrency", "config", "coordinator", "layout", "ledger", "lock", "root"},
     "sync": {
+        "concurrency",
         "errors",
         "config",
         "api",

@@ -16,6 +16,7 @@ from typing import cast
 import pytest
 
 from syncer.api import ApiClient, PresignedUrl, PresignResult
+from syncer.concurrency import Span
 from syncer.coordinator import Coordinator, Tuning, failure_kind
 from syncer.downloader import Job, Stored
 from syncer.errors import DiskFullError
@@ -97,7 +98,7 @@ def run(ledger: Ledger, root: Path, workers: FullAfter) -> None:
         cast(ApiClient, SignEverything()),
         ledger,
         lambda: workers,
-        tuning=Tuning(workers=4, presign_batch=4),
+        tuning=Tuning(concurrency=Span.pinned(4), presign_batch=4),
         stop=threading.Event(),
         clock=lambda: NOW,
     )
