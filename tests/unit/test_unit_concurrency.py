@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
-from syncer.concurrency import Controller, Span
+from syncer.concurrency import Controller, Gate, Span
 
 SIZE = 100_000
 STEP = 0.01
@@ -144,3 +146,28 @@ def test_a_pinned_span_never_moves(clock: Clock) -> None:
 def test_an_empty_span_is_refused() -> None:
     with pytest.raises(ValueError, match="empty"):
         Span(8, 4, 8)
+
+
+def test_the_gate_lets_no_more_downloads_through_than_the_target() -> None:
+    gate = Gate(Controller(Span.pinned(2), time.monotonic))
+    lock = threading.Lock()
+    running = [0]
+    most = [0]
+
+    def download() -> None:
+        with gate.slot():
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.02)
+            with lock:
+                running[0] -= 1
+        gate.completed(SIZE)
+
+    threads = [threading.Thread(target=download) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=5)
+    assert most[0] == 2
+    assert gate.target == 2
