@@ -156,6 +156,7 @@ class Coordinator:
         on_file: Callable[[bool], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
         on_abandon: Callable[[], None] | None = None,
+        on_concurrency: Callable[[int], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -171,6 +172,8 @@ class Coordinator:
         self.on_file = on_file or (lambda _ok: None)
         self.on_bytes = on_bytes or (lambda _count: None)
         self.on_abandon = on_abandon or (lambda: None)
+        self.on_concurrency = on_concurrency or (lambda _downloads: None)
+        self.told: int | None = None  # the concurrency last handed to on_concurrency
         self.monotonic = monotonic
         self.rng = rng or random.Random()  # noqa: S311 (retry jitter, not cryptography)
 
@@ -208,6 +211,7 @@ class _EventRun:
     def run(self) -> None:
         owner = self.owner
         self.pool = owner.workers_for()
+        self._tell_concurrency()
         try:
             while True:
                 self._take_signed()
@@ -453,12 +457,20 @@ class _EventRun:
 
     def _flush(self) -> None:
         self.last_flush = time.monotonic()
+        self._tell_concurrency()
         if not self.results:
             return
         fsync_dirs(self.dirs)
         self.owner.ledger.record_results(self.results, self.owner.clock())
         self.results = []
         self.dirs = set()
+
+    def _tell_concurrency(self) -> None:
+        """Hand the gate's target on when it changed (the ledger records it for status)."""
+        owner = self.owner
+        if owner.gate is not None and owner.gate.target != owner.told:
+            owner.told = owner.gate.target
+            owner.on_concurrency(owner.told)
 
 
 def failure_kind(error: str) -> str:

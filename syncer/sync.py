@@ -43,6 +43,8 @@ class Progress:
     def bytes(self, count: int) -> None: ...
     def file_done(self, ok: bool) -> None: ...
     def bibs(self, event_id: int, done: int, total: int) -> None: ...
+    def concurrency(self, downloads: int) -> None:
+        """How many downloads run at once now (the adaptive target)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def run_cycle(
         )
         bibs = _bib_source(settings, options)
         cycle = _Cycle(wiring, options, ledger, api, downloader, root, stop, progress, bibs)
-        run_id = ledger.start_run(options.kind, event_ids, utcnow())
+        run_id = cycle.run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
         finally:
@@ -215,7 +217,9 @@ class _Cycle:
             on_file=self.progress.file_done,
             on_bytes=self.progress.bytes,
             on_abandon=downloader.abandon,
+            on_concurrency=self._concurrency,
         )
+        self.run_id: int | None = None
 
     def run(self, report: CycleReport, event_ids: Sequence[int]) -> None:
         for event_id in event_ids:
@@ -285,6 +289,12 @@ class _Cycle:
                 max_share=self.wiring.trash_max_share,
                 today=utcnow(),
             )
+
+    def _concurrency(self, downloads: int) -> None:
+        """Called by the coordinator (the ledger's thread) when the target changed."""
+        if self.run_id is not None:
+            self.ledger.record_concurrency(self.run_id, downloads)
+        self.progress.concurrency(downloads)
 
     def _workers(self) -> Workers:
         return ThreadWorkers(self.downloader, self.gate)

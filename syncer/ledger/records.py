@@ -140,3 +140,4 @@ class EventStatus:
     last_walk_completed_at: datetime | None
     last_run_ended_at: datetime | None
     gone_from_disk: int = 0  # counted as pending: files removed from the disk behind our back
+    concurrency: int | None = None  # downloads at once in the newest run that recorded it
