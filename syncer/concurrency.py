@@ -5,9 +5,10 @@ into epochs (at least ``window`` seconds and one completion per allowed download
 of an epoch in which the downloads kept their slots busy it compares the bytes per second with
 the previous level's:
 
-* climbing: grow by ``growth`` while each step still pays (at least half of the proportional
-  gain, so a latency-bound store climbs and a disk- or link-bound one stops);
-* no gain: go back to the level before the step and hold it (steady);
+* climbing: grow by ``growth`` (doubling) while each step still pays (at least half of the
+  proportional gain, so a latency-bound store climbs and a disk- or link-bound one stops);
+* a step that does not pay: settle at the knee, the level whose share of the throughput
+  matches what one download moved at the climb's first level, and hold it (steady);
 * steady: throughput falling well below the level's reference shrinks the target; every
   ``probe_every`` epochs a small step up checks whether more now pays;
 * a storage host pushing back (503, SlowDown, Retry-After, a reset connection) shrinks the
@@ -33,6 +34,7 @@ log = logging.getLogger("syncer.concurrency")
 BUSY = 0.8  # share of the slot-seconds in use for an epoch to count
 FALLING = 0.7  # steady throughput below this share of the reference shrinks the target
 SHRINK = 0.7  # what the target is multiplied by on pushback or falling throughput
+PROBE = 1.25  # a steady level's step up, to check whether more now pays
 
 
 @dataclass(frozen=True)
@@ -74,17 +76,18 @@ class Controller:
         clock: Clock,
         *,
         window: float = 0.25,
-        growth: float = 1.5,
+        growth: float = 2.0,
         probe_every: int = 8,
     ) -> None:
         self.span = span
         self._clock = clock
         self._window = window
-        self._growth = growth
+        self._step = growth  # the climb's factor: ``growth`` at first, PROBE from a steady level
         self._probe_every = probe_every
         self.target = span.start
         self._climbing = span.minimum < span.maximum
         self._below: tuple[int, float] | None = None  # (level, rate) the climb stepped from
+        self._base: tuple[int, float] = (self.target, 0.0)  # (level, rate) the climb began at
         self._reference: float | None = None  # steady: the current level's rate
         self._steady_epochs = 0
         self._in_flight = 0
@@ -142,6 +145,7 @@ class Controller:
     def _climb(self, rate: float) -> None:
         level = self.target
         if self._below is None:
+            self._base = (level, rate)
             self._step_up(level, rate)
             return
         below, below_rate = self._below
@@ -149,14 +153,22 @@ class Controller:
         if rate >= wanted:
             self._step_up(level, rate)
             return
-        self._settle(level if rate >= below_rate * 1.1 else below)
+        self._settle(self._knee(rate, level))
+
+    def _knee(self, rate: float, level: int) -> int:
+        """Where the climb stopped paying: the level whose share of ``rate`` matches what one
+        download moved at the climb's first level (within that level and ``level``)."""
+        base, base_rate = self._base
+        if base_rate <= 0:
+            return base
+        return min(level, max(base, round(rate * base / base_rate)))
 
     def _step_up(self, level: int, rate: float) -> None:
         if level >= self.span.maximum:
             self._settle(level)
             return
         self._below = (level, rate)
-        self._set(min(self.span.maximum, max(level + 1, math.floor(level * self._growth))))
+        self._set(min(self.span.maximum, max(level + 1, math.floor(level * self._step))))
 
     def _settle(self, level: int) -> None:
         self._climbing = False
@@ -177,8 +189,9 @@ class Controller:
         self._steady_epochs += 1
         if self._steady_epochs >= self._probe_every and self.target < self.span.maximum:
             self._climbing = True
-            self._below = (self.target, self._reference)
-            self._set(min(self.span.maximum, self.target + max(1, self.target // 4)))
+            self._step = PROBE
+            self._base = (self.target, self._reference)
+            self._step_up(self.target, self._reference)
 
     def _set(self, target: int) -> None:
         self.target = target

@@ -249,8 +249,9 @@ class _EventRun:
         return self.sign_error is not None or (self.exhausted and not self.waiting)
 
     def _room(self) -> bool:
-        """Whether to take another batch: downloads queued beyond those running stay within
-        one batch, signed or being signed (links are short-lived: none signed long ahead)."""
+        """Whether to take another batch: links signed or being signed beyond the downloads
+        running stay within ``presign_ahead`` batches (links are short-lived: none is signed
+        long before its use)."""
         tuning, gate = self.owner.tuning, self.owner.gate
         running = gate.target if gate is not None else tuning.concurrency.maximum
         queued = len(self.in_flight) + sum(len(batch) for _, batch in self.signing)
@@ -258,7 +259,7 @@ class _EventRun:
             not self.owner.stop.is_set()
             and self.sign_error is None
             and len(self.signing) < tuning.presign_ahead
-            and queued < running + tuning.presign_batch
+            and queued < running + tuning.presign_ahead * tuning.presign_batch
         )
 
     def _wait_seconds(self) -> float:
