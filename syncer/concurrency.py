@@ -9,8 +9,9 @@ the previous level's:
   proportional gain, so a latency-bound store climbs and a disk- or link-bound one stops);
 * a step that does not pay: settle at the knee, the level whose share of the throughput
   matches what one download moved at the climb's first level, and hold it (steady);
-* steady: throughput falling well below the level's reference shrinks the target; every
-  ``probe_every`` epochs a small step up checks whether more now pays;
+* steady: throughput falling well below the level's reference two epochs in a row shrinks
+  the target (and a step up soon checks that it was right); every ``probe_every`` epochs a
+  small step up checks whether more now pays;
 * a storage host pushing back (503, SlowDown, Retry-After, a reset connection) shrinks the
   target at once (at most once an epoch) and holds off probing for a while.
 
@@ -90,6 +91,7 @@ class Controller:
         self._base: tuple[int, float] = (self.target, 0.0)  # (level, rate) the climb began at
         self._reference: float | None = None  # steady: the current level's rate
         self._steady_epochs = 0
+        self._low = 0  # steady epochs in a row well below the reference
         self._in_flight = 0
         self._changed_at = clock()
         self._last_cut = -math.inf
@@ -182,9 +184,14 @@ class Controller:
             self._reference = rate
             return
         if rate < FALLING * self._reference and self.target > self.span.minimum:
-            self._set(max(self.span.minimum, math.floor(self.target * SHRINK)))
-            self._reference = None
+            self._low += 1
+            if self._low >= 2:  # twice in a row: one slow epoch is noise, not a verdict
+                self._set(max(self.span.minimum, math.floor(self.target * SHRINK)))
+                self._reference = None
+                self._low = 0
+                self._steady_epochs = self._probe_every - 2  # check soon whether it was right
             return
+        self._low = 0
         self._reference = 0.75 * self._reference + 0.25 * rate
         self._steady_epochs += 1
         if self._steady_epochs >= self._probe_every and self.target < self.span.maximum:

@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='BIBs to sort by, e.g. "1-500,A-17" or "@participants.csv"; "none": no BIB folders',
     )
     sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
-    sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
+    sync.add_argument(
+        "--workers",
+        type=int,
+        help="downloads at once, pinned (default: adaptive; sets download.workers)",
+    )
     sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
     sync.add_argument(
         "--check-files",

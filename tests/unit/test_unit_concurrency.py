@@ -171,3 +171,12 @@ def test_the_gate_lets_no_more_downloads_through_than_the_target() -> None:
         thread.join(timeout=5)
     assert most[0] == 2
     assert gate.target == 2
+
+
+def test_one_slow_epoch_is_noise_not_a_reason_to_shrink(clock: Clock) -> None:
+    controller = Controller(Span(4, 32, 16), clock, probe_every=1000)
+    drive(controller, clock, capped(2e6, 32e6), 3.0)
+    assert controller.target == 16
+    drive(controller, clock, lambda target: 8e6, 0.3)  # a blip: another process took the CPU
+    drive(controller, clock, capped(2e6, 32e6), 3.0)
+    assert controller.target == 16
