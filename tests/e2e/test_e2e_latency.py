@@ -39,7 +39,7 @@ def test_a_distant_store_gets_more_downloads_at_once(distant: World) -> None:
         (int(a), int(b)) for a, b in re.findall(r"downloads at once: (\d+) -> (\d+)", result.stderr)
     ]
     assert steps, result.stderr[-3000:]
-    assert steps[0] == (8, 12)  # the first measurement pays: one step up
+    assert steps[0] == (8, 16)  # the first measurement pays: the climb doubles
     status = json.loads(run_ok(world, "status", "--json").stdout)
     row = next(row for row in status if row["event_id"] == world.event_id)
     assert row["concurrency"] == steps[-1][1]  # the last target, as the ledger recorded it
