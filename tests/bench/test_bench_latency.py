@@ -16,7 +16,7 @@ from syncer.sim import Faults
 
 pytestmark = pytest.mark.bench
 
-PHOTOS = 600
+PHOTOS = 1000
 STORAGE_DELAY = 0.05
 
 
