@@ -1,7 +1,10 @@
 """Feed due photos to the worker pool and write the results to the ledger in batches.
 
-The coordinator is the only thread that writes the ledger. It presigns URLs just in time (at
-most 60 per request), keeps a bounded number of downloads in flight, and before every ledger
+The coordinator is the only thread that writes the ledger. It asks for presigned URLs a
+little ahead of the downloads (at most 60 per request, ``Tuning.presign_ahead`` requests at
+once, in background threads whose answers it takes back), so no download thread waits on a
+link and no link is signed long before its use. It keeps a bounded number of downloads queued
+(how many run at once is the :class:`~syncer.concurrency.Gate`'s), and before every ledger
 commit makes the renamed files durable (a batched fsync of their folders), so a photo the
 ledger calls downloaded is on stable storage.
 
@@ -24,12 +27,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from syncer.api import ApiClient, PresignResult, RetryPolicy, backoff
+from syncer.concurrency import Gate, Span
 from syncer.downloader import Abandoned, Job, Stored, fsync_dirs
 from syncer.errors import LinkExpiredError, StorageError, TransferError, UntrustedHostError
 from syncer.ledger import DuePhoto, Ledger, PhotoResult
@@ -56,8 +60,9 @@ class Tuning:
     ``later`` spaces the runs that try a photo again once a run used up its tries.
     """
 
-    workers: int = 8
+    concurrency: Span = field(default_factory=Span)
     presign_batch: int = 60
+    presign_ahead: int = 2  # presign requests under way at once
     soon: RetryPolicy = SOON
     later: RetryPolicy = LATER
     min_free: int = 0
@@ -98,7 +103,11 @@ class _InFlight:
 
     def __init__(self) -> None:
         self._work: dict[Future[Stored], _Work] = {}
-        self._done: queue.SimpleQueue[Future[Stored]] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[Future[Stored] | None] = queue.SimpleQueue()
+
+    def wake(self, _why: object = None) -> None:
+        """End a wait in :meth:`finished` without a download finishing (a link arrived)."""
+        self._done.put(None)
 
     def add(self, future: Future[Stored], work: _Work) -> None:
         self._work[future] = work
@@ -118,7 +127,7 @@ class _InFlight:
                 futures.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        return [(future, self._work.pop(future)) for future in futures]
+        return [(future, self._work.pop(future)) for future in futures if future is not None]
 
     def drain(self) -> list[tuple[Future[Stored], _Work]]:
         """Every remaining download, once it has finished (the pool is told to stop first)."""
@@ -161,6 +170,7 @@ class Coordinator:
         workers_for: Callable[[], Workers],
         *,
         tuning: Tuning,
+        gate: Gate | None = None,
         stop: threading.Event,
         clock: Callable[[], datetime],
         case_insensitive: bool = False,
@@ -168,6 +178,7 @@ class Coordinator:
         on_file: Callable[[bool], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
         on_abandon: Callable[[], None] | None = None,
+        on_concurrency: Callable[[int], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
@@ -175,6 +186,7 @@ class Coordinator:
         self.ledger = ledger
         self.workers_for = workers_for
         self.tuning = tuning
+        self.gate = gate
         self.stop = stop
         self.clock = clock
         self.case_insensitive = case_insensitive
@@ -182,6 +194,8 @@ class Coordinator:
         self.on_file = on_file or (lambda _ok: None)
         self.on_bytes = on_bytes or (lambda _count: None)
         self.on_abandon = on_abandon or (lambda: None)
+        self.on_concurrency = on_concurrency or (lambda _downloads: None)
+        self.told: int | None = None  # the concurrency last handed to on_concurrency
         self.monotonic = monotonic
         self.rng = rng or random.Random()  # noqa: S311 (retry jitter, not cryptography)
 
@@ -217,23 +231,28 @@ class _EventRun:
     dirs: set[Path] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
     exhausted: bool = False  # every due photo of the ledger has been taken
+    signing: list[tuple[Future[PresignResult], list[_Work]]] = field(default_factory=list)
+    sign_error: BaseException | None = None  # the first presign request that failed
 
     def __post_init__(self) -> None:
         self.due = self._due_batches()
         self.pool: Workers | None = None
+        self.signer = ThreadPoolExecutor(self.owner.tuning.presign_ahead, "presign")
 
     def run(self) -> None:
         owner = self.owner
-        limit = owner.tuning.workers + owner.tuning.presign_batch  # a batch always queued
         self.pool = owner.workers_for()
+        self._tell_concurrency()
         try:
             while True:
-                if not owner.stop.is_set() and len(self.in_flight) < limit:
-                    self._refill()
-                if not self.in_flight and (owner.stop.is_set() or self._nothing_left()):
+                self._take_signed()
+                while self._room() and self._refill():
+                    pass
+                if not self.in_flight and self._finished():
                     break
                 self._collect_all(self.in_flight.finished(timeout=self._wait_seconds()))
                 self._maybe_flush()
+            self._raise_sign_error()
         except BaseException as exc:
             owner.stop.set()
             if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C: drop what is in flight
@@ -243,15 +262,40 @@ class _EventRun:
                     self._collect(future, work)
             raise
         finally:
+            self.signer.shutdown(wait=False, cancel_futures=True)
             self._flush()
             self.pool.close()
 
-    def _nothing_left(self) -> bool:
-        return self.exhausted and not self.waiting
+    def _raise_sign_error(self) -> None:
+        if self.sign_error is not None:
+            raise self.sign_error
+
+    def _finished(self) -> bool:
+        """Stopped (links still being signed are dropped), a presign request failed (once the
+        links already asked for are used), or every photo taken and tried."""
+        if self.owner.stop.is_set():
+            return True
+        if self.signing:
+            return False
+        return self.sign_error is not None or (self.exhausted and not self.waiting)
+
+    def _room(self) -> bool:
+        """Whether to take another batch: links signed or being signed beyond the downloads
+        running stay within ``presign_ahead`` batches (links are short-lived: none is signed
+        long before its use)."""
+        tuning, gate = self.owner.tuning, self.owner.gate
+        running = gate.target if gate is not None else tuning.concurrency.maximum
+        queued = len(self.in_flight) + sum(len(batch) for _, batch in self.signing)
+        return (
+            not self.owner.stop.is_set()
+            and self.sign_error is None
+            and len(self.signing) < tuning.presign_ahead
+            and queued < running + tuning.presign_ahead * tuning.presign_batch
+        )
 
     def _wait_seconds(self) -> float:
         """How long to wait for a download: until the next retry is due, at most a flush."""
-        if self.in_flight:
+        if self.in_flight or self.signing:
             return FLUSH_SECONDS
         until = self.waiting.seconds_to_next(self.owner.monotonic())
         return FLUSH_SECONDS if until is None else min(until, FLUSH_SECONDS)
@@ -283,7 +327,8 @@ class _EventRun:
             after = batch[-1].photo_id
             yield batch
 
-    def _refill(self) -> None:
+    def _refill(self) -> bool:
+        """Take one batch (retries first): adopt files already in place, sign the rest."""
         tuning = self.owner.tuning
         if tuning.min_free:
             check_free_space(self.placer.root, tuning.min_free)
@@ -298,7 +343,27 @@ class _EventRun:
             else:
                 to_sign.append(work)
         if to_sign:
-            self._presign_and_submit(to_sign)
+            ids = [work.photo.image_id for work in to_sign]
+            future = self.signer.submit(self._presign, self.placer.event.event_id, ids)
+            future.add_done_callback(self.in_flight.wake)
+            self.signing.append((future, to_sign))
+        return bool(batch)
+
+    def _take_signed(self) -> None:
+        """Hand the links that arrived to the download threads.
+
+        A failed request (a dead key, an unreachable API) takes no new work; the links already
+        asked for are still used, then the run ends with that error.
+        """
+        arrived = [entry for entry in self.signing if entry[0].done()]
+        for entry in arrived:
+            self.signing.remove(entry)
+        for future, batch in arrived:
+            error = future.exception()
+            if error is not None:
+                self.sign_error = self.sign_error or error
+            elif not self.owner.stop.is_set():  # else left as they are in the ledger
+                self._signed(batch, future.result())
 
     def _submit(self, kind: Kind, work: _Work, url: str) -> None:
         assert self.pool is not None
@@ -306,9 +371,16 @@ class _EventRun:
         self.in_flight.add(self.pool.submit(kind, job), work)
 
     def _presign_and_submit(self, batch: list[_Work]) -> None:
+        ids = [work.photo.image_id for work in batch]
+        self._signed(batch, self._presign(self.placer.event.event_id, ids))
+
+    @property
+    def _presign(self) -> Presign:
+        """Where this run's links come from: the scope's own source, or ``api.presign``."""
+        return self.scope.links or self.owner.api.presign
+
+    def _signed(self, batch: list[_Work], answer: PresignResult) -> None:
         by_id = {work.photo.image_id: work for work in batch}
-        presign = self.scope.links or self.owner.api.presign
-        answer = presign(self.placer.event.event_id, list(by_id))
         for image_id, item in answer.urls.items():
             self._submit("fetch", by_id.pop(image_id), item.url)
         for image_id, error in answer.failed.items():
@@ -433,12 +505,20 @@ class _EventRun:
 
     def _flush(self) -> None:
         self.last_flush = time.monotonic()
+        self._tell_concurrency()
         if not self.results:
             return
         fsync_dirs(self.dirs)
         self.owner.ledger.record_results(self.results, self.owner.clock())
         self.results = []
         self.dirs = set()
+
+    def _tell_concurrency(self) -> None:
+        """Hand the gate's target on when it changed (the ledger records it for status)."""
+        owner = self.owner
+        if owner.gate is not None and owner.gate.target != owner.told:
+            owner.told = owner.gate.target
+            owner.on_concurrency(owner.told)
 
 
 def failure_kind(error: str) -> str:

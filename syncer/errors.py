@@ -137,11 +137,16 @@ class TransferError(Exception):
     """One photo could not be fetched or verified; it is tried again (soon, or in a later run).
 
     ``retry_after``: seconds the storage host asked to wait (``Retry-After``), when it did.
+    ``pushback``: the host asked for less (429, 503, SlowDown, Retry-After, a reset connection):
+    fewer downloads at once, not only a later try.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, pushback: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.pushback = pushback or retry_after is not None
 
 
 class LinkExpiredError(TransferError):

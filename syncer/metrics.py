@@ -2,7 +2,8 @@
 
 The API client reports each response through :meth:`Metrics.observe_api`; the daemon records
 each cycle with :meth:`Metrics.record_cycle`; whoever holds the ledger publishes photo counts by
-state with :meth:`Metrics.set_states`. :meth:`Metrics.render` gives the text exposition format.
+state with :meth:`Metrics.set_states`, and the cycle's progress the download concurrency with
+:meth:`Metrics.set_concurrency`. :meth:`Metrics.render` gives the text exposition format.
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ class Metrics:
             "Unix time when the last sync cycle completed (0 = never).",
             registry=reg,
         )
+        self.concurrency = Gauge(
+            "syncer_download_concurrency",
+            "Downloads at once (the adaptive target) in the current or last cycle (0 = none yet).",
+            registry=reg,
+        )
         for result in CYCLE_RESULTS:
             self.cycles.labels(result=result)
 
@@ -110,6 +116,10 @@ class Metrics:
             for state, count in counts.items():
                 self.photos.labels(state=state).set(count)
             self._known_states |= counts.keys()
+
+    def set_concurrency(self, downloads: int) -> None:
+        """Publish how many downloads run at once now."""
+        self.concurrency.set(downloads)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 
 from syncer.api import ApiClient, EventDetails, Observer, StorageClient
 from syncer.clips import ClipFetcher
+from syncer.concurrency import Controller, Gate
 from syncer.config import Settings
 from syncer.coordinator import EVERY_PHOTO, Coordinator, Scope
 from syncer.downloader import Downloader
@@ -53,6 +55,8 @@ class Progress:
     def bytes(self, count: int) -> None: ...
     def file_done(self, ok: bool) -> None: ...
     def bibs(self, event_id: int, done: int, total: int) -> None: ...
+    def concurrency(self, downloads: int) -> None:
+        """How many downloads run at once now (the adaptive target)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,10 @@ def run_cycle(
         ledger = ledger or stack.enter_context(opening)
         root = _prepare(settings, ledger, create=not options.dry_run)
         wiring = CycleWiring.build(settings, None if options.dry_run else root)
-        storage = stack.enter_context(StorageClient(timeout=wiring.timeout))
+        connections = wiring.tuning.concurrency.maximum
+        storage = stack.enter_context(
+            StorageClient(timeout=wiring.timeout, max_connections=connections)
+        )
         downloader = Downloader(
             storage,
             root.temp_dir,
@@ -105,7 +112,7 @@ def run_cycle(
             wiring, options, ledger, api, downloader, root, stop, progress, bibs, windows
         )
         cycle.add_people(settings, people, storage)
-        run_id = ledger.start_run(options.kind, event_ids, utcnow())
+        run_id = cycle.run_id = ledger.start_run(options.kind, event_ids, utcnow())
         try:
             cycle.run(report, event_ids)
         finally:
@@ -243,6 +250,7 @@ class _Cycle:
         self.people: Callable[[int], list[Person]] = lambda _event_id: []
         self.searches: PeopleSearch | None = None
         self.clips: ClipFetcher | None = None
+        self.gate = Gate(Controller(wiring.tuning.concurrency, time.monotonic))
         self.planner = Planner(
             api,
             ledger,
@@ -256,6 +264,7 @@ class _Cycle:
             ledger,
             self._workers,
             tuning=wiring.tuning,
+            gate=self.gate,
             stop=stop,
             clock=utcnow,
             case_insensitive=wiring.case_insensitive,
@@ -263,7 +272,9 @@ class _Cycle:
             on_file=self.progress.file_done,
             on_bytes=self.progress.bytes,
             on_abandon=downloader.abandon,
+            on_concurrency=self._concurrency,
         )
+        self.run_id: int | None = None
 
     def add_people(
         self, settings: Settings, people: Callable[[int], list[Person]], storage: StorageClient
@@ -458,8 +469,14 @@ class _Cycle:
         report.error = reason
         log.error("event %d skipped: %s", event_id, reason)
 
+    def _concurrency(self, downloads: int) -> None:
+        """Called by the coordinator (the ledger's thread) when the target changed."""
+        if self.run_id is not None:
+            self.ledger.record_concurrency(self.run_id, downloads)
+        self.progress.concurrency(downloads)
+
     def _workers(self) -> Workers:
-        return ThreadWorkers(self.downloader, self.wiring.tuning.workers)
+        return ThreadWorkers(self.downloader, self.gate)
 
 
 def _merge_walk(report: EventReport, walk: WalkResult) -> None:

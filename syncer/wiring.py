@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncer.api import AdaptiveLimiter, ApiClient, Observer, RetryPolicy
-from syncer.config import Settings
+from syncer.concurrency import Span
+from syncer.config import DownloadSettings, Settings
 from syncer.coordinator import Tuning
 from syncer.layout import NameRules, Template
 from syncer.ledger import Ledger
@@ -27,6 +28,7 @@ from syncer.lock import InstanceLock, lock_path_for
 from syncer.root import NETWORK_FS, RootInfo, filesystem_type, warn_if_network_ledger
 
 log = logging.getLogger("syncer.wiring")
+DEFAULT_START = 8  # downloads at once when a cycle begins, before any measurement
 
 
 def api_client(settings: Settings, observer: Observer | None = None) -> ApiClient:
@@ -121,7 +123,7 @@ class CycleWiring:
             fsync=download.fsync,
             case_insensitive=_case_insensitive(storage.case_insensitive, root),
             tuning=Tuning(
-                workers=download.workers,
+                concurrency=_concurrency(download),
                 presign_batch=download.presign_batch,
                 soon=RetryPolicy(
                     max_attempts=download.max_attempts,
@@ -136,6 +138,14 @@ class CycleWiring:
             trash=storage.on_remote_delete == "trash",
             trash_max_share=storage.trash_max_share,
         )
+
+
+def _concurrency(download: DownloadSettings) -> Span:
+    """Downloads at once: pinned by ``download.workers`` when set, else adaptive."""
+    if download.pinned_workers is not None:
+        return Span.pinned(download.pinned_workers)
+    start = min(max(DEFAULT_START, download.workers_min), download.workers_max)
+    return Span(download.workers_min, download.workers_max, start)
 
 
 def _links(mode: str, root: RootInfo | None) -> str:

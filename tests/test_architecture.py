@@ -30,6 +30,7 @@ ALLOWED: dict[str, set[str]] = {
     "notify": set(),
     "sink": set(),
     "prefetch": set(),
+    "concurrency": set(),
     "private_paths": set(),
     "bibs": {"errors"},
     "selfies": {"errors"},
@@ -45,7 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     # one cycle
     "root": {"errors", "units"},
     "downloader": {"errors", "api", "sink", "root"},  # never touches the ledger
-    "workers": {"errors", "downloader"},
+    "workers": {"errors", "downloader", "concurrency"},
     "placement": {"layout", "ledger", "downloader", "root"},
     "bib_pass": {"errors", "ledger"},
     "people": {"api", "errors", "ledger", "report", "selection", "selfies"},
@@ -53,6 +54,7 @@ ALLOWED: dict[str, set[str]] = {
     "planner": {"api", "bib_pass", "errors", "ledger", "prefetch", "windows"},
     "coordinator": {
         "api",
+        "concurrency",
         "errors",
         "ledger",
         "report",
@@ -75,8 +77,9 @@ ALLOWED: dict[str, set[str]] = {
         "status",
         "wiring",
     },
-    "wiring": {"api", "config", "coordinator", "layout", "ledger", "lock", "root"},
+    "wiring": {"api", "concurrency", "config", "coordinator", "layout", "ledger", "lock", "root"},
     "sync": {
+        "concurrency",
         "errors",
         "config",
         "api",

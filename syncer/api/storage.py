@@ -33,6 +33,7 @@ from syncer.errors import LinkExpiredError, TransferError, UntrustedHostError
 EXPIRED_STATUSES = frozenset({400, 401, 403, 404})
 _BODY_PEEK = 2048
 _NETWORK_ERRORS = (OSError, http.client.HTTPException)
+PUSHBACK_STATUSES = frozenset({429, 503})  # the host asks for fewer requests (S3: 503 SlowDown)
 _Key = tuple[str, str, int]
 
 
@@ -81,7 +82,9 @@ class StorageResponse:
             stalled = f"no data for {self._timeout:g} s"
             raise TransferError(f"reading {self._safe_url} failed: {stalled}") from exc
         except _NETWORK_ERRORS as exc:
-            raise TransferError(f"reading {self._safe_url} failed: {_describe(exc)}") from exc
+            raise TransferError(
+                f"reading {self._safe_url} failed: {_describe(exc)}", pushback=_is_reset(exc)
+            ) from exc
         if count == 0 and len(buffer) and missing:  # http.client does not raise IncompleteRead
             raise TransferError(f"reading {self._safe_url} failed: closed {missing} bytes early")
         return count
@@ -275,7 +278,12 @@ def _failed(key: _Key, safe_url: str, exc: BaseException) -> TransferError:
             f"untrusted certificate from storage host {key[1]} (trust its CA with SSL_CERT_FILE)"
             f": {reason}"
         )
-    return TransferError(f"fetching {safe_url} failed: {_describe(exc)}")
+    return TransferError(f"fetching {safe_url} failed: {_describe(exc)}", pushback=_is_reset(exc))
+
+
+def _is_reset(exc: BaseException) -> bool:
+    """A connection the host reset or refused: a sign of too many at once."""
+    return isinstance(exc, ConnectionResetError | ConnectionRefusedError | ConnectionAbortedError)
 
 
 def _check_status(response: http.client.HTTPResponse, safe_url: str) -> None:
@@ -288,7 +296,11 @@ def _check_status(response: http.client.HTTPResponse, safe_url: str) -> None:
         raise LinkExpiredError(f"storage refused {safe_url} (HTTP {status}){suffix}")
     header = response.getheader("Retry-After")
     wait = parse_retry_after(header, time.time()) if header else None
-    raise TransferError(f"storage answered HTTP {status} for {safe_url}{suffix}", retry_after=wait)
+    raise TransferError(
+        f"storage answered HTTP {status} for {safe_url}{suffix}",
+        retry_after=wait,
+        pushback=status in PUSHBACK_STATUSES or "SlowDown" in detail,
+    )
 
 
 def _peek(response: http.client.HTTPResponse) -> str:

@@ -83,7 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="... and before WHEN (a date: to the end of that UTC day)",
     )
     sync.add_argument("--root", type=Path, help="photo root (overrides storage.root)")
-    sync.add_argument("--workers", type=int, help="parallel downloads (overrides download.workers)")
+    sync.add_argument(
+        "--workers",
+        type=int,
+        help="downloads at once, pinned (default: adaptive; sets download.workers)",
+    )
     sync.add_argument("--dry-run", action="store_true", help="list what would be downloaded")
     sync.add_argument(
         "--check-files",

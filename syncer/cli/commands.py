@@ -352,7 +352,9 @@ def daemon(args: argparse.Namespace, settings: Settings) -> int:
     def cycle(current: Settings, event_ids: Any, stop: threading.Event, files: bool) -> Any:
         options = CycleOptions(event_ids=event_ids, kind="daemon-cycle", check_files=files)
         try:
-            progress = LogProgress(current.log.progress_interval)
+            progress = LogProgress(
+                current.log.progress_interval, on_concurrency=metrics.set_concurrency
+            )
             return run_cycle(
                 current, options, stop=stop, observer=metrics.observe_api, progress=progress
             )

@@ -165,6 +165,7 @@ def print_status(rows: Sequence[EventStatus]) -> None:
             f"event {row.event_id}{name}: {row.known} known, {row.downloaded} downloaded, "
             f"{row.pending} pending, {row.failed} failed, {row.unavailable} unavailable, "
             f"{format_size(row.bytes)}; last run {_when(row.last_run_ended_at)}"
+            + (f", {row.concurrency} downloads at once" if row.concurrency else "")
         )
         if row.gone_from_disk:
             print(

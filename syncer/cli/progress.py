@@ -77,9 +77,16 @@ class LogProgress(Progress):
     """Not on a terminal: one INFO line every ``interval`` seconds of a long sync (like rclone's
     ``--stats``): walk pages, BIB searches done/total, or files, bytes, rate and ETA."""
 
-    def __init__(self, interval: float, clock: Clock = time.monotonic) -> None:
+    def __init__(
+        self,
+        interval: float,
+        clock: Clock = time.monotonic,
+        on_concurrency: Callable[[int], None] | None = None,
+    ) -> None:
         self._interval = interval
         self._clock = clock
+        self._on_concurrency = on_concurrency
+        self._at_once = 0
         self._lock = threading.Lock()
         self._tally = Tally(clock)
         self._last = clock()
@@ -119,6 +126,12 @@ class LogProgress(Progress):
             self._tally.files_done += 1
             self._maybe_log()
 
+    def concurrency(self, downloads: int) -> None:
+        with self._lock:
+            self._at_once = downloads
+        if self._on_concurrency is not None:
+            self._on_concurrency(downloads)
+
     def _maybe_log(self) -> None:
         now = self._clock()
         if self._interval <= 0 or now - self._last < self._interval:
@@ -143,6 +156,7 @@ class LogProgress(Progress):
             + (f" of ~{format_size(estimate)}" if estimate is not None else "")
             + f", {format_size(round(tally.rate()))}/s"
             + (f", ETA {duration_text(eta)}" if eta is not None else "")
+            + (f", {self._at_once} at once" if self._at_once else "")
         )
 
 
@@ -160,6 +174,7 @@ class BarProgress(Progress):
         self._bytes: tqdm[Any] | None = None
         self._photos = 0
         self._event = 0
+        self._at_once = 0
 
     def walk_page(self, event_id: int, images: int, pages: int = 0) -> None:
         with self._lock:
@@ -193,6 +208,7 @@ class BarProgress(Progress):
             if not files:
                 return  # nothing to download: no empty bar
             self._files = self._bar(f"event {event_id}", total=files, unit=" files")
+            self._show_concurrency()
             self._bytes = self._bar("bytes", unit="B", unit_scale=True, unit_divisor=1000)
 
     def bytes(self, count: int) -> None:
@@ -209,6 +225,15 @@ class BarProgress(Progress):
             if self._bytes is not None:
                 self._bytes.total = self._tally.bytes_total
                 self._bytes.bar_format = BYTES_FORMAT  # with a total: units on both sides
+
+    def concurrency(self, downloads: int) -> None:
+        with self._lock:
+            self._at_once = downloads
+            self._show_concurrency()
+
+    def _show_concurrency(self) -> None:
+        if self._files is not None and self._at_once:
+            self._files.set_postfix_str(f"{self._at_once} at once", refresh=False)
 
     def close(self) -> None:
         """Close every bar; what is printed next starts on its own line."""

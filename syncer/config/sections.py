@@ -145,12 +145,17 @@ class StorageSettings(_Section):
 class DownloadSettings(_Section):
     """``[download]``: the worker pool and per-photo retries.
 
+    How many downloads run at once adapts between ``workers_min`` and ``workers_max`` to the
+    store's throughput; ``workers``, when set, pins it (see :attr:`pinned_workers`).
+
     A photo that fails for a passing reason is tried again within the run after a jittered
     backoff (``backoff_base`` doubling up to ``backoff_cap``), ``max_attempts`` tries in all;
     then a later run tries it again after ``retry_base`` doubling up to ``retry_cap``.
     """
 
     workers: int = Field(default=8, ge=1, le=64)
+    workers_min: int = Field(default=4, ge=1, le=64)
+    workers_max: int = Field(default=32, ge=1, le=64)
     presign_batch: int = Field(default=60, ge=1, le=60)
     timeout: Duration = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=8, ge=1, le=100)
@@ -171,8 +176,15 @@ class DownloadSettings(_Section):
             log.warning("download.processes is no longer used (downloads run in threads)")
         return data
 
+    @property
+    def pinned_workers(self) -> int | None:
+        """``workers`` when the configuration (or ``--workers``) sets it, else None (adaptive)."""
+        return self.workers if "workers" in self.model_fields_set else None
+
     @model_validator(mode="after")
     def _check_retry(self) -> DownloadSettings:
+        if self.workers_max < self.workers_min:
+            raise ValueError("workers_max must not be smaller than workers_min")
         if self.retry_cap < self.retry_base:
             raise ValueError("retry_cap must not be smaller than retry_base")
         if self.backoff_cap < self.backoff_base:

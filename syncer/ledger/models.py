@@ -184,4 +184,5 @@ runs = Table(
     _required("event_ids", Text),
     Column("counts", Text),
     Column("exit_code", Integer),
+    Column("concurrency", Integer),  # downloads at once, as last recorded by the run
 )

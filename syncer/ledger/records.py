@@ -141,6 +141,7 @@ class EventStatus:
     last_run_ended_at: datetime | None
     gone_from_disk: int = 0  # counted as pending: files removed from the disk behind our back
     people: tuple[PersonStatus, ...] = ()  # per person whose selfie search ran on the event
+    concurrency: int | None = None  # downloads at once in the newest run that recorded it
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,12 @@ def finish_run(
         raise SyncerError(f"unknown run id {run_id}")
 
 
+def record_concurrency(conn: Connection, run_id: int, downloads: int) -> None:
+    stmt = update(runs).where(runs.c.id == run_id).values(concurrency=downloads)
+    if conn.execute(stmt).rowcount != 1:
+        raise SyncerError(f"unknown run id {run_id}")
+
+
 def counts_by_state(conn: Connection) -> dict[str, int]:
     counts: dict[str, int] = dict.fromkeys(PHOTO_STATES, 0)
     stmt = select(photos.c.state, func.count()).group_by(photos.c.state)
@@ -70,6 +76,7 @@ def status(conn: Connection, event_id: int | None) -> list[EventStatus]:
     counts, sizes = _state_counts(conn, event_id)
     failures = _failures(conn, event_id)
     last_runs = _last_run_ends(conn, ids)
+    concurrency = _last_concurrency(conn, ids)
     result = []
     for row in rows:
         by_state = counts.get(row.event_id, {})
@@ -85,6 +92,7 @@ def status(conn: Connection, event_id: int | None) -> list[EventStatus]:
                 failures=tuple(failures.get(row.event_id, ())),
                 last_walk_completed_at=row.last_walk_completed_at,
                 last_run_ended_at=last_runs.get(row.event_id),
+                concurrency=concurrency.get(row.event_id),
             )
         )
     return result
@@ -124,6 +132,29 @@ def _failures(conn: Connection, event_id: int | None) -> dict[int, list[tuple[st
         top = found.setdefault(event, [])
         if len(top) < TOP_FAILURES:
             top.append((str(text), int(count)))
+    return found
+
+
+def _last_concurrency(conn: Connection, event_ids: Collection[int]) -> dict[int, int]:
+    """Downloads at once in the newest run covering each event that recorded it (running or
+    finished)."""
+    wanted = set(event_ids)
+    found: dict[int, int] = {}
+    stmt = (
+        select(runs.c.concurrency, runs.c.event_ids)
+        .where(runs.c.concurrency.is_not(None))
+        .order_by(runs.c.id.desc())
+    )
+    result = conn.execute(stmt.execution_options(yield_per=100))
+    try:
+        for downloads, covered in result:
+            for event in set(json.loads(covered)) & wanted:
+                found[event] = int(downloads)
+            wanted -= found.keys()
+            if not wanted:
+                break
+    finally:
+        result.close()
     return found
 
 

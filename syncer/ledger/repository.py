@@ -322,6 +322,11 @@ class Ledger(PeopleRecords):
         with self._write() as conn:
             reports.finish_run(conn, run_id, now, counts, exit_code)
 
+    def record_concurrency(self, run_id: int, downloads: int) -> None:
+        """How many downloads the run has at once now (``syncer status`` shows it)."""
+        with self._write() as conn:
+            reports.record_concurrency(conn, run_id, downloads)
+
     def status(self, event_id: int | None = None) -> list[EventStatus]:
         with self._read() as conn:
             return reports.status(conn, event_id)

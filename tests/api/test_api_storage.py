@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -151,6 +152,43 @@ def test_other_statuses_are_transfer_errors_and_redirects_are_not_followed(
     assert f"HTTP {status}" in str(caught.value)
     assert SIGNATURE not in str(caught.value)
     assert len(storage.seen) == 1
+    assert caught.value.pushback is (status in (429, 503))  # fewer downloads at once
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "pushback"),
+    [
+        (500, b"<Error><Code>SlowDown</Code></Error>", {}, True),
+        (500, b"<Error><Code>InternalError</Code></Error>", {}, False),
+        (502, b"busy", {"Retry-After": "2"}, True),
+    ],
+)
+def test_slowdown_and_retry_after_are_pushback(
+    storage: Storage, status: int, body: bytes, headers: dict[str, str], pushback: bool
+) -> None:
+    def send(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        for name, value in {"Content-Length": str(len(body)), **headers}.items():
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    storage.script = send
+    with storage.client(timeout=5.0) as client, pytest.raises(TransferError) as caught:
+        read_all(client, storage.url())
+    assert caught.value.pushback is pushback
+
+
+def test_a_reset_connection_is_pushback(storage: Storage) -> None:
+    def reset(handler: BaseHTTPRequestHandler) -> None:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        handler.connection.close()  # RST instead of FIN
+        handler.close_connection = True
+
+    storage.script = reset
+    with storage.client(timeout=5.0) as client, pytest.raises(TransferError) as caught:
+        read_all(client, storage.url())
+    assert caught.value.pushback
 
 
 def test_body_cut_short_is_a_transfer_error(storage: Storage) -> None:

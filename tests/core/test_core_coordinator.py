@@ -7,6 +7,7 @@ futures are already finished when handed over, so several arrive in one batch.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import cast
 import pytest
 
 from syncer.api import ApiClient, PresignedUrl, PresignResult
+from syncer.concurrency import Span
 from syncer.coordinator import Coordinator, Tuning, failure_kind
 from syncer.downloader import Job, Stored
 from syncer.errors import DiskFullError
@@ -97,7 +99,7 @@ def run(ledger: Ledger, root: Path, workers: FullAfter) -> None:
         cast(ApiClient, SignEverything()),
         ledger,
         lambda: workers,
-        tuning=Tuning(workers=4, presign_batch=4),
+        tuning=Tuning(concurrency=Span.pinned(4), presign_batch=4),
         stop=threading.Event(),
         clock=lambda: NOW,
     )
@@ -134,3 +136,43 @@ def test_photos_stored_beside_a_full_disk_failure_are_all_recorded(
 )
 def test_failures_are_counted_by_kind_without_their_urls(error: str, kind: str) -> None:
     assert failure_kind(error) == kind
+
+
+class SlowSigner:
+    """Presigns after ``delay`` seconds; notes the threads and the requests under way."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.threads: set[str] = set()
+        self.at_once = 0
+        self.most_at_once = 0
+        self._lock = threading.Lock()
+
+    def presign(self, event_id: int, image_ids: Sequence[str]) -> PresignResult:
+        with self._lock:
+            self.threads.add(threading.current_thread().name)
+            self.at_once += 1
+            self.most_at_once = max(self.most_at_once, self.at_once)
+        time.sleep(self.delay)
+        with self._lock:
+            self.at_once -= 1
+        return SignEverything().presign(event_id, image_ids)
+
+
+def test_links_are_asked_for_ahead_in_background_threads(ledger: Ledger, tmp_path: Path) -> None:
+    signer = SlowSigner(delay=0.2)
+    record = ledger.event(EVENT) or EventRecord(EVENT, None, None, None, None)
+    placer = Placer(tmp_path / "photos", Template.parse(DEFAULT_TEMPLATE), NameRules(), record)
+    coordinator = Coordinator(
+        cast(ApiClient, signer),
+        ledger,
+        lambda: FullAfter(fits=4),
+        tuning=Tuning(concurrency=Span.pinned(1), presign_batch=1, presign_ahead=2),
+        stop=threading.Event(),
+        clock=lambda: NOW,
+    )
+    report = EventReport(EVENT)
+    coordinator.run(placer, report)
+    assert report.downloaded == 4
+    assert signer.most_at_once == 2  # the next batch is asked for while one is under way
+    assert all(name.startswith("presign") for name in signer.threads)  # never the ledger's thread

@@ -116,3 +116,11 @@ def test_each_metrics_object_has_its_own_registry() -> None:
     assert ("syncer_api_responses_total", (("endpoint", "ping"), ("status", "200"))) not in (
         samples(second)
     )
+
+
+def test_the_download_concurrency_is_a_gauge() -> None:
+    metrics = Metrics()
+    assert samples(metrics)[("syncer_download_concurrency", ())] == 0
+    metrics.set_concurrency(27)
+    metrics.set_concurrency(18)
+    assert samples(metrics)[("syncer_download_concurrency", ())] == 18

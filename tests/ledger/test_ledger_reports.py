@@ -110,6 +110,21 @@ def test_status_of_all_events_and_last_runs(ledger: Ledger) -> None:
     assert ledger.status(12345) == []
 
 
+def test_status_shows_the_concurrency_the_newest_run_recorded(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a"]])
+    walk(ledger, 7, [["b"]])
+    old = ledger.start_run("sync", [7, EVENT], T0)
+    ledger.record_concurrency(old, 8)
+    ledger.record_concurrency(old, 12)  # the target moved: the newest value counts
+    ledger.finish_run(old, T0 + timedelta(minutes=1), {}, 0)
+    running = ledger.start_run("sync", [EVENT], T0 + timedelta(hours=1))
+    ledger.record_concurrency(running, 27)  # still running: status shows it as it is now
+    ledger.start_run("sync", [7], T0 + timedelta(hours=2))  # nothing to download: none recorded
+    assert {s.event_id: s.concurrency for s in ledger.status()} == {7: 12, EVENT: 27}
+    with pytest.raises(SyncerError, match="unknown run id 99"):
+        ledger.record_concurrency(99, 4)
+
+
 def test_counts_for_metrics(ledger: Ledger) -> None:
     assert ledger.counts_by_state() == {
         "pending": 0,

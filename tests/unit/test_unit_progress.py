@@ -157,3 +157,21 @@ def test_the_walk_counts_pages_against_the_announced_total(
     assert [r.getMessage() for r in caplog.records] == [
         "progress: event 456: walked 4 of 200 pages, 400 photos"
     ]
+
+
+def test_the_download_concurrency_is_shown_and_handed_on(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    told: list[int] = []
+    progress = LogProgress(30, clock, on_concurrency=told.append)
+    caplog.set_level(logging.INFO, logger="syncer.progress")
+    progress.downloads(456, 10)
+    progress.concurrency(12)
+    clock.now += 31
+    progress.file_done(True)
+    assert caplog.records[0].getMessage().endswith(", 12 at once")
+    assert told == [12]
+    bars = BarProgress(io.StringIO())
+    bars.downloads(456, 4)
+    bars.concurrency(18)
+    assert "18 at once" in str(bars._files)
+    bars.close()

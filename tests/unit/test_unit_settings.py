@@ -10,9 +10,11 @@ import pytest
 from pydantic import ValidationError
 
 from harness.settings import SECRET, isolate, load, write_toml
+from syncer.concurrency import Span
 from syncer.config import MASK, Settings, masked_settings
 from syncer.config.settings import masked_url
 from syncer.errors import ConfigError
+from syncer.wiring import CycleWiring
 
 BASE = "[api]\norg_id = 903\n"
 
@@ -420,3 +422,35 @@ def test_the_obsolete_processes_setting_is_accepted_and_ignored(
     settings = Settings.model_validate({"download": {"processes": 2, "workers": 3}})
     assert settings.download.workers == 3
     assert "download.processes is no longer used" in caplog.text
+
+
+# -- download concurrency ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "overrides", "expected"),
+    [
+        ("", {}, None, Span(4, 32, 8)),  # adaptive by default
+        ("[download]\nworkers = 8\n", {}, None, Span.pinned(8)),  # an existing config keeps 8
+        ("", {"SYNCER_DOWNLOAD__WORKERS": "3"}, None, Span.pinned(3)),
+        ("", {}, {"download": {"workers": 12}}, Span.pinned(12)),  # --workers
+        ("[download]\nworkers_min = 2\nworkers_max = 6\n", {}, None, Span(2, 6, 6)),
+        ("[download]\nworkers_min = 10\n", {}, None, Span(10, 32, 10)),
+    ],
+)
+def test_workers_set_by_the_user_pin_the_concurrency(
+    tmp_path: Path,
+    text: str,
+    env: dict[str, str],
+    overrides: dict[str, dict[str, int]] | None,
+    expected: Span,
+) -> None:
+    config = write_toml(tmp_path, BASE + text)
+    settings = load(tmp_path, env=env, config=config, overrides=overrides)
+    assert CycleWiring.build(settings, None).tuning.concurrency == expected
+
+
+def test_workers_max_below_workers_min_is_a_config_error(tmp_path: Path) -> None:
+    config = write_toml(tmp_path, BASE + "[download]\nworkers_min = 9\nworkers_max = 5\n")
+    with pytest.raises(ConfigError, match="workers_max must not be smaller than workers_min"):
+        load(tmp_path, config=config)

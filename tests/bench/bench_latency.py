@@ -1,0 +1,253 @@
+"""How many downloads at once syncer settles on, and what it buys, against a distant store.
+
+    python tests/bench/bench_latency.py [--photos 2000] [--size 100KB] [--rounds 3]
+        [--api-delay 0.08] [--storage-delay 0.05] [--cap-photos 400] [--cap-size 1MB]
+        [--skip-distant] [--skip-cap] [--out results.json] [--workdir DIR]
+
+1. Distant store: the bundled simulator answers every API call ``--api-delay`` late and sends
+   the first byte of every photo ``--storage-delay`` late. ``syncer sync`` with its default
+   settings (adaptive) and with ``--workers 8`` run alternately, each on a fresh root and
+   ledger. The latency floor at c downloads at once is photos x storage delay / c: what the
+   bodies' waits alone cost at that concurrency. The concurrency syncer settled on is the one
+   its ledger recorded last (what ``syncer status`` shows).
+2. Capped connections: every body at most 5 MB/s, all bodies together at most 100 MB/s (a
+   link): the concurrency that fills the link is 20.
+
+Prints a markdown table with PASS/FAIL per target and, with ``--out``, every number as JSON.
+Wall times come from the benchmark's clock around each whole ``syncer`` process; every run's
+files are checked against the simulator's sha256 before the next run starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from bench_world import verify_tree
+
+from syncer.sim import Faults, SimConfig, SimPhoto, Simulator
+from syncer.units import parse_size
+
+PRESIGN_TTL = 7 * 24 * 3600.0
+PER_CONNECTION = 5_000_000  # bytes/s of one body in the capped case
+LINK = 100_000_000  # bytes/s of all bodies together in the capped case
+
+
+@dataclass
+class Run:
+    mode: str  # "adaptive" or "fixed N"
+    seconds: float
+    concurrency: int | None  # what the ledger recorded last
+
+
+@dataclass
+class Case:
+    name: str
+    photos: int
+    photo_bytes: int
+    runs: list[Run] = field(default_factory=list)
+
+    def walls(self, mode: str) -> list[float]:
+        return [run.seconds for run in self.runs if run.mode == mode]
+
+    def settled(self) -> list[int]:
+        return [run.concurrency or 0 for run in self.runs if run.mode == "adaptive"]
+
+
+class Bench:
+    """One simulator with its photo files written, and fresh syncer runs against it."""
+
+    def __init__(self, home: Path, photos: int, photo_bytes: int, faults: Faults) -> None:
+        config = SimConfig(
+            events=1,
+            photos_per_event=photos,
+            photo_bytes=photo_bytes,
+            presign_ttl=PRESIGN_TTL,
+            data_dir=home / "data",
+        )
+        self.home = home
+        self.sim = Simulator(config, faults=faults).start()
+        self.sim.wait_files()  # served from files: the simulator's CPU stays out of the way
+        self.event_id = next(e.event_id for e in self.sim.events() if e.configured)
+        self.truth: dict[str, SimPhoto] = {p.image_id: p for p in self.sim.photos(self.event_id)}
+        self.count = 0
+
+    def close(self) -> None:
+        self.sim.stop()
+
+    def run(self, workers: int | None) -> Run:
+        self.count += 1
+        run_dir = self.home / f"run{self.count}"
+        run_dir.mkdir()
+        config = run_dir / "syncer.toml"
+        ledger = run_dir / "ledger.sqlite3"
+        config.write_text(
+            "\n".join(
+                [
+                    "[api]",
+                    f"base_url = {json.dumps(self.sim.base_url)}",
+                    f"org_id = {self.sim.org_id}",
+                    "[storage]",
+                    f"root = {json.dumps(str(run_dir / 'photos'))}",
+                    f"ledger = {json.dumps(str(ledger))}",
+                ]
+            )
+            + "\n",
+            encoding="utf-8",
+        )
+        argv = [sys.executable, "-m", "syncer", "--config", str(config), "sync"]
+        argv += ["--event", str(self.event_id), "--json", "--no-progress"]
+        if workers is not None:
+            argv += ["--workers", str(workers)]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
+        env["SYNCER_API_KEY"] = self.sim.api_key
+        started = time.perf_counter()
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"syncer exited {done.returncode}: {done.stderr[-2000:]}")
+        verify_tree(run_dir / "photos", self.truth)
+        mode = "adaptive" if workers is None else f"fixed {workers}"
+        return Run(mode, seconds, _recorded_concurrency(ledger))
+
+
+def _recorded_concurrency(ledger: Path) -> int | None:
+    with sqlite3.connect(ledger) as conn:
+        row = conn.execute("SELECT concurrency FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def measure(
+    name: str, args: argparse.Namespace, photos: int, size: int, faults: Faults, peers: list[int]
+) -> Case:
+    case = Case(name, photos, size)
+    with tempfile.TemporaryDirectory(prefix="bench-latency-", dir=args.workdir) as tmp:
+        bench = Bench(Path(tmp), photos, size, faults)
+        try:
+            for round_no in range(args.rounds):
+                modes: list[int | None] = [None, *peers]
+                if round_no % 2:
+                    modes.reverse()  # neither always first
+                for workers in modes:
+                    run = bench.run(workers)
+                    case.runs.append(run)
+                    print(
+                        f"  {name} round {round_no + 1}: {run.mode}: {run.seconds:.2f} s"
+                        + (f" (settled on {run.concurrency})" if workers is None else ""),
+                        file=sys.stderr,
+                        flush=True,
+                    )
+        finally:
+            bench.close()
+    return case
+
+
+def report_distant(case: Case, storage_delay: float) -> tuple[list[str], bool]:
+    lines = [
+        "| round | adaptive (s) | settled on | latency floor there (s) | vs floor "
+        "| fixed 8 (s) | fixed 8 / adaptive |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ok = True
+    adaptive, fixed, settled = case.walls("adaptive"), case.walls("fixed 8"), case.settled()
+    for n, (wall, peer, level) in enumerate(zip(adaptive, fixed, settled, strict=True), 1):
+        floor = case.photos * storage_delay / max(level, 1)
+        lines.append(
+            f"| {n} | {wall:.2f} | {level} | {floor:.2f} | {wall / floor:.2f}x | {peer:.2f} "
+            f"| {peer / wall:.2f}x |"
+        )
+    wall, peer = statistics.median(adaptive), statistics.median(fixed)
+    level = int(statistics.median(settled))
+    floor = case.photos * storage_delay / max(level, 1)
+    near = wall / floor <= 1.3
+    faster = peer / wall >= 1.8
+    ok = near and faster
+    lines += [
+        "",
+        f"- within 1.3x of the latency floor at the concurrency it settles on: "
+        f"{'PASS' if near else 'FAIL'} (median {wall:.2f} s, floor at {level}: {floor:.2f} s, "
+        f"{wall / floor:.2f}x)",
+        f"- at least 1.8x faster than fixed 8 workers: {'PASS' if faster else 'FAIL'} "
+        f"(median {peer:.2f} s / {wall:.2f} s = {peer / wall:.2f}x)",
+    ]
+    return lines, ok
+
+
+def report_cap(case: Case) -> tuple[list[str], bool]:
+    fills = LINK // PER_CONNECTION
+    link_floor = case.photos * case.photo_bytes / LINK
+    lines = ["| round | adaptive (s) | settled on | link floor (s) |", "|---|---|---|---|"]
+    for n, (wall, level) in enumerate(zip(case.walls("adaptive"), case.settled(), strict=True), 1):
+        lines.append(f"| {n} | {wall:.2f} | {level} | {link_floor:.2f} |")
+    level = int(statistics.median(case.settled()))
+    near = 0.7 * fills <= level <= 1.4 * fills
+    lines += [
+        "",
+        f"- settles near the {fills} connections that fill the link: {'PASS' if near else 'FAIL'} "
+        f"(median {level})",
+    ]
+    return lines, near
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--photos", type=int, default=2000)
+    parser.add_argument("--size", default="100KB")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--api-delay", type=float, default=0.08)
+    parser.add_argument("--storage-delay", type=float, default=0.05)
+    parser.add_argument("--cap-photos", type=int, default=400)
+    parser.add_argument("--cap-size", default="1MB")
+    parser.add_argument("--skip-distant", action="store_true")
+    parser.add_argument("--skip-cap", action="store_true")
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    ok = True
+    results: dict[str, object] = {}
+    out: list[str] = []
+    if not args.skip_distant:
+        faults = Faults(slow_api_seconds=args.api_delay, slow_storage_seconds=args.storage_delay)
+        case = measure("distant", args, args.photos, parse_size(args.size), faults, [8])
+        lines, passed = report_distant(case, args.storage_delay)
+        ok &= passed
+        results["distant"] = asdict(case)
+        out += [
+            f"### Distant store: API +{args.api_delay * 1000:g} ms, storage +"
+            f"{args.storage_delay * 1000:g} ms before the first byte, {case.photos:,} photos x "
+            f"{args.size}",
+            "",
+            *lines,
+            "",
+        ]
+    if not args.skip_cap:
+        faults = Faults(storage_bytes_per_second=PER_CONNECTION, storage_link_bytes_per_second=LINK)
+        case = measure("capped", args, args.cap_photos, parse_size(args.cap_size), faults, [])
+        lines, passed = report_cap(case)
+        ok &= passed
+        results["capped"] = asdict(case)
+        out += [
+            f"### Capped connections: 5 MB/s per body, 100 MB/s link, {case.photos:,} photos x "
+            f"{args.cap_size}",
+            "",
+            *lines,
+            "",
+        ]
+    print("\n".join(out))
+    if args.out is not None:
+        args.out.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`syncer sync` against a distant store: API calls and storage bodies answer late.
+
+Through the CLI in a subprocess: the download concurrency starts at 8 and grows while the
+store's latency, not the machine, bounds the throughput; status shows where it stands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.e2e import World, expected_tree, files_under, make_world, run_ok, temp_files
+from syncer.sim import Faults
+
+API_DELAY = 0.08
+STORAGE_DELAY = 0.05  # before the first byte of every photo
+
+
+@pytest.fixture
+def distant(tmp_path: Path) -> Iterator[World]:
+    faults = Faults(slow_api_seconds=API_DELAY, slow_storage_seconds=STORAGE_DELAY)
+    yield from make_world(tmp_path, photos=400, size=4_000, faults=faults)
+
+
+def test_a_distant_store_gets_more_downloads_at_once(distant: World) -> None:
+    world = distant
+    text = world.config.read_text(encoding="utf-8")  # the harness pins workers: unpin them
+    world.config.write_text(text.replace("workers = 4\n", ""), encoding="utf-8")
+    result = run_ok(world, "sync", "--json", "-v", "--event", str(world.event_id))
+    data = json.loads(result.stdout)
+    assert data["downloaded"] == len(world.truth())
+    assert files_under(world.root) == expected_tree(world, [])
+    assert not temp_files(world.root)
+    steps = [
+        (int(a), int(b)) for a, b in re.findall(r"downloads at once: (\d+) -> (\d+)", result.stderr)
+    ]
+    assert steps, result.stderr[-3000:]
+    assert steps[0] == (8, 16)  # the first measurement pays: the climb doubles
+    status = json.loads(run_ok(world, "status", "--json").stdout)
+    row = next(row for row in status if row["event_id"] == world.event_id)
+    assert row["concurrency"] == steps[-1][1]  # the last target, as the ledger recorded it
+    assert 4 <= row["concurrency"] <= 32
