@@ -85,6 +85,9 @@ class _InFlight:
     def __len__(self) -> int:
         return len(self._work)
 
+    def photo_ids(self) -> list[int]:
+        return [work.photo.photo_id for work in self._work.values()]
+
     def finished(self, timeout: float) -> list[tuple[Future[Stored], _Work]]:
         """Wait up to ``timeout`` for one download to finish; return every finished one."""
         try:
@@ -124,6 +127,9 @@ class _Waiting:
         while self._heap and self._heap[0][0] <= now and len(found) < limit:
             found.append(heapq.heappop(self._heap)[2])
         return found
+
+    def photo_ids(self) -> list[int]:
+        return [work.photo.photo_id for _, _, work in self._heap]
 
     def seconds_to_next(self, now: float) -> float | None:
         return max(0.0, self._heap[0][0] - now) if self._heap else None
@@ -169,7 +175,7 @@ class Coordinator:
     def run(self, placer: Placer, report: EventReport) -> None:
         """Download every due photo of the event (until stopped); results land in ``report``."""
         report.due = self.count_due(placer.event.event_id)
-        if report.due:
+        if report.due or self.ledger.shared:  # a node: other nodes may add or give up work
             _EventRun(self, placer, report).run()
 
 
@@ -185,6 +191,7 @@ class _EventRun:
     results: list[PhotoResult] = field(default_factory=list)
     dirs: set[Path] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
+    last_renew: float = field(default_factory=time.monotonic)
     exhausted: bool = False  # every due photo of the ledger has been taken
 
     def __post_init__(self) -> None:
@@ -228,12 +235,28 @@ class _EventRun:
     # -- feeding ------------------------------------------------------------------------------
 
     def _due_batches(self) -> Iterator[list[_Work]]:
+        """Batches of photos taken from the ledger (claimed, on a ledger shared by nodes).
+
+        An empty batch: none to take now, but other nodes may still add some (a walk) or
+        give some up (a claim that lapses): ask again, at most once a second.
+        """
         owner, placer = self.owner, self.placer
-        after, size, now = 0, owner.tuning.presign_batch, owner.clock()
+        after, size, asked = 0, owner.tuning.presign_batch, None
         event_id = placer.event.event_id
-        while batch := owner.ledger.due(
-            event_id, now, after_id=after, limit=size, any_failed=owner.retry_failed
-        ):
+        while True:
+            if asked is not None and owner.monotonic() - asked < FLUSH_SECONDS:
+                yield []
+                continue
+            claim = owner.ledger.claim(
+                event_id, owner.clock(), after_id=after, limit=size, any_failed=owner.retry_failed
+            )
+            batch = claim.photos
+            if not batch:
+                if not claim.later:
+                    return
+                after, asked = 0, owner.monotonic()
+                yield []
+                continue
             after = batch[-1].photo_id
             wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
             fixed = avoid_collisions(owner.ledger, wanted, case_insensitive=owner.case_insensitive)
@@ -248,8 +271,9 @@ class _EventRun:
             check_free_space(self.placer.root, tuning.min_free)
         batch = self.waiting.ready(self.owner.monotonic(), tuning.presign_batch)
         if not batch and not self.exhausted:
-            batch = next(self.due, [])
-            self.exhausted = not batch
+            taken = next(self.due, None)
+            self.exhausted = taken is None
+            batch = taken or []
         to_sign: list[_Work] = []
         for work in batch:
             if work.tries == 0 and is_regular_file(work.targets[0]):
@@ -387,13 +411,26 @@ class _EventRun:
             self.results and time.monotonic() - self.last_flush >= FLUSH_SECONDS
         ):
             self._flush()
+        if time.monotonic() - self.last_renew >= FLUSH_SECONDS:
+            self._renew()
+
+    def _renew(self) -> None:
+        """Renew the claims on the photos this run still holds (a node's heartbeat)."""
+        self.last_renew = time.monotonic()
+        held = self.in_flight.photo_ids() + self.waiting.photo_ids()
+        held += [result.photo_id for result in self.results]
+        self.owner.ledger.renew(held, self.owner.clock(), downloading=len(self.in_flight))
 
     def _flush(self) -> None:
         self.last_flush = time.monotonic()
         if not self.results:
             return
         fsync_dirs(self.dirs)
-        self.owner.ledger.record_results(self.results, self.owner.clock())
+        taken_over = self.owner.ledger.record_results(self.results, self.owner.clock())
+        if taken_over:
+            log.info(
+                "%d photos were finished by another node meanwhile; kept its record", taken_over
+            )
         self.results = []
         self.dirs = set()
 

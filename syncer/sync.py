@@ -12,8 +12,9 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import timedelta
 
-from syncer.api import ApiClient, Observer, StorageClient
+from syncer.api import ApiClient, EventDetails, Observer, StorageClient
 from syncer.config import Settings
 from syncer.coordinator import Coordinator
 from syncer.downloader import Downloader
@@ -71,6 +72,9 @@ def run_cycle(
         ledger = stack.enter_context(opening) if exists else None
         event_ids = choose_events(api, settings, options)  # 9Pic answers before a file is made
         ledger = ledger or stack.enter_context(opening)
+        if not options.dry_run:  # a node among others on a shared ledger
+            lease = timedelta(seconds=settings.node.lease)
+            stack.enter_context(ledger.joined(settings.node.name, lease, utcnow()))
         root = _prepare(settings, ledger, create=not options.dry_run)
         wiring = CycleWiring.build(settings, None if options.dry_run else root)
         storage = stack.enter_context(StorageClient(timeout=wiring.timeout))
@@ -148,6 +152,7 @@ def _prepare(settings: Settings, ledger: Ledger, *, create: bool) -> RootInfo:
         first_use=not ledger.has_downloads(),
         require_marker=settings.storage.require_marker,
         create=create,
+        node=settings.node.name,
     )
     if create:
         removed = clean_temp(root.temp_dir)
@@ -227,6 +232,20 @@ class _Cycle:
     def _sync_event(self, event_id: int, report: EventReport) -> None:
         details = self.planner.refresh_event(event_id)
         report.name = details.event_name
+        with self.ledger.event_upkeep(event_id) as upkeep:
+            if upkeep:
+                self._keep_event(event_id, report, details)
+            else:
+                log.info("event %d: another node walks it now; downloading only", event_id)
+                self._download_only(event_id, report, details)
+
+    def _download_only(self, event_id: int, report: EventReport, details: EventDetails) -> None:
+        """A node while another one walks the event and keeps its files: claim and download."""
+        record = self.ledger.event(event_id) or event_record(event_id, details)
+        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record)
+        self.coordinator.run(placer, report)
+
+    def _keep_event(self, event_id: int, report: EventReport, details: EventDetails) -> None:
         walk = self.planner.walk(event_id)
         _merge_walk(report, walk)
         if self.stop.is_set():

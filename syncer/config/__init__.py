@@ -12,6 +12,7 @@ from syncer.config.sections import (
     EventSettings,
     HealthSettings,
     LogSettings,
+    NodeSettings,
     ScheduleSettings,
     StorageSettings,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "EventSettings",
     "HealthSettings",
     "LogSettings",
+    "NodeSettings",
     "ScheduleSettings",
     "Settings",
     "StorageSettings",

@@ -21,6 +21,7 @@ from syncer.config.sections import (
     EventSettings,
     HealthSettings,
     LogSettings,
+    NodeSettings,
     ScheduleSettings,
     StorageSettings,
     unique_ids,
@@ -43,6 +44,7 @@ class Settings(BaseSettings):
     download: DownloadSettings = DownloadSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     health: HealthSettings = HealthSettings()
+    node: NodeSettings = Field(default_factory=NodeSettings)
     log: LogSettings = LogSettings()
     events: Events = "all"
 

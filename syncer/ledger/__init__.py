@@ -3,9 +3,11 @@ photos, files and runs."""
 
 from syncer.ledger.records import (
     BibPass,
+    Claim,
     DuePhoto,
     EventRecord,
     EventStatus,
+    NodeStatus,
     PhotoResult,
     PlacedPhoto,
     SeenImage,
@@ -15,10 +17,12 @@ from syncer.ledger.repository import Ledger
 
 __all__ = [
     "BibPass",
+    "Claim",
     "DuePhoto",
     "EventRecord",
     "EventStatus",
     "Ledger",
+    "NodeStatus",
     "PhotoResult",
     "PlacedPhoto",
     "SeenImage",
