@@ -200,7 +200,7 @@ class _EventRun:
 
     def run(self) -> None:
         owner = self.owner
-        limit = owner.tuning.workers + owner.tuning.presign_batch  # a batch always queued
+        limit = self._feed()[1]
         self.pool = owner.workers_for()
         try:
             while True:
@@ -222,6 +222,14 @@ class _EventRun:
             self._flush()
             self.pool.close()
 
+    def _feed(self) -> tuple[int, int]:
+        """(photos taken per batch, photos held at most): alone, a batch always queued; a
+        node among others holds only what its workers start soon, leaving work to the others."""
+        tuning = self.owner.tuning
+        if self.owner.ledger.shared:
+            return min(tuning.presign_batch, tuning.workers), 2 * tuning.workers
+        return tuning.presign_batch, tuning.workers + tuning.presign_batch
+
     def _nothing_left(self) -> bool:
         return self.exhausted and not self.waiting
 
@@ -241,7 +249,7 @@ class _EventRun:
         give some up (a claim that lapses): ask again, at most once a second.
         """
         owner, placer = self.owner, self.placer
-        after, size, asked = 0, owner.tuning.presign_batch, None
+        after, size, asked = 0, self._feed()[0], None
         event_id = placer.event.event_id
         while True:
             if asked is not None and owner.monotonic() - asked < FLUSH_SECONDS:

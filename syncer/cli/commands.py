@@ -8,6 +8,7 @@ import os
 import sys
 import threading
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from syncer.bibs import parse_bib_spec
@@ -155,10 +156,11 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             template=settings.storage.template,
             rules=settings.storage.name_rules,
         )
+        nodes = ledger.nodes(datetime.now(UTC))
     if args.json:
-        emit_json(status_dicts(rows))
+        emit_json(status_dicts(rows, nodes))
     else:
-        print_status(rows)
+        print_status(rows, nodes)
     return 0
 
 

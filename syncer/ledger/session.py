@@ -42,14 +42,16 @@ class NodeSession:
         """Connect and take the node's lock; AlreadyRunningError when another process has it."""
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            if not conn.scalar(_TRY_NODE, {"space": NODE_SPACE, "name": name}):
-                raise AlreadyRunningError(
-                    f"node {name!r} is already working on ledger {label}",
-                    hint="give each machine its own node.name (default: the host name)",
-                )
+            taken = bool(conn.scalar(_TRY_NODE, {"space": NODE_SPACE, "name": name}))
         except BaseException:
             conn.close()
             raise
+        if not taken:
+            conn.close()
+            raise AlreadyRunningError(
+                f"node {name!r} is already working on ledger {label}",
+                hint="give each machine its own node.name (default: the host name)",
+            )
         return cls(name, lease, conn)
 
     def try_event(self, event_id: int) -> bool:

@@ -18,7 +18,10 @@ from syncer.errors import ConfigError
         ("SYNCER_LOG_LEVEL", "did you mean SYNCER_LOG__LEVEL?"),
         ("SYNCER_EVENT", "did you mean SYNCER_EVENTS?"),
         ("syncer_downloads__workers", "did you mean SYNCER_DOWNLOAD__WORKERS?"),
-        ("SYNCER_XYZ__A", "sections are api, download, events, health, log, node, schedule, storage"),
+        (
+            "SYNCER_XYZ__A",
+            "sections are api, download, events, health, log, node, schedule, storage",
+        ),
     ],
 )
 def test_an_unknown_section_in_the_environment_is_an_error(
