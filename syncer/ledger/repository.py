@@ -311,7 +311,8 @@ class Ledger:
             with suppress(SyncerError), self._write() as conn:
                 claims.release(conn, node)
                 claims.heartbeat(conn, node, datetime.now(now.tzinfo), claimed=0, downloading=0)
-            session.close()
+            with suppress(SyncerError), translated_errors(self._target.label):
+                session.close()
 
     def claim(
         self,

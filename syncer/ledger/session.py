@@ -25,6 +25,7 @@ EVENT_SPACE = 0x57414C4B  # "WALK": the first key of an event's upkeep lock
 _TRY_NODE = text("SELECT pg_try_advisory_lock(:space, hashtext(:name))")
 _TRY = text("SELECT pg_try_advisory_lock(:space, :key)")
 _UNLOCK = text("SELECT pg_advisory_unlock(:space, :key)")
+_UNLOCK_ALL = text("SELECT pg_advisory_unlock_all()")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class NodeSession:
         try:
             taken = bool(conn.scalar(_TRY_NODE, {"space": NODE_SPACE, "name": name}))
         except BaseException:
+            conn.invalidate()
             conn.close()
             raise
         if not taken:
@@ -81,5 +83,10 @@ class NodeSession:
             return False
 
     def close(self) -> None:
-        """End the connection: the server releases every lock of this session."""
-        self.conn.close()
+        """End the connection for good (not back into the pool): the server releases every
+        lock of this session."""
+        try:  # at once: a server ends a dropped connection's session (and locks) a bit later
+            self.conn.execute(_UNLOCK_ALL)
+        finally:
+            self.conn.invalidate()
+            self.conn.close()
