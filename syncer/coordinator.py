@@ -224,10 +224,12 @@ class _EventRun:
 
     def _feed(self) -> tuple[int, int]:
         """(photos taken per batch, photos held at most): alone, a batch always queued; a
-        node among others holds only what its workers start soon, leaving work to the others."""
+        node among others holds only what its workers start soon (one round queued),
+        leaving the rest to the others so that they all finish together."""
         tuning = self.owner.tuning
         if self.owner.ledger.shared:
-            return min(tuning.presign_batch, tuning.workers), 2 * tuning.workers
+            batch = min(tuning.presign_batch, tuning.workers)
+            return batch, tuning.workers + batch
         return tuning.presign_batch, tuning.workers + tuning.presign_batch
 
     def _nothing_left(self) -> bool:
