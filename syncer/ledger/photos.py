@@ -125,13 +125,18 @@ def placed(
     ]
 
 
-def record_results(conn: Connection, results: Sequence[PhotoResult], now: datetime) -> int:
-    """Apply a batch of download outcomes to the photos still open; return how many were not.
+def record_results(
+    conn: Connection, results: Sequence[PhotoResult], now: datetime, *, shared: bool = False
+) -> int:
+    """Apply a batch of download outcomes; return how many were left out.
 
-    The rows are checked (and locked) in the transaction that records them and their
-    placements: a photo another node finished meanwhile keeps that node's record.
+    On a ledger ``shared`` by nodes only photos still open are recorded: their rows are
+    checked (and locked) in the transaction that records them and their placements, so a
+    photo another node finished meanwhile keeps that node's record. Alone, every photo taken
+    is still open (the single writer took it): no check is needed.
     """
-    open_ids = _still_open(conn, [r.photo_id for r in results])
+    ids = [r.photo_id for r in results]
+    open_ids = _still_open(conn, ids) if shared else set(ids)
     by_outcome: dict[str, list[PhotoResult]] = {"downloaded": [], "retry": [], "unavailable": []}
     for result in results:
         if result.photo_id in open_ids:

@@ -206,7 +206,7 @@ class Ledger:
         if not results:
             return 0
         with self._write() as conn:
-            return photos.record_results(conn, results, now)
+            return photos.record_results(conn, results, now, shared=self.shared)
 
     def dirty(self, event_id: int, *, after_id: int = 0, limit: int = 500) -> list[PlacedPhoto]:
         """Downloaded photos whose BIB membership changed since their files were placed."""

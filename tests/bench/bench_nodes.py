@@ -9,7 +9,9 @@
    then as 3 nodes at once (each its own process and ``node.name``), each time on an empty
    database of a throwaway PostgreSQL cluster and an empty root. Wall time runs from the first
    start to the last exit; every photo is checked on disk and the simulator must have served
-   each body exactly once. Rounds alternate the order (1 then 3, 3 then 1).
+   each body exactly once. Rounds alternate the order (1 then 3, 3 then 1). The peer: one
+   node with three times the workers (as many connections as the three nodes together) shows
+   what the machine and the simulator deliver to that many connections at all.
 2. Claims: ``Ledger.claim`` (8 photos a batch, as a node with 8 workers takes them) until
    ``--claims`` pending photos are all taken, and ``record_results`` for each batch, timed per
    photo on the same PostgreSQL cluster; ``Ledger.due`` on an SQLite file over the same
@@ -53,6 +55,7 @@ T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 @dataclass(frozen=True)
 class NodesRun:
     nodes: int
+    workers: int
     seconds: float  # first process started to last process ended
     cycles: float  # first cycle started to last cycle ended (process start-up left out)
     photos: int
@@ -125,7 +128,7 @@ def run_nodes(
     starts = [datetime.fromisoformat(r["started_at"]) for r in reports]
     ends = [datetime.fromisoformat(r["ended_at"]) for r in reports]
     cycles = (max(ends) - min(starts)).total_seconds()
-    return NodesRun(count, seconds, cycles, len(sim.photos(event_id)))
+    return NodesRun(count, workers, seconds, cycles, len(sim.photos(event_id)))
 
 
 def _check(root: Path, sim: Simulator, event_id: int) -> None:
@@ -195,7 +198,7 @@ def _due_loop(path: Path, pages: list[list[SeenImage]], batch: int) -> float:
 
 
 def measure(
-    *, photos: int, size: int, rate: int, workers: int, rounds: int, claims: int
+    *, photos: int, size: int, rate: int, workers: int, rounds: int, claims: int, peer: bool = True
 ) -> dict[str, object]:
     runs: list[NodesRun] = []
     config = SimConfig(events=4, photos_per_event=photos, photo_bytes=size)
@@ -203,18 +206,19 @@ def measure(
         sim.faults.storage_bytes_per_second = rate
         event_id = next(e.event_id for e in sim.events() if e.configured and e.status == "active")
         for number in range(rounds):
-            order = (1, 3) if number % 2 == 0 else (3, 1)
-            for count in order:
-                run = run_nodes(server, sim, event_id, count, workers, f"r{number}n{count}")
+            order = [(1, workers), (3, workers)] + ([(1, 3 * workers)] if peer else [])
+            for count, each in order if number % 2 == 0 else order[::-1]:
+                run = run_nodes(server, sim, event_id, count, each, f"r{number}n{count}w{each}")
                 print(
-                    f"bench: round {number + 1}: {count} node(s) {run.seconds:.2f} s "
-                    f"(cycles {run.cycles:.2f} s)",
+                    f"bench: round {number + 1}: {count} node(s) x {each} workers "
+                    f"{run.seconds:.2f} s (cycles {run.cycles:.2f} s)",
                     flush=True,
                 )
                 runs.append(run)
         cost = claim_cost(server, claims, Path(tmp)) if claims else None
-    one = [r for r in runs if r.nodes == 1]
+    one = [r for r in runs if r.nodes == 1 and r.workers == workers]
     three = [r for r in runs if r.nodes == 3]
+    wide = [r for r in runs if r.nodes == 1 and r.workers != workers]
     ratios = [a.seconds / b.seconds for a, b in zip(one, three, strict=True)]
     cycle_ratios = [a.cycles / b.cycles for a, b in zip(one, three, strict=True)]
     return {
@@ -230,6 +234,8 @@ def measure(
         "speedup_median": statistics.median(ratios),
         "cycle_speedup_per_round": cycle_ratios,
         "cycle_speedup_median": statistics.median(cycle_ratios),
+        "peer_one_node_3x_workers_cycles_s": [r.cycles for r in wide],
+        "peer_speedup_per_round": [a.cycles / b.cycles for a, b in zip(one, wide, strict=True)],
         "claims": asdict(cost) if cost else None,
     }
 
@@ -242,6 +248,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8, help="download.workers per node")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--claims", type=int, default=5000, help="photos in the claim test")
+    parser.add_argument("--no-peer", action="store_true", help="skip 1 node x 3 x workers")
     parser.add_argument("--out", type=Path, help="also write the numbers to this JSON file")
     args = parser.parse_args()
     result = measure(
@@ -251,6 +258,7 @@ def main() -> None:
         workers=args.workers,
         rounds=args.rounds,
         claims=args.claims,
+        peer=not args.no_peer,
     )
     print(json.dumps(result, indent=2))
     if args.out:
