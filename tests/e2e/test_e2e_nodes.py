@@ -92,7 +92,7 @@ def test_a_killed_node_leaves_its_photos_to_the_others_after_its_lease(shared: W
         held = claimed_by(world, "node-a")
         started["node-a"].send_signal(signal.SIGKILL)
         killed = started.pop("node-a")
-        killed.wait(timeout=10)
+        killed.communicate(timeout=10)  # reaped, its pipes closed
         results = {name: finish(process) for name, process in started.items()}
     for name, (code, out, err) in results.items():
         assert code == 0, (name, out, err)
