@@ -235,7 +235,7 @@ def measure(
         "cycle_speedup_per_round": cycle_ratios,
         "cycle_speedup_median": statistics.median(cycle_ratios),
         "peer_one_node_3x_workers_cycles_s": [r.cycles for r in wide],
-        "peer_speedup_per_round": [a.cycles / b.cycles for a, b in zip(one, wide, strict=True)],
+        "peer_speedup_per_round": [a.cycles / b.cycles for a, b in zip(one, wide, strict=False)],
         "claims": asdict(cost) if cost else None,
     }
 
