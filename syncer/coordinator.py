@@ -116,6 +116,9 @@ class _InFlight:
     def __len__(self) -> int:
         return len(self._work)
 
+    def photo_ids(self) -> list[int]:
+        return [work.photo.photo_id for work in self._work.values()]
+
     def finished(self, timeout: float) -> list[tuple[Future[Stored], _Work]]:
         """Wait up to ``timeout`` for one download to finish; return every finished one."""
         try:
@@ -155,6 +158,9 @@ class _Waiting:
         while self._heap and self._heap[0][0] <= now and len(found) < limit:
             found.append(heapq.heappop(self._heap)[2])
         return found
+
+    def photo_ids(self) -> list[int]:
+        return [work.photo.photo_id for _, _, work in self._heap]
 
     def seconds_to_next(self, now: float) -> float | None:
         return max(0.0, self._heap[0][0] - now) if self._heap else None
@@ -213,7 +219,7 @@ class Coordinator:
         """Download every due photo of the event in ``scope`` (until stopped); results land
         in ``report``."""
         report.due = self.count_due(placer.event.event_id, scope)
-        if report.due:
+        if report.due or self.ledger.shared:  # a node: other nodes may add or give up work
             _EventRun(self, placer, report, scope).run()
 
 
@@ -230,6 +236,7 @@ class _EventRun:
     results: list[PhotoResult] = field(default_factory=list)
     dirs: set[Path] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
+    last_renew: float = field(default_factory=time.monotonic)
     exhausted: bool = False  # every due photo of the ledger has been taken
     signing: list[tuple[Future[PresignResult], list[_Work]]] = field(default_factory=list)
     sign_error: BaseException | None = None  # the first presign request that failed
@@ -283,15 +290,31 @@ class _EventRun:
         """Whether to take another batch: links signed or being signed beyond the downloads
         running stay within ``presign_ahead`` batches (links are short-lived: none is signed
         long before its use)."""
-        tuning, gate = self.owner.tuning, self.owner.gate
-        running = gate.target if gate is not None else tuning.concurrency.maximum
+        tuning = self.owner.tuning
         queued = len(self.in_flight) + sum(len(batch) for _, batch in self.signing)
         return (
             not self.owner.stop.is_set()
             and self.sign_error is None
             and len(self.signing) < tuning.presign_ahead
-            and queued < running + tuning.presign_ahead * tuning.presign_batch
+            and queued < self._running() + self._ahead()
         )
+
+    def _running(self) -> int:
+        gate = self.owner.gate
+        return gate.target if gate is not None else self.owner.tuning.concurrency.maximum
+
+    def _batch_size(self) -> int:
+        """Photos taken at a time: a presign batch; a node among others takes only what its
+        downloads start soon, leaving the rest to the others so that they all finish together."""
+        size = self.owner.tuning.presign_batch
+        return min(size, self._running()) if self.owner.ledger.shared else size
+
+    def _ahead(self) -> int:
+        """Photos held beyond the running downloads: ``presign_ahead`` batches alone, one
+        round on a shared ledger."""
+        if self.owner.ledger.shared:
+            return self._batch_size()
+        return self.owner.tuning.presign_ahead * self.owner.tuning.presign_batch
 
     def _wait_seconds(self) -> float:
         """How long to wait for a download: until the next retry is due, at most a flush."""
@@ -303,6 +326,11 @@ class _EventRun:
     # -- feeding ------------------------------------------------------------------------------
 
     def _due_batches(self) -> Iterator[list[_Work]]:
+        """Batches of photos taken from the ledger (claimed, on a ledger shared by nodes).
+
+        An empty batch: none to take now, but other nodes may still add some (a walk) or
+        give some up (a claim that lapses): ask again, at most once a second.
+        """
         owner, placer = self.owner, self.placer
         for batch in self._due_photos():
             wanted = {p.photo_id: placer.placements(p.image_id, p.bibs) for p in batch}
@@ -313,19 +341,29 @@ class _EventRun:
             ]
 
     def _due_photos(self) -> Iterator[list[DuePhoto]]:
-        """The due photos of the scope, a presign batch at a time."""
-        owner, size = self.owner, self.owner.tuning.presign_batch
+        """The due photos of the scope, a batch at a time (claimed, on a shared ledger)."""
+        owner, size = self.owner, self._batch_size()
         event_id = self.placer.event.event_id
         if self.scope.image_ids is not None:
             chosen = owner.due_among(event_id, self.scope.image_ids)
             yield from (chosen[i : i + size] for i in range(0, len(chosen), size))
             return
-        after, now = 0, owner.clock()
-        while batch := owner.ledger.due(
-            event_id, now, after_id=after, limit=size, any_failed=owner.retry_failed
-        ):
-            after = batch[-1].photo_id
-            yield batch
+        after, asked = 0, None
+        while True:
+            if asked is not None and owner.monotonic() - asked < FLUSH_SECONDS:
+                yield []
+                continue
+            claim = owner.ledger.claim(
+                event_id, owner.clock(), after_id=after, limit=size, any_failed=owner.retry_failed
+            )
+            if not claim.photos:
+                if not claim.later:
+                    return
+                after, asked = 0, owner.monotonic()
+                yield []
+                continue
+            after = claim.photos[-1].photo_id
+            yield claim.photos
 
     def _refill(self) -> bool:
         """Take one batch (retries first): adopt files already in place, sign the rest."""
@@ -334,8 +372,9 @@ class _EventRun:
             check_free_space(self.placer.root, tuning.min_free)
         batch = self.waiting.ready(self.owner.monotonic(), tuning.presign_batch)
         if not batch and not self.exhausted:
-            batch = next(self.due, [])
-            self.exhausted = not batch
+            taken = next(self.due, None)
+            self.exhausted = taken is None
+            batch = taken or []
         to_sign: list[_Work] = []
         for work in batch:
             if work.tries == 0 and is_regular_file(work.targets[0]):
@@ -502,6 +541,15 @@ class _EventRun:
             self.results and time.monotonic() - self.last_flush >= FLUSH_SECONDS
         ):
             self._flush()
+        if time.monotonic() - self.last_renew >= FLUSH_SECONDS:
+            self._renew()
+
+    def _renew(self) -> None:
+        """Renew the claims on the photos this run still holds (a node's heartbeat)."""
+        self.last_renew = time.monotonic()
+        held = self.in_flight.photo_ids() + self.waiting.photo_ids()
+        held += [result.photo_id for result in self.results]
+        self.owner.ledger.renew(held, self.owner.clock(), downloading=len(self.in_flight))
 
     def _flush(self) -> None:
         self.last_flush = time.monotonic()
@@ -509,7 +557,11 @@ class _EventRun:
         if not self.results:
             return
         fsync_dirs(self.dirs)
-        self.owner.ledger.record_results(self.results, self.owner.clock())
+        taken_over = self.owner.ledger.record_results(self.results, self.owner.clock())
+        if taken_over:
+            log.info(
+                "%d photos were finished by another node meanwhile; kept its record", taken_over
+            )
         self.results = []
         self.dirs = set()
 

@@ -53,6 +53,7 @@ def relayout(
         first_use=False,
         require_marker=settings.storage.require_marker,
         create=not dry_run,
+        node=settings.node.name,
     )
     wiring = CycleWiring.build(settings, None if dry_run else root)
     opening = ledger_snapshot(settings) if dry_run else open_ledger(settings, create=False)

@@ -17,7 +17,9 @@ from syncer.units import format_size
 log = logging.getLogger("syncer.root")
 
 MARKER_NAME = ".syncer-root"
-TEMP_DIRNAME = ".syncer-tmp"  # private: files are written here, then renamed into place
+# Private: files are written in a node's own folder here (.syncer-tmp/<node>/), then renamed
+# into place; a node clears only its own folder, never the partial files of another node.
+TEMP_DIRNAME = ".syncer-tmp"
 TEMP_SUFFIX = ".part"
 TRASH_DIRNAME = "_trash"  # photos gone upstream, corrupt files set aside
 NETWORK_FS = {
@@ -43,9 +45,17 @@ class RootInfo:
 
 
 def prepare_root(
-    root: Path, *, first_use: bool, require_marker: bool, create: bool = True
+    root: Path,
+    *,
+    first_use: bool,
+    require_marker: bool,
+    create: bool = True,
+    node: str | None = None,
 ) -> RootInfo:
     """Check (and on first use create) the root and its marker; probe the filesystem.
+
+    Temp files go to ``.syncer-tmp/<node>/`` (``node`` is a validated name: one path part),
+    or to ``.syncer-tmp/`` itself without a node.
 
     Without ``create`` (a dry run) the same checks run and nothing is made or written; the
     filesystem is assumed to take hard links and to tell case apart.
@@ -53,7 +63,7 @@ def prepare_root(
     refuse_non_folder(root)
     marker = root / MARKER_NAME
     _check_root(root, marker, first_use=first_use, require_marker=require_marker)
-    temp_dir = root / TEMP_DIRNAME
+    temp_dir = root / TEMP_DIRNAME if node is None else root / TEMP_DIRNAME / node
     if not create:
         return RootInfo(root, temp_dir, hardlinks=True, case_insensitive=False)
     if not root.is_dir():
@@ -61,8 +71,9 @@ def prepare_root(
         log.info("created the storage root %s", root)
     if not marker.exists():
         _write_marker(marker)
-    _refuse_symlink(temp_dir)
-    _mkdir(temp_dir)
+    for folder in (root / TEMP_DIRNAME, temp_dir):
+        _refuse_symlink(folder)
+        _mkdir(folder)
     return RootInfo(root, temp_dir, _probe_links(temp_dir), _probe_case(temp_dir))
 
 
@@ -91,7 +102,8 @@ def _check_root(root: Path, marker: Path, *, first_use: bool, require_marker: bo
 
 
 def clean_temp(temp_dir: Path) -> int:
-    """Remove temp files an interrupted run left behind; returns how many."""
+    """Remove the temp files an interrupted run left in ``temp_dir`` (this node's folder; other
+    nodes' folders beside it are not touched); returns how many."""
     removed = 0
     if not temp_dir.is_dir():
         return 0

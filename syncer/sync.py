@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from syncer.api import ApiClient, EventDetails, Observer, StorageClient
 from syncer.clips import ClipFetcher
@@ -92,6 +93,9 @@ def run_cycle(
         ledger = stack.enter_context(opening) if exists else None
         event_ids = choose_events(api, settings, options)  # 9Pic answers before a file is made
         ledger = ledger or stack.enter_context(opening)
+        if not options.dry_run:  # a node among others on a shared ledger
+            lease = timedelta(seconds=settings.node.lease)
+            stack.enter_context(ledger.joined(settings.node.name, lease, utcnow()))
         root = _prepare(settings, ledger, create=not options.dry_run)
         wiring = CycleWiring.build(settings, None if options.dry_run else root)
         connections = wiring.tuning.concurrency.maximum
@@ -176,6 +180,7 @@ def _prepare(settings: Settings, ledger: Ledger, *, create: bool) -> RootInfo:
         first_use=not ledger.has_downloads(),
         require_marker=settings.storage.require_marker,
         create=create,
+        node=settings.node.name,
     )
     if create:
         removed = clean_temp(root.temp_dir)
@@ -315,6 +320,21 @@ class _Cycle:
     def _sync_event(self, event_id: int, report: EventReport) -> None:
         details = self.planner.refresh_event(event_id)
         report.name = details.event_name
+        with self.ledger.event_upkeep(event_id) as upkeep:
+            if upkeep:
+                self._keep_event(event_id, report, details)
+            else:
+                log.info("event %d: another node walks it now; downloading only", event_id)
+                self._download_only(event_id, report, details)
+
+    def _download_only(self, event_id: int, report: EventReport, details: EventDetails) -> None:
+        """A node while another one walks the event and keeps its files: claim and download."""
+        record = self.ledger.event(event_id) or event_record(event_id, details)
+        folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
+        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
+        self.coordinator.run(placer, report)
+
+    def _keep_event(self, event_id: int, report: EventReport, details: EventDetails) -> None:
         people = self.people(event_id)
         planned = self._plan(event_id, details, people, report)
         if planned is None or self.stop.is_set():

@@ -1,7 +1,7 @@
 """The download concurrency of a run: how many downloads it ran at once, as last recorded.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-06
 
 ``runs.concurrency`` is written by the running sync at its ledger commits (the adaptive
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

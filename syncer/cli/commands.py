@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -247,10 +247,11 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             template=settings.storage.template,
             rules=settings.storage.name_rules,
         )
+        nodes = ledger.nodes(datetime.now(UTC))
     if args.json:
-        emit_json(status_dicts(rows))
+        emit_json(status_dicts(rows, nodes))
     else:
-        print_status(rows)
+        print_status(rows, nodes)
     return 0
 
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from syncer.ledger import EventStatus
+from syncer.ledger import EventStatus, NodeStatus
 from syncer.relayout import RelayoutReport
 from syncer.report import CycleReport, PersonReport
 from syncer.units import format_size
@@ -156,7 +156,17 @@ def print_timeline(event_id: int, days: Sequence[dict[str, Any]]) -> None:
             print(f"  {hour['hour']:02d}:00  {bar:<{HISTOGRAM_WIDTH}}  {count}")
 
 
-def print_status(rows: Sequence[EventStatus]) -> None:
+def print_status(rows: Sequence[EventStatus], nodes: Sequence[NodeStatus] = ()) -> None:
+    """Per event, then per node of a shared ledger (none on a ledger of one syncer)."""
+    _print_events(rows)
+    for node in nodes:
+        print(
+            f"node {node.name}: {sum(node.claimed.values())} claimed, {node.downloading} "
+            f"downloading, last seen {_when(node.last_seen)}"
+        )
+
+
+def _print_events(rows: Sequence[EventStatus]) -> None:
     if not rows:
         print("the ledger knows no events yet")
     for row in rows:
@@ -182,11 +192,29 @@ def print_status(rows: Sequence[EventStatus]) -> None:
             )
 
 
-def status_dicts(rows: Sequence[EventStatus]) -> list[dict[str, Any]]:
+def status_dicts(
+    rows: Sequence[EventStatus], nodes: Sequence[NodeStatus] = ()
+) -> list[dict[str, Any]]:
+    """``status --json``: one object per event; ``nodes`` lists the nodes of a shared ledger,
+    each with its live claims on that event (``claimed``) and its downloads in flight."""
     return [
-        {**asdict(row), "failures": [{"reason": r, "count": c} for r, c in row.failures]}
+        {
+            **asdict(row),
+            "failures": [{"reason": r, "count": c} for r, c in row.failures],
+            "nodes": [_node_dict(node, row.event_id) for node in nodes],
+        }
         for row in rows
     ]
+
+
+def _node_dict(node: NodeStatus, event_id: int) -> dict[str, Any]:
+    return {
+        "name": node.name,
+        "claimed": node.claimed.get(event_id, 0),
+        "downloading": node.downloading,
+        "last_seen": node.last_seen,
+        "started_at": node.started_at,
+    }
 
 
 def verify_dict(report: VerifyReport, synced: CycleReport | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import re
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -251,6 +252,34 @@ def _is_loopback(host: str) -> bool:
 
 def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
+
+
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def default_node_name() -> str:
+    """The host name (its first label), made a valid node name."""
+    host = socket.gethostname().split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", host).lstrip("._-")[:64]
+    return name or "node"
+
+
+class NodeSettings(_Section):
+    """``[node]``: this machine among the nodes that share one ledger."""
+
+    name: str = Field(default_factory=default_node_name)
+    lease: Duration = Field(default=60.0, ge=1.0, le=86400.0)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        text = value.strip()
+        if not NODE_NAME.fullmatch(text):
+            raise ValueError(
+                f"expected 1-64 letters, digits, '.', '_' or '-' starting with a letter or digit "
+                f"(it names a folder), got {value!r}"
+            )
+        return text
 
 
 class LogSettings(_Section):

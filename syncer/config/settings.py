@@ -21,6 +21,7 @@ from syncer.config.sections import (
     EventSettings,
     HealthSettings,
     LogSettings,
+    NodeSettings,
     PeopleSettings,
     PersonSettings,
     ScheduleSettings,
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
     download: DownloadSettings = DownloadSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     health: HealthSettings = HealthSettings()
+    node: NodeSettings = Field(default_factory=NodeSettings)
     log: LogSettings = LogSettings()
     people: PeopleSettings = PeopleSettings()
     events: Events = "all"

@@ -3,9 +3,11 @@ photos, files and runs."""
 
 from syncer.ledger.records import (
     BibPass,
+    Claim,
     DuePhoto,
     EventRecord,
     EventStatus,
+    NodeStatus,
     PersonSearch,
     PersonStatus,
     PhotoResult,
@@ -17,10 +19,12 @@ from syncer.ledger.repository import Ledger
 
 __all__ = [
     "BibPass",
+    "Claim",
     "DuePhoto",
     "EventRecord",
     "EventStatus",
     "Ledger",
+    "NodeStatus",
     "PersonSearch",
     "PersonStatus",
     "PhotoResult",

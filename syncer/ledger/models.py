@@ -93,6 +93,9 @@ photos = Table(
     _required("missing_walks", Integer, server_default=text("0")),
     Column("downloaded_at", UtcTimestamp),
     _required("placements_dirty", Boolean, server_default=false()),
+    # The node downloading it now, until its lease passes (a ledger shared by several nodes).
+    Column("claimed_by", String(100)),
+    Column("lease_until", UtcTimestamp),
     UniqueConstraint("event_id", "image_id"),
     CheckConstraint(
         "state IN ('pending', 'downloaded', 'failed', 'unavailable', 'removed')", name="state"
@@ -171,6 +174,17 @@ placements = Table(
     _required("photo_id", Integer, ForeignKey("photos.id"), index=True),
     _required("relpath", Text, unique=True),
     Column("bib", String(100)),
+)
+
+# One syncer node of a shared ledger: when it was last seen, its claims and downloads then.
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    _required("started_at", UtcTimestamp),
+    _required("last_seen", UtcTimestamp),
+    _required("claimed", Integer, server_default=text("0")),
+    _required("downloading", Integer, server_default=text("0")),
 )
 
 # One sync, daemon cycle or verification, with its counters and exit code.

@@ -15,9 +15,10 @@ from syncer.ledger.records import DuePhoto, PhotoResult, PlacedPhoto
 
 Placements = Sequence[tuple[str, str | None]]
 MAX_ERROR = 500  # characters of an error message kept per photo
+OPEN_STATES = ("pending", "failed")  # photos still to download: what due lists
 
 
-def _failed_due(now: datetime, any_failed: bool) -> ColumnElement[bool]:
+def failed_due(now: datetime, any_failed: bool) -> ColumnElement[bool]:
     """Failed photos that are due: all of them, or those whose delay has passed."""
     if any_failed:
         return photos.c.state == "failed"
@@ -37,7 +38,7 @@ def due(
     columns = (photos.c.id, photos.c.image_id, photos.c.attempts, photos.c.missing_walks)
     base = select(*columns).where(photos.c.event_id == event_id, photos.c.id > after_id)
     pending = base.where(photos.c.state == "pending")
-    failed = base.where(_failed_due(now, any_failed))
+    failed = base.where(failed_due(now, any_failed))
     rows = [
         *conn.execute(pending.order_by(photos.c.id).limit(limit)),
         *conn.execute(failed.order_by(photos.c.id).limit(limit)),
@@ -55,7 +56,7 @@ def due_among(
 ) -> list[DuePhoto]:
     """The due photos among ``image_ids`` (a selection), in id order."""
     columns = (photos.c.id, photos.c.image_id, photos.c.attempts, photos.c.missing_walks)
-    is_due = (photos.c.state == "pending") | _failed_due(now, any_failed)
+    is_due = (photos.c.state == "pending") | failed_due(now, any_failed)
     rows: list[Any] = []
     for chunk in chunked(sorted(set(image_ids))):
         stmt = select(*columns).where(
@@ -79,7 +80,7 @@ def count_due(conn: Connection, event_id: int, now: datetime, *, any_failed: boo
     """How many photos :func:`due` would list over all pages (two index range counts)."""
     base = select(func.count()).where(photos.c.event_id == event_id)
     pending = conn.scalar(base.where(photos.c.state == "pending"))
-    failed = conn.scalar(base.where(_failed_due(now, any_failed)))
+    failed = conn.scalar(base.where(failed_due(now, any_failed)))
     return int(pending or 0) + int(failed or 0)
 
 
@@ -147,14 +148,45 @@ def placed(
     ]
 
 
-def record_results(conn: Connection, results: Sequence[PhotoResult], now: datetime) -> None:
-    """Apply a batch of download outcomes."""
+def record_results(
+    conn: Connection, results: Sequence[PhotoResult], now: datetime, *, shared: bool = False
+) -> int:
+    """Apply a batch of download outcomes; return how many were left out.
+
+    On a ledger ``shared`` by nodes only photos still open are recorded: their rows are
+    checked (and locked) in the transaction that records them and their placements, so a
+    photo another node finished meanwhile keeps that node's record. Alone, every photo taken
+    is still open (the single writer took it): no check is needed.
+    """
+    ids = [r.photo_id for r in results]
+    open_ids = _still_open(conn, ids) if shared else set(ids)
     by_outcome: dict[str, list[PhotoResult]] = {"downloaded": [], "retry": [], "unavailable": []}
     for result in results:
-        by_outcome[result.outcome].append(result)
+        if result.photo_id in open_ids:
+            by_outcome[result.outcome].append(result)
     _record_downloaded(conn, by_outcome["downloaded"], now)
     _record_failed(conn, by_outcome["retry"], "failed", now)
     _record_failed(conn, by_outcome["unavailable"], "unavailable", now)
+    return len(results) - sum(map(len, by_outcome.values()))
+
+
+def _still_open(conn: Connection, photo_ids: Sequence[int]) -> set[int]:
+    """Lock the rows of ``photo_ids`` for this transaction; return those still open.
+
+    Raises SyncerError naming ids the ledger does not have.
+    """
+    open_ids: set[int] = set()
+    known: set[int] = set()
+    for chunk in chunked(sorted(set(photo_ids))):
+        stmt = select(photos.c.id, photos.c.state).where(photos.c.id.in_(chunk)).with_for_update()
+        for photo_id, state in conn.execute(stmt):
+            known.add(photo_id)
+            if state in OPEN_STATES:
+                open_ids.add(photo_id)
+    unknown = sorted(set(photo_ids) - known)
+    if unknown:
+        raise SyncerError(f"unknown photo ids in the ledger: {unknown[:10]}")
+    return open_ids
 
 
 def _record_downloaded(conn: Connection, results: Sequence[PhotoResult], now: datetime) -> None:
@@ -172,6 +204,8 @@ def _record_downloaded(conn: Connection, results: Sequence[PhotoResult], now: da
             next_attempt_at=None,
             last_error=None,
             placements_dirty=False,
+            claimed_by=None,
+            lease_until=None,
         )
     )
     rows = [
@@ -200,6 +234,8 @@ def _record_failed(
             attempts=photos.c.attempts + 1,
             next_attempt_at=bindparam("retry_at_", type_=photos.c.next_attempt_at.type),
             last_error=bindparam("error_"),
+            claimed_by=None,
+            lease_until=None,
         )
     )
     rows = [

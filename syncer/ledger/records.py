@@ -174,3 +174,23 @@ class PersonStatus:
     placed: int
     pending: int
     clips: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Photos a node took to download now; ``later``: none now, but more may come (another
+    node is walking the event or holds claims that may lapse), so ask again in a while."""
+
+    photos: list[DuePhoto]
+    later: bool = False
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    """One node of a shared ledger, as ``syncer status`` shows it."""
+
+    name: str
+    started_at: datetime
+    last_seen: datetime
+    downloading: int  # downloads in flight when it was last seen
+    claimed: dict[int, int]  # event id -> photos it holds a live claim on

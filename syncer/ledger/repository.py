@@ -9,7 +9,7 @@ Every write method is one transaction, committed before it returns.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -18,7 +18,7 @@ from typing import Self
 from sqlalchemy import Connection, Engine
 
 from syncer.errors import LedgerError, SyncerError
-from syncer.ledger import bibs, photos, reports, walks
+from syncer.ledger import bibs, claims, photos, reports, walks
 from syncer.ledger.engine import (
     WRITE_OPTION,
     LedgerTarget,
@@ -34,14 +34,17 @@ from syncer.ledger.models import photos as photo_table
 from syncer.ledger.people import PeopleRecords
 from syncer.ledger.records import (
     BibPass,
+    Claim,
     DuePhoto,
     EventRecord,
     EventStatus,
+    NodeStatus,
     PhotoResult,
     PlacedPhoto,
     SeenImage,
     WalkState,
 )
+from syncer.ledger.session import NodeSession
 from syncer.ledger.timestamps import require_utc
 
 Placements = Sequence[tuple[str, str | None]]
@@ -54,6 +57,7 @@ class Ledger(PeopleRecords):
         self._engine = engine
         self._target = target
         self._closed = False
+        self._node: NodeSession | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -230,12 +234,14 @@ class Ledger(PeopleRecords):
         with self._read() as conn:
             return photos.count_due(conn, event_id, now, any_failed=any_failed)
 
-    def record_results(self, results: Sequence[PhotoResult], now: datetime) -> None:
-        """Apply a batch of download outcomes in one transaction."""
+    def record_results(self, results: Sequence[PhotoResult], now: datetime) -> int:
+        """Apply a batch of download outcomes in one transaction; return how many were left
+        out because the photo is no longer open (another node finished it meanwhile)."""
         now = require_utc(now)
-        if results:
-            with self._write() as conn:
-                photos.record_results(conn, results, now)
+        if not results:
+            return 0
+        with self._write() as conn:
+            return photos.record_results(conn, results, now, shared=self.shared)
 
     def dirty(self, event_id: int, *, after_id: int = 0, limit: int = 500) -> list[PlacedPhoto]:
         """Downloaded photos whose BIB membership changed since their files were placed."""
@@ -307,6 +313,116 @@ class Ledger(PeopleRecords):
         """``relpath -> photo_id`` for the paths already used by a placement."""
         with self._read() as conn:
             return photos.occupied(conn, relpaths)
+
+    # -- nodes: several syncers on one server ledger ------------------------------------------
+
+    @property
+    def shared(self) -> bool:
+        """Whether this ledger is worked as a node among others (see :meth:`joined`)."""
+        return self._node is not None
+
+    @contextmanager
+    def joined(self, node: str, lease: timedelta, now: datetime) -> Iterator[None]:
+        """Work as node ``node`` while inside: on a server ledger, photos are claimed with
+        leases of ``lease`` and each event's upkeep (walk, BIB searches, placements) is done by
+        one node at a time. A second process under the same name raises AlreadyRunningError.
+
+        An SQLite ledger has one syncer at a time (its instance lock): nothing changes there.
+        """
+        if self._target.path is not None:
+            yield
+            return
+        now = require_utc(now)
+        with translated_errors(self._target.label):
+            session = NodeSession.open(self._engine, node, lease, self._target.label)
+        try:
+            with self._write() as conn:
+                claims.release(conn, node)  # a claim of ours is from a run of ours that died
+                claims.heartbeat(conn, node, now, claimed=0, downloading=0, started=True)
+            self._node = session
+            yield
+        finally:
+            self._node = None
+            with suppress(SyncerError), self._write() as conn:
+                claims.release(conn, node)
+                claims.heartbeat(conn, node, datetime.now(now.tzinfo), claimed=0, downloading=0)
+            with suppress(SyncerError), translated_errors(self._target.label):
+                session.close()
+
+    def claim(
+        self,
+        event_id: int,
+        now: datetime,
+        *,
+        after_id: int = 0,
+        limit: int = 500,
+        any_failed: bool = False,
+    ) -> Claim:
+        """Take photos to download now (ids above ``after_id``, in id order).
+
+        Alone on the ledger that is :meth:`due`. As a node (:meth:`joined`) the photos are
+        claimed for the node's lease, and none of them is claimed by another node; when none
+        can be taken, ``later`` tells whether more may come (another node walks the event, or
+        holds claims that lapse if it dies).
+        """
+        node = self._node
+        if node is None:
+            return Claim(
+                self.due(event_id, now, after_id=after_id, limit=limit, any_failed=any_failed)
+            )
+        now = require_utc(now)
+        with self._write() as conn:
+            taken = claims.claim(
+                conn,
+                event_id,
+                now,
+                node=node.name,
+                until=now + node.lease,
+                after_id=after_id,
+                limit=limit,
+                any_failed=any_failed,
+            )
+        if taken:
+            return Claim(taken)
+        with self._read() as conn:
+            others = claims.held_by_others(conn, event_id, node.name, now)
+        with translated_errors(self._target.label):
+            walking = node.event_busy(event_id)
+        return Claim([], later=others or walking)
+
+    def renew(self, photo_ids: Collection[int], now: datetime, *, downloading: int) -> None:
+        """The node still works on these photos: their leases start again from ``now``; the
+        node's row says it was seen now. Nothing to do alone on the ledger."""
+        node = self._node
+        if node is None:
+            return
+        now = require_utc(now)
+        with self._write() as conn:
+            held = claims.renew(conn, node.name, photo_ids, now + node.lease)
+            claims.heartbeat(conn, node.name, now, claimed=held, downloading=downloading)
+
+    @contextmanager
+    def event_upkeep(self, event_id: int) -> Iterator[bool]:
+        """Inside: True when this node looks after the event (walk, BIB searches, files in
+        place), False when another node does so now. Alone on the ledger, always True."""
+        node = self._node
+        if node is None:
+            yield True
+            return
+        with translated_errors(self._target.label):
+            taken = node.try_event(event_id)
+        try:
+            yield taken
+        finally:
+            if taken:
+                with suppress(SyncerError), translated_errors(self._target.label):
+                    node.release_event(event_id)
+
+    def nodes(self, now: datetime) -> list[NodeStatus]:
+        """The nodes that have worked on this ledger, with their live claims per event."""
+        now = require_utc(now)
+        with self._read() as conn:
+            return claims.node_statuses(conn, now)
 
     # -- runs and summaries ------------------------------------------------------------------
 

@@ -48,3 +48,26 @@ def test_later_use_without_the_marker_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RootUnavailableError, match="marker"):
         root.prepare_root(tmp_path / "photos", first_use=False, require_marker=True)
     assert not (tmp_path / "photos" / root.MARKER_NAME).exists()
+
+
+def test_each_node_clears_only_its_own_temp_folder(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    a = root.prepare_root(photos, first_use=True, require_marker=True, node="node-a")
+    b = root.prepare_root(photos, first_use=False, require_marker=True, node="node-b")
+    assert (a.temp_dir, b.temp_dir) == (
+        photos / ".syncer-tmp/node-a",
+        photos / ".syncer-tmp/node-b",
+    )
+    (a.temp_dir / "left.part").write_bytes(b"half a photo")
+    (b.temp_dir / "writing.part").write_bytes(b"a photo being written")
+    assert root.clean_temp(a.temp_dir) == 1
+    assert [p.name for p in b.temp_dir.iterdir()] == ["writing.part"]
+    assert list(a.temp_dir.iterdir()) == []
+
+
+def test_a_linked_node_temp_folder_is_refused(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    root.prepare_root(photos, first_use=True, require_marker=True, node="node-a")
+    (photos / ".syncer-tmp" / "node-b").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(RootUnavailableError, match="symbolic link"):
+        root.prepare_root(photos, first_use=False, require_marker=True, node="node-b")

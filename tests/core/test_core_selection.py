@@ -15,6 +15,7 @@ from typing import cast
 import pytest
 
 from syncer.api import ApiClient, OriginalsMethod, PresignedUrl, PresignResult
+from syncer.concurrency import Span
 from syncer.coordinator import Coordinator, Scope, Tuning
 from syncer.downloader import Job, Stored
 from syncer.errors import BadRequestError
@@ -97,7 +98,7 @@ def run(ledger: Ledger, root: Path, api: FakeApi, scope: Scope) -> EventReport:
         cast(ApiClient, api),
         ledger,
         StoreAll,
-        tuning=Tuning(workers=2, presign_batch=2, soon=Tuning().soon),
+        tuning=Tuning(concurrency=Span.pinned(2), presign_batch=2),
         stop=threading.Event(),
         clock=lambda: NOW,
     )

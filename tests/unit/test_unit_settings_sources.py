@@ -20,7 +20,7 @@ from syncer.errors import ConfigError
         ("syncer_downloads__workers", "did you mean SYNCER_DOWNLOAD__WORKERS?"),
         (
             "SYNCER_XYZ__A",
-            "sections are api, download, events, health, log, people, schedule, storage",
+            "sections are api, download, events, health, log, node, people, schedule, storage",
         ),
     ],
 )
