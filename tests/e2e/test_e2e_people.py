@@ -223,10 +223,10 @@ def test_kill_9_during_a_clip_download_resumes(tmp_path: Path) -> None:
         process = world.start("sync")
         temp = world.root / ".syncer-tmp"
         deadline = time.monotonic() + 60
-        while not list(temp.glob("*.part")) and time.monotonic() < deadline:
+        while not list(temp.rglob("*.part")) and time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()
             time.sleep(0.05)
-        assert list(temp.glob("*.part")), "no clip download began"
+        assert list(temp.rglob("*.part")), "no clip download began"
         time.sleep(0.3)
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)
@@ -243,7 +243,7 @@ def test_kill_9_during_a_clip_download_resumes(tmp_path: Path) -> None:
         for clip in files:
             blob = clip.read_bytes()
             assert sum(size for _, size in boxes(blob)) == len(blob)
-        assert not list(temp.glob("*.part"))
+        assert not list(temp.rglob("*.part"))
         assert _status_people(world)[0]["clips"] == len(files)
 
 
