@@ -47,6 +47,7 @@ _URL = re.compile(r"\bhttps?://\S+?(?=:?(?:\s|$))")
 
 FLUSH_EVERY = 256  # results per ledger commit
 FLUSH_SECONDS = 1.0
+CLAIM_AGAIN = 0.2  # a node with nothing to claim while more may come asks again this often
 SOON = RetryPolicy(max_attempts=8, base=1.0, cap=30.0)  # tries of a photo within a run
 LATER = RetryPolicy(base=60.0, cap=6 * 3600.0)  # runs that try it again, once out of tries
 GONE = "9Pic refuses this photo's id and no longer lists it"
@@ -317,11 +318,15 @@ class _EventRun:
         return self.owner.tuning.presign_ahead * self.owner.tuning.presign_batch
 
     def _wait_seconds(self) -> float:
-        """How long to wait for a download: until the next retry is due, at most a flush."""
+        """How long to wait for a download: until the next retry is due, at most a flush (a
+        node with nothing to do yet: until it asks for a claim again)."""
         if self.in_flight or self.signing:
             return FLUSH_SECONDS
+        longest = FLUSH_SECONDS
+        if self.owner.ledger.shared and not self.exhausted:
+            longest = CLAIM_AGAIN
         until = self.waiting.seconds_to_next(self.owner.monotonic())
-        return FLUSH_SECONDS if until is None else min(until, FLUSH_SECONDS)
+        return longest if until is None else min(until, longest)
 
     # -- feeding ------------------------------------------------------------------------------
 
@@ -329,7 +334,7 @@ class _EventRun:
         """Batches of photos taken from the ledger (claimed, on a ledger shared by nodes).
 
         An empty batch: none to take now, but other nodes may still add some (a walk) or
-        give some up (a claim that lapses): ask again, at most once a second.
+        give some up (a claim that lapses): ask again, at most every ``CLAIM_AGAIN`` seconds.
         """
         owner, placer = self.owner, self.placer
         for batch in self._due_photos():
@@ -350,7 +355,7 @@ class _EventRun:
             return
         after, asked = 0, None
         while True:
-            if asked is not None and owner.monotonic() - asked < FLUSH_SECONDS:
+            if asked is not None and owner.monotonic() - asked < CLAIM_AGAIN:
                 yield []
                 continue
             claim = owner.ledger.claim(
