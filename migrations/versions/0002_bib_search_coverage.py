@@ -69,11 +69,11 @@ def _replace_odd_bib_folders() -> None:
             continue
         connection.execute(
             sa.text(
-                "UPDATE photos SET placements_dirty = 1 WHERE event_id = :event "
+                "UPDATE photos SET placements_dirty = :dirty WHERE event_id = :event "
                 "AND state = 'downloaded' AND image_id IN "
                 "(SELECT image_id FROM bib_members WHERE event_id = :event AND bib = :bib)"
-            ),
-            {"event": event_id, "bib": bib},
+            ).bindparams(sa.bindparam("dirty", type_=sa.Boolean())),  # 1 on SQLite, true elsewhere
+            {"event": event_id, "bib": bib, "dirty": True},
         )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from sqlalchemy import create_engine, text
 
 from harness.ledger import EVENT, T0, downloaded, images, photo_ids, walk
 from syncer.ledger import EventRecord, Ledger
@@ -148,6 +149,33 @@ def test_thirty_thousand_bibs_are_covered_quickly(ledger: Ledger) -> None:
     recorded, checked = _cover_thirty_thousand_bibs(ledger)
     assert recorded < 3.0, f"recording 30,000 searches took {recorded:.2f} s"
     assert checked < 0.5, f"checking their coverage took {checked:.2f} s"
+
+
+def test_a_0001_postgresql_ledger_with_odd_bibs_upgrades_in_place(postgres_url: str) -> None:
+    """The upgrade marks the photos of BIBs that now have folders of their own (a boolean on
+    PostgreSQL, not the integer 1)."""
+    command.upgrade(alembic_config(postgres_url), "0001")
+    engine = create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO events (event_id, name, walk_no) VALUES (456, 'Old', 3)"))
+        for image_id in ("a", "b"):
+            conn.execute(
+                text(
+                    "INSERT INTO photos (event_id, image_id, first_seen_at, last_seen_at, state) "
+                    "VALUES (456, :id, :t, :t, 'downloaded')"
+                ),
+                {"id": image_id, "t": T0},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO bib_members (event_id, bib, image_id) "
+                "VALUES (456, '7', 'a'), (456, 'A?1', 'b')"
+            )
+        )
+    engine.dispose()
+    assert Ledger.upgrade(postgres_url) == ("0001", head_revision())
+    with Ledger.open(postgres_url, create=False) as ledger:
+        assert [p.image_id for p in ledger.dirty(EVENT)] == ["b"]
 
 
 def test_a_0001_ledger_with_data_upgrades_in_place(tmp_path: Path) -> None:
