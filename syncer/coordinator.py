@@ -552,6 +552,8 @@ class _EventRun:
     def _renew(self) -> None:
         """Renew the claims on the photos this run still holds (a node's heartbeat)."""
         self.last_renew = time.monotonic()
+        if not self.owner.ledger.shared:
+            return  # alone on the ledger: no claims to renew
         held = self.in_flight.photo_ids() + self.waiting.photo_ids()
         held += [result.photo_id for result in self.results]
         self.owner.ledger.renew(held, self.owner.clock(), downloading=len(self.in_flight))
