@@ -31,6 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from syncer.api import ApiClient, PresignResult, RetryPolicy, backoff
 from syncer.concurrency import Gate, Span
@@ -89,6 +90,22 @@ class Scope:
 
 
 EVERY_PHOTO = Scope()
+
+
+class Feed(Protocol):
+    """Photos still being added to the ledger while a run downloads (a walk under way)."""
+
+    @property
+    def progress(self) -> int:
+        """How much has been recorded so far; grows as things arrive."""
+        ...
+
+    def notify(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from any thread) whenever something arrives."""
+
+    def pull(self) -> bool:
+        """Record what arrived, without waiting; False once nothing more will come."""
+        ...
 
 
 @dataclass
@@ -216,12 +233,22 @@ class Coordinator:
             event_id, image_ids, self.clock(), any_failed=self.retry_failed
         )
 
-    def run(self, placer: Placer, report: EventReport, scope: Scope = EVERY_PHOTO) -> None:
-        """Download every due photo of the event in ``scope`` (until stopped); results land
-        in ``report``."""
+    def run(
+        self,
+        placer: Placer,
+        report: EventReport,
+        scope: Scope = EVERY_PHOTO,
+        feed: Feed | None = None,
+    ) -> None:
+        """Download every due photo of the event in ``scope`` (until stopped), and those a
+        ``feed`` adds meanwhile (a walk still paging); results land in ``report``.
+
+        A feed that fails ends the run once the downloads under way are recorded: its error
+        is raised then."""
         report.due = self.count_due(placer.event.event_id, scope)
-        if report.due or self.ledger.shared:  # a node: other nodes may add or give up work
-            _EventRun(self, placer, report, scope).run()
+        # a node: other nodes may add or give up work; a feed: the walk adds some
+        if report.due or self.ledger.shared or feed is not None:
+            _EventRun(self, placer, report, scope, feed).run()
 
 
 @dataclass
@@ -232,6 +259,7 @@ class _EventRun:
     placer: Placer
     report: EventReport
     scope: Scope
+    feed: Feed | None = None  # None once it has ended (or when there is none)
     in_flight: _InFlight = field(default_factory=_InFlight)
     waiting: _Waiting = field(default_factory=_Waiting)
     results: list[PhotoResult] = field(default_factory=list)
@@ -240,7 +268,8 @@ class _EventRun:
     last_renew: float = field(default_factory=time.monotonic)
     exhausted: bool = False  # every due photo of the ledger has been taken
     signing: list[tuple[Future[PresignResult], list[_Work]]] = field(default_factory=list)
-    sign_error: BaseException | None = None  # the first presign request that failed
+    error: Exception | None = None  # the first presign request or walk step that failed
+    taken: set[int] = field(default_factory=set)  # photos taken alongside a feed, alone
 
     def __post_init__(self) -> None:
         self.due = self._due_batches()
@@ -251,8 +280,11 @@ class _EventRun:
         owner = self.owner
         self.pool = owner.workers_for()
         self._tell_concurrency()
+        if self.feed is not None:
+            self.feed.notify(self.in_flight.wake)
         try:
             while True:
+                self._pull()
                 self._take_signed()
                 while self._room() and self._refill():
                     pass
@@ -260,7 +292,7 @@ class _EventRun:
                     break
                 self._collect_all(self.in_flight.finished(timeout=self._wait_seconds()))
                 self._maybe_flush()
-            self._raise_sign_error()
+            self._raise_error()
         except BaseException as exc:
             owner.stop.set()
             if isinstance(exc, KeyboardInterrupt):  # a second Ctrl-C: drop what is in flight
@@ -274,18 +306,29 @@ class _EventRun:
             self._flush()
             self.pool.close()
 
-    def _raise_sign_error(self) -> None:
-        if self.sign_error is not None:
-            raise self.sign_error
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _pull(self) -> None:
+        """Record what the feed brought; a failed feed ends the run, after what is under way."""
+        if self.feed is None:
+            return
+        try:
+            alive = self.feed.pull()
+        except Exception as exc:
+            self.error, alive = self.error or exc, False
+        if not alive:
+            self.feed = None
 
     def _finished(self) -> bool:
-        """Stopped (links still being signed are dropped), a presign request failed (once the
-        links already asked for are used), or every photo taken and tried."""
+        """Stopped (links still being signed are dropped), a presign request or the feed
+        failed (once the links already asked for are used), or every photo taken and tried."""
         if self.owner.stop.is_set():
             return True
         if self.signing:
             return False
-        return self.sign_error is not None or (self.exhausted and not self.waiting)
+        return self.error is not None or (self.exhausted and not self.waiting)
 
     def _room(self) -> bool:
         """Whether to take another batch: links signed or being signed beyond the downloads
@@ -295,7 +338,7 @@ class _EventRun:
         queued = len(self.in_flight) + sum(len(batch) for _, batch in self.signing)
         return (
             not self.owner.stop.is_set()
-            and self.sign_error is None
+            and self.error is None
             and len(self.signing) < tuning.presign_ahead
             and queued < self._running() + self._ahead()
         )
@@ -323,7 +366,7 @@ class _EventRun:
         if self.in_flight or self.signing:
             return FLUSH_SECONDS
         longest = FLUSH_SECONDS
-        if self.owner.ledger.shared and not self.exhausted:
+        if (self.owner.ledger.shared or self.feed is not None) and not self.exhausted:
             longest = CLAIM_AGAIN
         until = self.waiting.seconds_to_next(self.owner.monotonic())
         return longest if until is None else min(until, longest)
@@ -346,29 +389,57 @@ class _EventRun:
             ]
 
     def _due_photos(self) -> Iterator[list[DuePhoto]]:
-        """The due photos of the scope, a batch at a time (claimed, on a shared ledger)."""
+        """The due photos of the scope, a batch at a time (claimed, on a shared ledger).
+
+        While a feed adds photos, an empty batch means "none yet": asked again once it has
+        brought more. Alone on the ledger, photos under way are still due: the photos taken
+        are remembered, and once the feed has ended one more look from the start finds those
+        it made due again below the ids already passed (a photo listed again).
+        """
         owner, size = self.owner, self._batch_size()
         event_id = self.placer.event.event_id
         if self.scope.image_ids is not None:
             chosen = owner.due_among(event_id, self.scope.image_ids)
             yield from (chosen[i : i + size] for i in range(0, len(chosen), size))
             return
-        after, asked = 0, None
+        alone = not owner.ledger.shared
+        after, asked, swept = 0, None, self.feed is None
         while True:
-            if asked is not None and owner.monotonic() - asked < CLAIM_AGAIN:
+            if asked is not None and not self._ask_again(asked):
                 yield []
                 continue
+            asked = None
             claim = owner.ledger.claim(
                 event_id, owner.clock(), after_id=after, limit=size, any_failed=owner.retry_failed
             )
-            if not claim.photos:
-                if not claim.later:
-                    return
-                after, asked = 0, owner.monotonic()
-                yield []
+            photos = [p for p in claim.photos if p.photo_id not in self.taken]
+            if claim.photos:
+                after = claim.photos[-1].photo_id
+            if photos:
+                if alone and not swept:
+                    self.taken.update(p.photo_id for p in photos)
+                yield photos
                 continue
-            after = claim.photos[-1].photo_id
-            yield claim.photos
+            if claim.photos:
+                continue  # every one of them already taken: look further
+            if alone and not swept and self.feed is None:
+                after, swept = 0, True
+                continue
+            if not (claim.later or self.feed is not None):
+                return
+            if not alone:
+                after = 0  # claims lapse and are given up: look from the start again
+            asked = (owner.monotonic(), self._fed())
+            yield []
+
+    def _fed(self) -> int:
+        return -1 if self.feed is None else self.feed.progress
+
+    def _ask_again(self, asked: tuple[float, int]) -> bool:
+        """After a claim that took nothing: once the feed brought more (or ended), or after
+        ``CLAIM_AGAIN`` seconds (another node may have added or given up work)."""
+        when, fed = asked
+        return self._fed() != fed or self.owner.monotonic() - when >= CLAIM_AGAIN
 
     def _refill(self) -> bool:
         """Take one batch (retries first): adopt files already in place, sign the rest."""
@@ -404,8 +475,10 @@ class _EventRun:
             self.signing.remove(entry)
         for future, batch in arrived:
             error = future.exception()
-            if error is not None:
-                self.sign_error = self.sign_error or error
+            if isinstance(error, Exception):
+                self.error = self.error or error
+            elif error is not None:
+                raise error
             elif not self.owner.stop.is_set():  # else left as they are in the ledger
                 self._signed(batch, future.result())
 

@@ -79,30 +79,22 @@ class Planner:
 
     def walk(self, event_id: int) -> WalkResult:
         """Page through All Photos, committing as pages arrive; resumes an interrupted walk."""
-        result = WalkResult()
-        state = self._ledger.begin_walk(event_id, self._clock())
-        pages = self.api.image_pages(
-            event_id, start_page=state.resume_page, page_size=100, ahead=self.api_threads
+        with self.gallery_walk(event_id) as walk:
+            while walk.pull(wait=True):
+                pass
+        return walk.result
+
+    def gallery_walk(self, event_id: int) -> GalleryWalk:
+        """A walk of All Photos to record a step at a time, between other work (downloads)."""
+        return GalleryWalk(
+            self.api,
+            self._ledger,
+            event_id,
+            clock=self._clock,
+            stop=self._stop,
+            on_page=self._on_page,
+            ahead=self.api_threads,
         )
-        with Prefetcher(pages, depth=PAGES_AHEAD, name=f"walk-{event_id}") as ahead:
-            for batch in ahead.batches(PAGES_PER_COMMIT):
-                seen = [
-                    (p.page, [SeenImage(i.image_id, i.width, i.height) for i in p.items])
-                    for p in batch
-                ]
-                result.new += self._ledger.record_pages(
-                    event_id, state.walk_no, seen, self._clock()
-                )
-                for page, (_, images) in zip(batch, seen, strict=True):
-                    result.pages += 1
-                    result.seen += len(images)
-                    if self._on_page is not None:
-                        self._on_page(event_id, len(images), page.pagination.total_pages)
-                if self._stop.is_set():
-                    return result
-        result.missing = self._ledger.finish_walk(event_id, state.walk_no, self._clock())
-        result.complete = True
-        return result
 
     def walk_window(self, event_id: int, window: Window) -> tuple[WalkResult, frozenset[str]]:
         """Page through the photos captured in ``window`` (Timeline images), recording each
@@ -190,3 +182,92 @@ class Planner:
         return {
             image.image_id for page in self.api.bib_pages(event_id, bib) for image in page.items
         }
+
+
+class GalleryWalk:
+    """One walk of an event's All Photos, recorded as its pages arrive (fetched ahead in a
+    thread). :meth:`pull` runs on the ledger's thread: to the end (:meth:`Planner.walk`), or
+    between downloads, which then start while the walk still pages."""
+
+    def __init__(
+        self,
+        api: ApiClient,
+        ledger: Ledger,
+        event_id: int,
+        *,
+        clock: Clock,
+        stop: threading.Event,
+        on_page: Callable[[int, int, int], None] | None,
+        ahead: int,
+    ) -> None:
+        self.event_id = event_id
+        self.result = WalkResult()
+        self._ledger = ledger
+        self._clock = clock
+        self._stop = stop
+        self._on_page = on_page
+        self._state = ledger.begin_walk(event_id, clock())
+        pages = api.image_pages(
+            event_id, start_page=self._state.resume_page, page_size=100, ahead=ahead
+        )
+        self._ahead = Prefetcher(pages, depth=PAGES_AHEAD, name=f"walk-{event_id}")
+        self._over = False
+
+    @property
+    def progress(self) -> int:
+        """Photos recorded so far (grows with every page recorded)."""
+        return self.result.seen
+
+    def notify(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from the fetching thread) whenever a page arrives."""
+        self._ahead.on_ready = wake
+
+    def pull(self, *, wait: bool = False) -> bool:
+        """Record the pages that arrived (up to ``PAGES_PER_COMMIT`` in one transaction; told
+        to ``wait``, after waiting for one). False once the walk is over: complete (photos the
+        listing no longer has are counted as missing), stopped, or failed (raised here)."""
+        if self._over:
+            return False
+        try:
+            batch = self._ahead.take(PAGES_PER_COMMIT, wait=wait)
+        except BaseException:
+            self.close()
+            raise
+        if batch is None:
+            self.result.missing = self._ledger.finish_walk(
+                self.event_id, self._state.walk_no, self._clock()
+            )
+            self.result.complete = True
+            self.close()
+            return False
+        if batch:
+            self._record(batch)
+        if self._stop.is_set():
+            self.close()
+            return False
+        return True
+
+    def _record(self, batch: list[Page[ImageItem]]) -> None:
+        result = self.result
+        seen = [
+            (p.page, [SeenImage(i.image_id, i.width, i.height) for i in p.items]) for p in batch
+        ]
+        result.new += self._ledger.record_pages(
+            self.event_id, self._state.walk_no, seen, self._clock()
+        )
+        for page, (_, images) in zip(batch, seen, strict=True):
+            result.pages += 1
+            result.seen += len(images)
+            if self._on_page is not None:
+                self._on_page(self.event_id, len(images), page.pagination.total_pages)
+
+    def close(self) -> None:
+        """Stop fetching pages (idempotent); what was recorded stays recorded."""
+        self._over = True
+        self._ahead.close()
+
+    def __enter__(self) -> GalleryWalk:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -29,6 +29,9 @@ class Prefetcher(Generic[T]):
     def __init__(self, source: Iterator[T], *, depth: int = 2, name: str = "prefetch") -> None:
         self._queue: queue.Queue[T | _End | _Failure] = queue.Queue(maxsize=depth)
         self._closed = threading.Event()
+        self._ended = False
+        self._failure: BaseException | None = None
+        self.on_ready: Callable[[], None] | None = None  # called as each item becomes ready
         self._thread = threading.Thread(
             target=self._produce, args=(source,), name=name, daemon=True
         )
@@ -50,6 +53,8 @@ class Prefetcher(Generic[T]):
                 self._queue.put(item, timeout=0.1)
             except queue.Full:
                 continue
+            if self.on_ready is not None:
+                self.on_ready()
             return True
         return False
 
@@ -68,26 +73,35 @@ class Prefetcher(Generic[T]):
         A consumer that falls behind catches up in bigger steps; one that keeps up gets one
         item at a time, as soon as it is there.
         """
-        while True:
-            first = self._queue.get()
-            items: list[T] = []
-            while True:
-                if isinstance(first, _End):
-                    if items:
-                        yield items
-                    return
-                if isinstance(first, _Failure):
-                    if items:
-                        yield items
-                    raise first.exc
-                items.append(first)
-                if len(items) >= limit:
-                    break
-                try:
-                    first = self._queue.get_nowait()
-                except queue.Empty:
-                    break
+        while (items := self.take(limit)) is not None:
             yield items
+
+    def take(self, limit: int, *, wait: bool = True) -> list[T] | None:
+        """Every item already waiting, up to ``limit``: after waiting for the first, or, told
+        not to wait, possibly none. None once the source has ended and all was taken; a failure
+        of the source is raised after the items that came before it."""
+        if self._failure is not None:
+            raise self._failure
+        if self._ended:
+            return None
+        items: list[T] = []
+        while len(items) < limit:
+            try:
+                item = self._queue.get(block=wait and not items)
+            except queue.Empty:
+                break
+            if isinstance(item, _End):
+                self._ended = True
+                break
+            if isinstance(item, _Failure):
+                self._failure = item.exc
+                break
+            items.append(item)
+        if items:
+            return items
+        if self._failure is not None:
+            raise self._failure
+        return None if self._ended else items
 
     def close(self) -> None:
         self._closed.set()

@@ -33,7 +33,7 @@ from syncer.placement import (
     restore_gone,
     trash_removed,
 )
-from syncer.planner import Planner, WalkResult, event_record, utcnow
+from syncer.planner import GalleryWalk, Planner, WalkResult, event_record, utcnow
 from syncer.relayout import layout_changed
 from syncer.report import CycleReport, EventReport, PersonReport
 from syncer.root import RootInfo, check_free_space, clean_temp, prepare_root
@@ -53,6 +53,9 @@ class Progress:
         """One gallery page recorded: its photos, and the pages the event has (0: unknown)."""
 
     def downloads(self, event_id: int, files: int) -> None: ...
+    def more_files(self, event_id: int, files: int) -> None:
+        """``files`` more to download than :meth:`downloads` said (a walk found them)."""
+
     def bytes(self, count: int) -> None: ...
     def file_done(self, ok: bool) -> None: ...
     def bibs(self, event_id: int, done: int, total: int) -> None: ...
@@ -336,25 +339,16 @@ class _Cycle:
 
     def _keep_event(self, event_id: int, report: EventReport, details: EventDetails) -> None:
         people = self.people(event_id)
+        if self._overlaps(event_id):
+            self._walk_and_download(event_id, report, details, people)
+            return
         planned = self._plan(event_id, details, people, report)
         if planned is None or self.stop.is_set():
             return
         walk, scope = planned
-        record = self.ledger.event(event_id) or event_record(event_id, details)
-        folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
-        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
-        check = self.options.check_files and self.root.path.is_dir()
-        gone = gone_from_disk(self.ledger, placer) if check else None
-        if gone:
-            log.warning(
-                "event %d: %d downloaded photos have files missing on disk; %s",
-                event_id,
-                len(gone),
-                "a real run restores them" if self.options.dry_run else "restoring them",
-            )
-            report.gone_from_disk = len(gone)
-            restore_gone(self.ledger, gone)
+        placer = self._placer(event_id, details)
         if self.options.dry_run:
+            self._tidy(placer, report)
             report.due = self.coordinator.count_due(event_id, scope)
             report.plan = planned_steps(
                 self.ledger,
@@ -368,7 +362,71 @@ class _Cycle:
                 only=scope.image_ids,
             )
             return
-        report.relinked, _ = reconcile(self.ledger, placer, self.downloader)
+        self._tidy(placer, report)
+        self.progress.downloads(event_id, self.coordinator.count_due(event_id, scope))
+        self.coordinator.run(placer, report, scope)
+        self._finish_event(placer, people, details, report, walk if scope.conclusive else None)
+
+    def _overlaps(self, event_id: int) -> bool:
+        """Whether downloads start while the gallery walk still pages: a real run of the whole
+        gallery with no BIB list (a BIB pass comes after the walk and decides the folders of
+        the photos it found: with one, downloads wait for it, so that each photo is written
+        straight into its BIB folders)."""
+        options = self.options
+        return not (
+            options.dry_run
+            or options.only
+            or self.windows(event_id) is not None
+            or self.bibs(event_id)
+        )
+
+    def _walk_and_download(
+        self, event_id: int, report: EventReport, details: EventDetails, people: list[Person]
+    ) -> None:
+        """Walk the gallery and download what it finds at the same time; then the people
+        searches, whose matches already on disk are linked into their folders."""
+        placer = self._placer(event_id, details)
+        self._tidy(placer, report)
+        self.progress.downloads(event_id, self.coordinator.count_due(event_id))
+        with self.planner.gallery_walk(event_id) as walk:
+            feed = _CountedFeed(walk, lambda new: self.progress.more_files(event_id, new))
+            self.coordinator.run(placer, report, feed=feed)
+        report.due += walk.result.new
+        _merge_walk(report, walk.result)
+        if self.stop.is_set() or not walk.result.complete:
+            return
+        self.planner.search_bibs(event_id, (), details)  # forgets the BIBs of a list emptied
+        if self.searches is not None:
+            report.people = self.searches.run(event_id, people, details)
+        placer = self._placer(event_id, details)  # with the people just found
+        relinked, _ = reconcile(self.ledger, placer, self.downloader)
+        report.relinked += relinked
+        self._finish_event(placer, people, details, report, walk.result)
+
+    def _placer(self, event_id: int, details: EventDetails) -> Placer:
+        record = self.ledger.event(event_id) or event_record(event_id, details)
+        folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
+        return Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
+
+    def _tidy(self, placer: Placer, report: EventReport) -> None:
+        """Before downloading: photos whose files went missing are due again (a dry run only
+        counts them), files are placed where the ledger now wants them."""
+        event_id = placer.event.event_id
+        check = self.options.check_files and self.root.path.is_dir()
+        gone = gone_from_disk(self.ledger, placer) if check else None
+        if gone:
+            log.warning(
+                "event %d: %d downloaded photos have files missing on disk; %s",
+                event_id,
+                len(gone),
+                "a real run restores them" if self.options.dry_run else "restoring them",
+            )
+            report.gone_from_disk = len(gone)
+            restore_gone(self.ledger, gone)
+        if self.options.dry_run:
+            return
+        relinked, _ = reconcile(self.ledger, placer, self.downloader)
+        report.relinked += relinked
         if layout_changed(self.ledger, placer):
             log.warning(
                 "event %d: photos are stored in another layout than storage.layout; new ones go "
@@ -376,10 +434,19 @@ class _Cycle:
                 "move the others",
                 event_id,
             )
-        self.progress.downloads(event_id, self.coordinator.count_due(event_id, scope))
-        self.coordinator.run(placer, report, scope)
+
+    def _finish_event(
+        self,
+        placer: Placer,
+        people: list[Person],
+        details: EventDetails,
+        report: EventReport,
+        walk: WalkResult | None,
+    ) -> None:
+        """After the downloads: the people's clips, then the photos gone upstream to the trash
+        (only after a complete walk of the whole gallery: ``walk`` None for a selection)."""
         self._fetch_clips(placer, people, details, report.people)
-        if walk.complete and scope.conclusive and self.wiring.trash:
+        if walk is not None and walk.complete and self.wiring.trash:
             report.trashed = trash_removed(
                 self.ledger,
                 placer,
@@ -497,6 +564,28 @@ class _Cycle:
 
     def _workers(self) -> Workers:
         return ThreadWorkers(self.downloader, self.gate)
+
+
+class _CountedFeed:
+    """A walk fed to the coordinator, telling ``more`` how many new photos each step found."""
+
+    def __init__(self, walk: GalleryWalk, more: Callable[[int], None]) -> None:
+        self._walk = walk
+        self._more = more
+
+    @property
+    def progress(self) -> int:
+        return self._walk.progress
+
+    def notify(self, wake: Callable[[], None]) -> None:
+        self._walk.notify(wake)
+
+    def pull(self) -> bool:
+        before = self._walk.result.new
+        alive = self._walk.pull()
+        if self._walk.result.new > before:
+            self._more(self._walk.result.new - before)
+        return alive
 
 
 def _merge_walk(report: EventReport, walk: WalkResult) -> None:

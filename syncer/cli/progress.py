@@ -116,6 +116,16 @@ class LogProgress(Progress):
             if files:
                 log.debug("event %d: %s files to download", event_id, f"{files:,}")
 
+    def more_files(self, event_id: int, files: int) -> None:
+        with self._lock:
+            self._tally.files_total += files
+            log.debug(
+                "event %d: %s files to download (%s found by the walk just now)",
+                event_id,
+                f"{self._tally.files_total:,}",
+                f"{files:,}",
+            )
+
     def bytes(self, count: int) -> None:
         with self._lock:
             self._tally.bytes_done += count
@@ -140,18 +150,25 @@ class LogProgress(Progress):
         log.info("progress: %s", self.line())
 
     def line(self) -> str:
-        """What the progress line says now."""
-        if self._phase == "walk":
-            of = f" of {self._pages_total:,}" if self._pages_total >= self._pages else ""
-            return f"event {self._event}: walked {self._pages:,}{of} pages, {self._photos:,} photos"
+        """What the progress line says now (a walk that downloads as it goes: both)."""
         if self._phase == "bibs":
             done, total = self._bibs
             return f"event {self._event}: BIB searches {done:,}/{total:,}"
+        walking = self._phase == "walk" and not self._pages_total <= self._pages
+        if self._phase == "walk" and (walking or not self._tally.files_total):
+            of = f" of {self._pages_total:,}" if self._pages_total >= self._pages else ""
+            walk = f"walked {self._pages:,}{of} pages, {self._photos:,} photos"
+            if not self._tally.files_total:
+                return f"event {self._event}: {walk}"
+            return f"event {self._event}: {walk}; {self._download_text()}"
+        return f"event {self._event}: {self._download_text()}"
+
+    def _download_text(self) -> str:
         tally = self._tally
         estimate = tally.bytes_total
         eta = tally.eta()
         return (
-            f"event {self._event}: {tally.files_done:,}/{tally.files_total:,} files, "
+            f"{tally.files_done:,}/{tally.files_total:,} files, "
             f"{format_size(tally.bytes_done)}"
             + (f" of ~{format_size(estimate)}" if estimate is not None else "")
             + f", {format_size(round(tally.rate()))}/s"
@@ -203,13 +220,25 @@ class BarProgress(Progress):
 
     def downloads(self, event_id: int, files: int) -> None:
         with self._lock:
+            self._switch_to(event_id)
             self.close_bars()
             self._tally.start(files)
-            if not files:
-                return  # nothing to download: no empty bar
-            self._files = self._bar(f"event {event_id}", total=files, unit=" files")
-            self._show_concurrency()
-            self._bytes = self._bar("bytes", unit="B", unit_scale=True, unit_divisor=1000)
+            if files:  # nothing to download: no empty bar
+                self._download_bars(event_id)
+
+    def more_files(self, event_id: int, files: int) -> None:
+        with self._lock:
+            self._tally.files_total += files
+            if self._files is None:
+                self._download_bars(event_id)
+            else:
+                self._files.total = self._tally.files_total
+                self._files.refresh()
+
+    def _download_bars(self, event_id: int) -> None:
+        self._files = self._bar(f"event {event_id}", total=self._tally.files_total, unit=" files")
+        self._show_concurrency()
+        self._bytes = self._bar("bytes", unit="B", unit_scale=True, unit_divisor=1000)
 
     def bytes(self, count: int) -> None:
         with self._lock:

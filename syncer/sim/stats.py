@@ -29,6 +29,7 @@ class SimStats:
     clip_downloads: Counter[str] = field(default_factory=Counter)  # clip path -> whole 200 bodies
     # route -> (first, last) time.monotonic() a request of it arrived: calls per second
     api_window: dict[str, tuple[float, float]] = field(default_factory=dict)
+    storage_window: tuple[float, float] | None = None  # likewise for storage requests
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def api_request(self, route: str) -> None:
@@ -40,8 +41,11 @@ class SimStats:
             self.api_window[route] = (first, now)
 
     def storage_request(self, *, with_api_key: bool) -> None:
+        now = time.monotonic()
         with self._lock:
             self.storage_requests += 1
+            first = self.storage_window[0] if self.storage_window else now
+            self.storage_window = (first, now)
             if with_api_key:
                 self.storage_requests_with_api_key += 1
 
@@ -102,6 +106,7 @@ class SimStats:
                 "full_downloads": dict(self.full_downloads),
                 "clip_downloads": dict(self.clip_downloads),
                 "api_window": dict(self.api_window),
+                "storage_window": self.storage_window,
             }
 
     def as_json(self) -> bytes:
@@ -121,6 +126,7 @@ class SimStats:
             self.full_downloads.clear()
             self.clip_downloads.clear()
             self.api_window.clear()
+            self.storage_window = None
 
 
 def _count(counter: Counter[str], key: str, delta: int) -> None:

@@ -176,3 +176,137 @@ def test_links_are_asked_for_ahead_in_background_threads(ledger: Ledger, tmp_pat
     assert report.downloaded == 4
     assert signer.most_at_once == 2  # the next batch is asked for while one is under way
     assert all(name.startswith("presign") for name in signer.threads)  # never the ledger's thread
+
+
+class Held(FullAfter):
+    """Workers whose downloads finish only once ``release`` is set (they run meanwhile)."""
+
+    def __init__(self, release: threading.Event) -> None:
+        super().__init__(fits=1_000)
+        self.release = release
+        self.ids: list[str] = []
+        self._lock = threading.Lock()
+
+    def submit(self, kind: Kind, job: Job) -> Future[Stored]:
+        future: Future[Stored] = Future()
+        with self._lock:
+            self.ids.append(job.image_id)
+
+        def finish() -> None:
+            self.release.wait(10)
+            done = FullAfter.submit(self, kind, job)
+            future.set_result(done.result())
+
+        threading.Thread(target=finish, daemon=True).start()
+        return future
+
+
+class PagedFeed:
+    """A walk stand-in: each pull records one more page of two new photos, ``pages`` in all."""
+
+    def __init__(self, ledger: Ledger, pages: int, *, fail_at: int | None = None) -> None:
+        self.ledger = ledger
+        self.pages = pages
+        self.fail_at = fail_at
+        self.recorded = 0
+        self.walk = ledger.begin_walk(EVENT, NOW)
+        self.on_last_page: list[threading.Event] = []
+        self.submitted_while_walking = 0
+
+    @property
+    def progress(self) -> int:
+        return self.recorded * 2
+
+    def notify(self, wake: object) -> None:
+        pass
+
+    def pull(self) -> bool:
+        if self.recorded == self.fail_at:
+            raise RuntimeError("the walk failed")
+        if self.recorded == self.pages:
+            self.ledger.finish_walk(EVENT, self.walk.walk_no, NOW)
+            for event in self.on_last_page:
+                event.set()
+            return False
+        page = self.recorded + 2  # the fixture recorded page 1
+        ids = [SeenImage(f"{page:02d}{n:030x}", None, None) for n in range(2)]
+        self.ledger.record_page(EVENT, self.walk.walk_no, page, ids, NOW)
+        self.recorded += 1
+        return True
+
+
+def feed_run(ledger: Ledger, root: Path, workers: FullAfter, feed: PagedFeed) -> EventReport:
+    record = ledger.event(EVENT) or EventRecord(EVENT, None, None, None, None)
+    placer = Placer(root, Template.parse(DEFAULT_TEMPLATE), NameRules(), record)
+    coordinator = Coordinator(
+        cast(ApiClient, SignEverything()),
+        ledger,
+        lambda: workers,
+        tuning=Tuning(concurrency=Span.pinned(4), presign_batch=2),
+        stop=threading.Event(),
+        clock=lambda: NOW,
+    )
+    report = EventReport(EVENT)
+    coordinator.run(placer, report, feed=feed)
+    return report
+
+
+def test_downloads_start_while_the_walk_pages_and_take_each_photo_once(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    workers = Held(release)
+    feed = PagedFeed(ledger, pages=5)
+    feed.on_last_page.append(release)  # nothing finishes before the walk is over
+    report = feed_run(ledger, tmp_path / "photos", workers, feed)
+    assert report.downloaded == 4 + 10
+    assert sorted(workers.ids) == sorted(set(workers.ids))  # none taken twice
+    assert ledger.counts_by_state()["downloaded"] == 14
+    assert ledger.due(EVENT, NOW, limit=100) == []
+
+
+def test_downloads_begin_before_the_walk_ends(ledger: Ledger, tmp_path: Path) -> None:
+    started: list[int] = []
+    feed = PagedFeed(ledger, pages=50)
+
+    class Noting(FullAfter):
+        def submit(self, kind: Kind, job: Job) -> Future[Stored]:
+            started.append(feed.recorded)
+            return super().submit(kind, job)
+
+    report = feed_run(ledger, tmp_path / "photos", Noting(fits=1_000), feed)
+    assert report.downloaded == 4 + 100
+    assert min(started) < 50  # the first downloads went out with most pages still to come
+
+
+def test_a_photo_listed_again_below_the_walked_ids_is_taken_after_the_walk(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    removed = ledger.due(EVENT, NOW, limit=1)[0]
+    ledger.mark_removed(removed.photo_id, ())
+    feed = PagedFeed(ledger, pages=2)
+    original_pull = feed.pull
+
+    def pull() -> bool:
+        alive = original_pull()
+        if not alive:  # the walk's last page lists the removed photo again: pending once more
+            ledger.record_page(
+                EVENT, feed.walk.walk_no, 9, [SeenImage(removed.image_id, None, None)], NOW
+            )
+        return alive
+
+    feed.pull = pull  # type: ignore[method-assign]
+    report = feed_run(ledger, tmp_path / "photos", FullAfter(fits=1_000), feed)
+    assert report.downloaded == 3 + 4 + 1
+    assert ledger.due(EVENT, NOW, limit=100) == []
+
+
+def test_a_failed_walk_ends_the_run_after_the_downloads_under_way(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    feed = PagedFeed(ledger, pages=5, fail_at=2)
+    with pytest.raises(RuntimeError, match="the walk failed"):
+        feed_run(ledger, tmp_path / "photos", FullAfter(fits=1_000), feed)
+    downloaded = ledger.counts_by_state()["downloaded"]
+    assert downloaded == len(list((tmp_path / "photos").rglob("*.jpg")))
+    assert downloaded >= 4  # what was under way was recorded, not dropped

@@ -85,3 +85,38 @@ def test_batches_hand_over_the_items_before_a_failure_then_raise() -> None:
     with Prefetcher(source(), depth=4) as ahead, pytest.raises(RuntimeError, match="page 3"):
         seen.extend(item for batch in ahead.batches(limit=10) for item in batch)
     assert seen == [1, 2]
+
+
+def test_take_without_waiting_gives_what_arrived_then_none_at_the_end() -> None:
+    release = threading.Event()
+    ready: list[int] = []
+
+    def source() -> Iterator[int]:
+        yield 1
+        release.wait(5)
+        yield 2
+
+    ahead = Prefetcher(source(), depth=4)
+    ahead.on_ready = lambda: ready.append(1)
+    with ahead:
+        assert ahead.take(10) == [1]  # waits for the first
+        assert ahead.take(10, wait=False) == []  # nothing more yet: no wait
+        release.set()
+        assert ahead.take(10) == [2]
+        assert ahead.take(10) is None  # waits for the end
+        assert ahead.take(10, wait=False) is None  # the end, once seen, stays the end
+    assert len(ready) >= 2  # told as each item became ready (and at the end)
+
+
+def test_take_raises_the_failure_after_the_items_before_it() -> None:
+    def source() -> Iterator[int]:
+        yield 1
+        raise RuntimeError("page 2 failed")
+
+    with Prefetcher(source(), depth=4) as ahead:
+        threading.Event().wait(0.2)  # both queued
+        assert ahead.take(10) == [1]
+        with pytest.raises(RuntimeError, match="page 2 failed"):
+            ahead.take(10, wait=False)
+        with pytest.raises(RuntimeError, match="page 2 failed"):
+            ahead.take(10)

@@ -44,3 +44,21 @@ def test_a_distant_store_gets_more_downloads_at_once(distant: World) -> None:
     row = next(row for row in status if row["event_id"] == world.event_id)
     assert row["concurrency"] == steps[-1][1]  # the last target, as the ledger recorded it
     assert 4 <= row["concurrency"] <= 32
+
+
+def test_downloads_start_while_the_walk_still_pages(tmp_path: Path) -> None:
+    faults = Faults(slow_api_seconds=0.15)
+    for world in make_world(tmp_path, photos=1_000, size=1_000, faults=faults):
+        world.write_config(extra="")
+        text = world.config.read_text(encoding="utf-8")
+        world.config.write_text(  # two API calls at once: the walk takes about 5 x 0.15 s
+            text.replace("[api]\n", "[api]\nmax_concurrency = 2\n"), encoding="utf-8"
+        )
+        data = json.loads(run_ok(world, "sync", "--json", "--event", str(world.event_id)).stdout)
+        assert data["downloaded"] == len(world.truth()) == 1_000
+        assert files_under(world.root) == expected_tree(world, [])
+        stats = world.sim.stats
+        _, last_page = stats.api_window["images"]
+        assert stats.storage_window is not None
+        first_body, _ = stats.storage_window
+        assert first_body < last_page  # a photo was fetched before the walk asked its last page

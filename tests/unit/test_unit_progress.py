@@ -175,3 +175,37 @@ def test_the_download_concurrency_is_shown_and_handed_on(caplog: pytest.LogCaptu
     bars.concurrency(18)
     assert "18 at once" in str(bars._files)
     bars.close()
+
+
+def test_a_walk_that_downloads_as_it_goes_shows_both(caplog: pytest.LogCaptureFixture) -> None:
+    stream = io.StringIO()
+    bars = BarProgress(stream)
+    bars.walk_page(6, 100, 3)  # the event before: its bars go
+    bars.downloads(7, 0)  # nothing due before the walk: no bar yet
+    assert bars._files is None
+    bars.walk_page(7, 100, 3)
+    bars.more_files(7, 100)
+    bars.file_done(True)
+    bars.walk_page(7, 100, 3)
+    bars.more_files(7, 60)
+    assert bars._walk is not None
+    assert bars._files is not None
+    assert "1/160" in str(bars._files)
+    assert "2/3" in str(bars._walk)
+    bars.close()
+    clock = FakeClock()
+    progress = LogProgress(30, clock)
+    caplog.set_level(logging.INFO, logger="syncer.progress")
+    progress.downloads(7, 0)
+    progress.walk_page(7, 100, 3)
+    progress.more_files(7, 100)
+    progress.file_done(True)
+    clock.now += 30
+    progress.walk_page(7, 100, 3)
+    progress.more_files(7, 40)
+    progress.walk_page(7, 100, 3)  # the walk is over; the downloads go on
+    clock.now += 30
+    progress.file_done(True)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("progress: event 7: walked 2 of 3 pages, 200 photos; 1/100 files")
+    assert lines[1].startswith("progress: event 7: 2/140 files")
