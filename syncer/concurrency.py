@@ -235,7 +235,7 @@ class Gate:
             with self._cond:
                 self._in_flight -= 1
                 self._controller.in_flight(self._in_flight)
-                self._cond.notify_all()
+                self._cond.notify()  # one slot freed: one waiter (all of them when it grows)
 
     def completed(self, nbytes: int) -> None:
         with self._cond:
