@@ -179,13 +179,13 @@ def report_distant(case: Case, storage_delay: float) -> tuple[list[str], bool]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     adaptive, fixed, settled = case.walls("adaptive"), case.walls("fixed 8"), case.settled()
-    near = case.walls(NO_LATENCY)
+    near = case.walls(NO_LATENCY) or [0.0] * len(adaptive)  # 0: not measured
     rows = zip(adaptive, fixed, settled, near, strict=True)
     for n, (wall, peer, level, bound) in enumerate(rows, 1):
         floor = case.photos * storage_delay / max(level, 1)
         lines.append(
             f"| {n} | {wall:.2f} | {level} | {floor:.2f} | {_ratio(wall, floor)} | {peer:.2f} "
-            f"| {peer / wall:.2f}x | {bound:.2f} | {wall / bound:.2f}x |"
+            f"| {peer / wall:.2f}x | {bound:.2f} | {_ratio(wall, bound)} |"
         )
     wall, peer, bound = (
         statistics.median(adaptive),
@@ -204,7 +204,7 @@ def report_distant(case: Case, storage_delay: float) -> tuple[list[str], bool]:
         f"- at least 1.8x faster than fixed 8 workers: {'PASS' if faster else 'FAIL'} "
         f"(median {peer:.2f} s / {wall:.2f} s = {peer / wall:.2f}x)",
         f"- not judged: the same sync with no latency at all takes {bound:.2f} s here (this "
-        f"machine's own bound); the distant one is {wall / bound:.2f}x that",
+        f"machine's own bound); the distant one is {_ratio(wall, bound)} that",
     ]
     return lines, close and faster
 
