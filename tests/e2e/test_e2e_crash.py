@@ -23,6 +23,7 @@ from syncer.sim import Faults
 from syncer.verify import verify
 
 KILL_POINTS = 20
+KILL_SHARES = 4  # tests the moments are shared among, run at once
 SEED = 20261129
 
 
@@ -58,14 +59,17 @@ def check_archive(
 
 
 @pytest.mark.slow
-def test_sigkill_at_many_moments_then_rerun(slow_world: World) -> None:
+@pytest.mark.parametrize("share", range(KILL_SHARES))
+def test_sigkill_at_many_moments_then_rerun(slow_world: World, share: int) -> None:
+    """``KILL_POINTS`` moments spread over a whole sync, in ``KILL_SHARES`` tests that run at
+    once (each kills at every ``KILL_SHARES``-th moment, so each spans the whole run)."""
     world = slow_world
     started = time.monotonic()
     run_ok(world, "sync", "--no-progress")
     reference = time.monotonic() - started
     rng = random.Random(SEED)
-    points = sorted(rng.uniform(0.05, 0.95) * reference for _ in range(KILL_POINTS))
-    for delay in points:
+    points = sorted(rng.uniform(0.05, 0.95) for _ in range(KILL_POINTS))[share::KILL_SHARES]
+    for delay in (point * reference for point in points):
         reset(world)
         with world.start("sync", "--no-progress") as process:  # its pipes are closed after
             time.sleep(delay)
