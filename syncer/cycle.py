@@ -181,6 +181,13 @@ class Cycle:
         with self.ledger.event_upkeep(event_id) as upkeep:
             if upkeep:
                 self._keep_event(event_id, report, details)
+            elif self.options.only or self.windows(event_id) is not None:
+                self._skip(
+                    event_id,
+                    report,
+                    "another node walks this event now; a selection or a timeline window waits "
+                    "until it is done: run it again in a few minutes",
+                )
             else:
                 log.info("event %d: another node walks it now; downloading only", event_id)
                 self._download_only(event_id, report, details)

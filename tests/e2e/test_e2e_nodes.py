@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from harness.nodes import (
     temp_folders,
 )
 from harness.waiting import wait_until
+from syncer.ledger import Ledger
 
 
 @pytest.fixture
@@ -130,3 +132,23 @@ def test_three_daemons_share_the_work_and_download_each_photo_once(shared: World
         assert code in (0, 143), (name, err)
         assert "Traceback" not in err
     check_complete(world)
+
+
+def test_a_selection_waits_while_another_node_keeps_the_event(shared: World) -> None:
+    """``--only`` (and a window) on a node that cannot take the event's upkeep skips the event
+    with one line, instead of downloading every photo other nodes left due."""
+    world = shared
+    assert world.ledger_url is not None
+    now = datetime.now(UTC)
+    with (
+        Ledger.open(world.ledger_url) as holder,
+        holder.joined("node-z", timedelta(minutes=1), now),
+        holder.event_upkeep(world.event_id) as held,
+    ):
+        assert held
+        only = finish(start_node(world, "node-b", "sync", "--bibs", "1", "--only"))
+        window = finish(start_node(world, "node-b", "sync", "--from", "2026-01-01"))
+    for code, out, err in (only, window):
+        assert code == 4, (out, err)
+        assert "another node walks this event now" in out + err
+    assert full_downloads(world) == {}
