@@ -72,7 +72,8 @@ def print_cycle(report: CycleReport) -> None:
                 source = f" (from {step.source})" if step.source else ""
                 print(f"  would {step.action} {step.path}{source}")
             print(
-                f"event {event.event_id}{name}: {event.seen} photos listed, {event.new} new, "
+                f"event {event.event_id}{name}: {event.seen} "
+                f"{'photo' if event.seen == 1 else 'photos'} listed, {event.new} new, "
                 f"{event.due} would be downloaded"
             )
         else:
