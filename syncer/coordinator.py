@@ -554,6 +554,7 @@ class _EventRun:
                 content_type=stored.content_type,
                 placements=placements,
                 bibs_placed=tuple(bib for _, bib in work.places),
+                members_version=self.placer.members_version,
             )
         )
         self.dirs.update(target.parent for target in stored.job.targets)

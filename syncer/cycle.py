@@ -194,10 +194,7 @@ class Cycle:
 
     def _download_only(self, event_id: int, report: EventReport, details: EventDetails) -> None:
         """A node while another one walks the event and keeps its files: claim and download."""
-        record = self.ledger.event(event_id) or event_record(event_id, details)
-        folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
-        placer = Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
-        self.coordinator.run(placer, report)
+        self.coordinator.run(self._placer(event_id, details), report)
 
     def _keep_event(self, event_id: int, report: EventReport, details: EventDetails) -> None:
         people = self.people(event_id)
@@ -266,9 +263,20 @@ class Cycle:
         self._finish_event(placer, people, details, report, walk.result)
 
     def _placer(self, event_id: int, details: EventDetails) -> Placer:
+        """Where the event's photos go, with the people matched so far. The membership version
+        is read first: a photo placed while another node's BIB pass or face search changes the
+        memberships is checked again once recorded."""
+        version = self.ledger.members_version(event_id)
         record = self.ledger.event(event_id) or event_record(event_id, details)
         folders = PeopleFolders(self.wiring.people_template, self.ledger.people_members(event_id))
-        return Placer(self.root.path, self.wiring.template, self.wiring.rules, record, folders)
+        return Placer(
+            self.root.path,
+            self.wiring.template,
+            self.wiring.rules,
+            record,
+            folders,
+            members_version=version,
+        )
 
     def _tidy(self, placer: Placer, report: EventReport) -> None:
         """Before downloading: photos whose files went missing are due again (a dry run only

@@ -42,6 +42,10 @@ class Placer:
     rules: NameRules
     event: EventRecord
     people: PeopleFolders | None = None
+    # The event's membership version read before its BIBs and people were: a photo placed by
+    # this placer is checked again once recorded if the memberships changed since (None: no
+    # check, for placers that only read)
+    members_version: int | None = None
     _folders: dict[PurePosixPath, Path] = field(default_factory=dict, compare=False, repr=False)
     _texts: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 

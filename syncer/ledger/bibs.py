@@ -172,10 +172,23 @@ def retain_bibs(conn: Connection, event_id: int, bibs: Collection[str]) -> int:
     return removed
 
 
+def members_version(conn: Connection, event_id: int) -> int:
+    """The version of the event's memberships (0 for an event the ledger does not know)."""
+    found = conn.scalar(select(events.c.members_version).where(events.c.event_id == event_id))
+    return int(found or 0)
+
+
 def mark_dirty(conn: Connection, event_id: int, image_ids: Sequence[str]) -> None:
-    """Downloaded photos among ``image_ids`` need their files placed again."""
+    """The memberships of ``image_ids`` changed: those downloaded need their files placed
+    again, and the event's ``members_version`` rises (a photo being downloaded now was placed
+    by what was known before: it is checked again when it is recorded)."""
     if not image_ids:
         return
+    conn.execute(
+        update(events)
+        .where(events.c.event_id == event_id)
+        .values(members_version=events.c.members_version + 1)
+    )
     conn.execute(
         update(photos)
         .where(

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 VERSION_TABLE = "alembic_version"
 # The newest revision in migrations/versions. Knowing it without loading Alembic keeps every
 # command's start fast; a test checks it against the scripts.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 # The PostgreSQL advisory lock key that serialises schema changes ("syncer" in ASCII).
 MIGRATION_LOCK = 0x73796E636572
 

@@ -69,6 +69,9 @@ events = Table(
     # while both still hold, a cycle needs no look at the coverage of each BIB.
     Column("bibs_digest", String(64)),
     Column("bibs_pass_mark", Integer),
+    # Raised whenever the event's BIB or people memberships change: a photo taken at an older
+    # version has its placements checked again when it is recorded (migration 0006).
+    _required("members_version", Integer, server_default=text("0")),
 )
 
 # One photo of an event, its download state and what we know of its file.

@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, selec
 
 from syncer.errors import SyncerError
 from syncer.ledger.batches import chunked
-from syncer.ledger.models import bib_members, photos, placements
+from syncer.ledger.models import bib_members, events, photos, placements
 from syncer.ledger.records import DuePhoto, PhotoResult, PlacedPhoto
 
 Placements = Sequence[tuple[str, str | None]]
@@ -219,6 +219,25 @@ def _record_downloaded(conn: Connection, results: Sequence[PhotoResult], now: da
     ]
     _execute_for_each(conn, stmt, rows)
     replace_placements(conn, {r.photo_id: r.placement_pairs() for r in results})
+    _recheck_stale(conn, results)
+
+
+def _recheck_stale(conn: Connection, results: Sequence[PhotoResult]) -> None:
+    """Photos placed by memberships that changed meanwhile (their event's members_version rose
+    after they were taken) get their placements checked again, like any photo whose BIBs or
+    people changed after its download."""
+    by_version: dict[int, list[int]] = {}
+    for result in results:
+        if result.members_version is not None:
+            by_version.setdefault(result.members_version, []).append(result.photo_id)
+    for version, photo_ids in by_version.items():
+        changed = select(events.c.event_id).where(events.c.members_version != version)
+        for chunk in chunked(photo_ids):
+            conn.execute(
+                update(photos)
+                .where(photos.c.id.in_(chunk), photos.c.event_id.in_(changed))
+                .values(placements_dirty=True)
+            )
 
 
 def _record_failed(

@@ -92,7 +92,8 @@ class PhotoResult:
     """The outcome of one download attempt, as recorded by :meth:`Ledger.record_results`.
 
     ``bibs_placed`` is aligned with ``placements`` (the BIB each file was placed for, ``None``
-    for the event-level file); an empty tuple means no BIB for every placement.
+    for the event-level file); an empty tuple means no BIB for every placement. A
+    ``members_version`` older than the event's marks the placements to be checked again.
     """
 
     photo_id: int
@@ -104,6 +105,8 @@ class PhotoResult:
     bibs_placed: tuple[str | None, ...] = ()
     error: str | None = None
     retry_at: datetime | None = None
+    # the event's membership version the placements were chosen at (None: not checked)
+    members_version: int | None = None
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:

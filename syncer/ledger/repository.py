@@ -193,6 +193,11 @@ class Ledger(PeopleRecords):
         with self._write() as conn:
             return bibs.record_searches(conn, event_id, found, covered_mark, now)
 
+    def members_version(self, event_id: int) -> int:
+        """The version of the event's BIB and people memberships: it rises with every change."""
+        with self._read() as conn:
+            return bibs.members_version(conn, event_id)
+
     def retain_bibs(self, event_id: int, wanted: Collection[str]) -> int:
         """Drop the memberships (and coverage) of BIBs not listed; return rows removed."""
         with self._write() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -143,6 +144,27 @@ def test_bib_change_marks_downloaded_photos_dirty(ledger: Ledger) -> None:
     ledger.set_placements(ids["a"], [("456/a.jpg", None), ("456/77/a.jpg", "77")])
     assert ledger.dirty(EVENT) == []
     assert ledger.set_bib_members(EVENT, "77", ["c"], T0) == 1  # "a" left the BIB
+    assert [p.image_id for p in ledger.dirty(EVENT)] == ["a"]
+
+
+def test_a_photo_placed_while_its_bibs_changed_is_checked_again(ledger: Ledger) -> None:
+    """A download taken before a BIB search (another node's) found its BIB: placed in
+    ``_no_bib``, recorded afterwards; the recorded version tells that it needs placing again."""
+    walk(ledger, EVENT, [["a", "b"]])
+    ids = photo_ids(ledger)
+    taken_at = ledger.members_version(EVENT)
+    assert [p.bibs for p in ledger.due(EVENT, T0)] == [(), ()]  # taken: no BIB known yet
+    assert ledger.set_bib_members(EVENT, "77", ["a"], T0) == 1  # meanwhile, a BIB search
+    assert ledger.members_version(EVENT) > taken_at
+    late = replace(downloaded(ids["a"], "456/_no_bib/a.jpg"), members_version=taken_at)
+    fresh = replace(
+        downloaded(ids["b"], "456/_no_bib/b.jpg"), members_version=ledger.members_version(EVENT)
+    )
+    ledger.record_results([late, fresh], T0)
+    (dirty,) = ledger.dirty(EVENT)
+    assert (dirty.image_id, dirty.bibs, dirty.placements) == ("a", ("77",), ("456/_no_bib/a.jpg",))
+    unchecked = downloaded(ids["b"], "456/_no_bib/b.jpg")  # no version: placed as recorded
+    ledger.record_results([unchecked], T0)
     assert [p.image_id for p in ledger.dirty(EVENT)] == ["a"]
 
 
