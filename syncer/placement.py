@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from syncer.downloader import Downloader
 from syncer.layout import NameRules, PhotoContext, Template, resolve_inside
@@ -139,10 +140,10 @@ def reconcile(ledger: Ledger, placer: Placer, downloader: Downloader) -> tuple[i
     while batch := ledger.dirty(placer.event.event_id, after_id=after, limit=200):
         after = batch[-1].photo_id
         for photo in batch:
-            if _replace_placements(ledger, placer, downloader, photo):
-                moved += 1
-            else:
+            outcome = _replace_placements(ledger, placer, downloader, photo)
+            if outcome == "lost":
                 lost.append(photo.photo_id)
+            moved += outcome == "moved"
     if lost:
         ledger.requeue(lost, "file missing when its BIB folders changed")
     return moved, lost
@@ -150,25 +151,32 @@ def reconcile(ledger: Ledger, placer: Placer, downloader: Downloader) -> tuple[i
 
 def _replace_placements(
     ledger: Ledger, placer: Placer, downloader: Downloader, photo: PlacedPhoto
-) -> bool:
+) -> Literal["moved", "kept", "lost"]:
+    """Put the photo's files where its BIBs and people now want them ("kept": they were
+    already there, as for a photo checked again only because memberships changed meanwhile)."""
     wanted = avoid_collisions(
         ledger,
         {photo.photo_id: placer.placements(photo.image_id, photo.bibs)},
         case_insensitive=False,
     )[photo.photo_id]
     wanted_paths = {rel for rel, _ in wanted}
+    if wanted_paths == set(photo.placements) and all(
+        is_regular_file(placer.path(rel)) for rel in wanted_paths
+    ):
+        ledger.set_placements(photo.photo_id, wanted)  # clears the flag
+        return "kept"
     # a run killed between placing and recording left the file at a new place: start there
     candidates = [*photo.placements, *sorted(wanted_paths - set(photo.placements))]
     source = next((p for p in map(placer.path, candidates) if p.is_file()), None)
     if source is None:
-        return False
+        return "lost"
     downloader.place(source, tuple(placer.path(rel) for rel, _ in wanted))
     for rel in photo.placements:
         if rel not in wanted_paths:
             with contextlib.suppress(FileNotFoundError):
                 placer.path(rel).unlink()
     ledger.set_placements(photo.photo_id, wanted)
-    return True
+    return "moved"
 
 
 @dataclass(frozen=True)
