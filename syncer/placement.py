@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 from syncer.downloader import Downloader
 from syncer.layout import NameRules, PhotoContext, Template, resolve_inside
@@ -133,50 +132,60 @@ def _suffixed(rel: str, photo_id: int) -> str:
 
 
 def reconcile(ledger: Ledger, placer: Placer, downloader: Downloader) -> tuple[int, list[int]]:
-    """Link or move downloaded photos whose BIB set changed. Returns (moved, re-queued ids)."""
+    """Link or move downloaded photos whose BIB set changed. Returns (moved, re-queued ids).
+
+    A photo whose files already sit where its memberships want them (one checked again only
+    because they changed while it downloaded) is kept: no file is touched, and its flag is
+    cleared with the others of its batch in one transaction."""
     moved = 0
     lost: list[int] = []
     after = 0
     while batch := ledger.dirty(placer.event.event_id, after_id=after, limit=200):
         after = batch[-1].photo_id
+        kept: list[tuple[int, list[Placement]]] = []
         for photo in batch:
-            outcome = _replace_placements(ledger, placer, downloader, photo)
-            if outcome == "lost":
+            if (placed := _already_placed(placer, photo)) is not None:
+                kept.append((photo.photo_id, placed))
+            elif _replace_placements(ledger, placer, downloader, photo):
+                moved += 1
+            else:
                 lost.append(photo.photo_id)
-            moved += outcome == "moved"
+        ledger.set_placements_many(kept)
     if lost:
         ledger.requeue(lost, "file missing when its BIB folders changed")
     return moved, lost
 
 
+def _already_placed(placer: Placer, photo: PlacedPhoto) -> list[Placement] | None:
+    """The photo's placements when they are exactly the ones wanted now, every file there."""
+    wanted = placer.placements(photo.image_id, photo.bibs)
+    paths = [rel for rel, _ in wanted]
+    if sorted(paths) != sorted(photo.placements):
+        return None
+    return wanted if all(is_regular_file(placer.path(rel)) for rel in paths) else None
+
+
 def _replace_placements(
     ledger: Ledger, placer: Placer, downloader: Downloader, photo: PlacedPhoto
-) -> Literal["moved", "kept", "lost"]:
-    """Put the photo's files where its BIBs and people now want them ("kept": they were
-    already there, as for a photo checked again only because memberships changed meanwhile)."""
+) -> bool:
     wanted = avoid_collisions(
         ledger,
         {photo.photo_id: placer.placements(photo.image_id, photo.bibs)},
         case_insensitive=False,
     )[photo.photo_id]
     wanted_paths = {rel for rel, _ in wanted}
-    if wanted_paths == set(photo.placements) and all(
-        is_regular_file(placer.path(rel)) for rel in wanted_paths
-    ):
-        ledger.set_placements(photo.photo_id, wanted)  # clears the flag
-        return "kept"
     # a run killed between placing and recording left the file at a new place: start there
     candidates = [*photo.placements, *sorted(wanted_paths - set(photo.placements))]
     source = next((p for p in map(placer.path, candidates) if p.is_file()), None)
     if source is None:
-        return "lost"
+        return False
     downloader.place(source, tuple(placer.path(rel) for rel, _ in wanted))
     for rel in photo.placements:
         if rel not in wanted_paths:
             with contextlib.suppress(FileNotFoundError):
                 placer.path(rel).unlink()
     ledger.set_placements(photo.photo_id, wanted)
-    return "moved"
+    return True
 
 
 @dataclass(frozen=True)
