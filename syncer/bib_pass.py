@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Generator, Mapping
+import time
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import closing
 from datetime import datetime
 
 from syncer.errors import NotFoundError
@@ -15,6 +15,7 @@ from syncer.ledger import BibPass
 log = logging.getLogger("syncer.planner")
 
 BIB_BATCH = 500  # completed BIB searches recorded per ledger transaction
+FLUSH_SECONDS = 1.0  # and at least this often, so downloads meanwhile see the BIBs found
 
 Clock = Callable[[], datetime]
 Search = Callable[[str], "set[str] | None"]
@@ -22,7 +23,12 @@ Record = Callable[[Mapping[str, Collection[str]], int, datetime], int]
 
 
 class BibSearchPass:
-    """One pass of BIB searches, ``threads`` at once, recorded in batches as they complete."""
+    """One pass of BIB searches, ``threads`` at once, recorded in batches as they complete.
+
+    :meth:`run` searches to the end; :meth:`pull` takes what finished without waiting (on the
+    ledger's thread, between downloads) and starts more. Either way the searches that completed
+    are recorded whatever ends the pass (the end, a stop, an error).
+    """
 
     def __init__(
         self,
@@ -48,30 +54,92 @@ class BibSearchPass:
         self._not_found = 0
         self._changes = 0
         self._recorded = 0
+        self._done = 0
+        self._waiting = iter(todo.bibs)
+        self._running: dict[Future[set[str] | None], str] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._wake: Callable[[], None] | None = None
+        self._flushed_at = time.monotonic()
+        self._over = False
 
     @property
     def complete(self) -> bool:
         """Every BIB of the pass was searched to the end and recorded."""
         return self._recorded == len(self._todo.bibs)
 
+    @property
+    def changes(self) -> int:
+        """Memberships changed so far."""
+        return self._changes
+
     def run(self) -> int:
         """Search every BIB of the pass (until a stop); return how many memberships changed."""
-        total = len(self._todo.bibs)
-        self._progress(0, total)
-        try:
-            with closing(self._searches()) as searches:  # on an error too: no new searches
-                for done, (bib, future) in enumerate(searches, start=1):
-                    self._take(bib, future)
-                    self._progress(done, total)
-        finally:  # the searches that completed count, whatever ended the pass
-            self._flush()
-            if self._not_found > 1:
-                log.warning(
-                    "event %d: %d BIB searches answered 404 in all; those BIBs were skipped",
-                    self._event_id,
-                    self._not_found,
-                )
+        while self.pull(wait=True):
+            pass
         return self._changes
+
+    def notify(self, wake: Callable[[], None]) -> None:
+        """Call ``wake`` (from a search thread) whenever a search finishes."""
+        self._wake = wake
+
+    def pull(self, *, wait: bool = False) -> bool:
+        """Take the searches that finished (told to ``wait``: at least one), record them when a
+        batch is full or a second has passed, and start more; False once the pass is over."""
+        if self._over:
+            return False
+        try:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="bibs")
+                self._progress()
+            self._start_more()
+            if not self._running:
+                self.close()
+                return False
+            finished = [future for future in self._running if future.done()]
+            if not finished and wait:
+                finished = list(_first_done(self._running))
+            for future in finished:
+                self._take(self._running.pop(future), future)
+                self._done += 1
+                self._progress()
+            if time.monotonic() - self._flushed_at >= FLUSH_SECONDS:
+                self._flush()
+            self._start_more()
+        except BaseException:
+            self.close()  # what completed is recorded; no new searches
+            raise
+        return True
+
+    def close(self) -> None:
+        """End the pass (idempotent): no new searches, the completed ones recorded."""
+        if self._over:
+            return
+        self._over = True
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+        self._flush()
+        if self._not_found > 1:
+            log.warning(
+                "event %d: %d BIB searches answered 404 in all; those BIBs were skipped",
+                self._event_id,
+                self._not_found,
+            )
+
+    def _start_more(self) -> None:
+        """Keep ``threads`` x 2 searches queued (none once stopped)."""
+        assert self._pool is not None
+        while len(self._running) < self._threads * 2 and not self._stop.is_set():
+            bib = next(self._waiting, None)
+            if bib is None:
+                return
+            future = self._pool.submit(self._search, bib)
+            if self._wake is not None:
+                future.add_done_callback(self._woken)
+            self._running[future] = bib
+
+    def _woken(self, _future: object) -> None:
+        if self._wake is not None:
+            self._wake()
 
     def _take(self, bib: str, future: Future[set[str] | None]) -> None:
         try:
@@ -92,31 +160,17 @@ class BibSearchPass:
                 self._flush()
 
     def _flush(self) -> None:
+        self._flushed_at = time.monotonic()
         if self._batch:
             self._changes += self._record(self._batch, self._todo.mark, self._clock())
             self._recorded += len(self._batch)
             self._batch = {}
 
-    def _progress(self, done: int, total: int) -> None:
+    def _progress(self) -> None:
         if self._on_bibs is not None:
-            self._on_bibs(self._event_id, done, total)
+            self._on_bibs(self._event_id, self._done, len(self._todo.bibs))
 
-    def _searches(self) -> Generator[tuple[str, Future[set[str] | None]], None, None]:
-        """Each BIB with its finished search, in completion order; ``threads`` x 2 queued."""
-        waiting = iter(self._todo.bibs)
-        running: dict[Future[set[str] | None], str] = {}
-        with ThreadPoolExecutor(self._threads, thread_name_prefix="bibs") as pool:
-            try:
-                while True:
-                    while len(running) < self._threads * 2 and not self._stop.is_set():
-                        bib = next(waiting, None)
-                        if bib is None:
-                            break
-                        running[pool.submit(self._search, bib)] = bib
-                    if not running:
-                        return
-                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        yield running.pop(future), future
-            finally:  # a refused key or a stop: no further searches start
-                pool.shutdown(cancel_futures=True)
+
+def _first_done(running: Collection[Future[set[str] | None]]) -> set[Future[set[str] | None]]:
+    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+    return finished

@@ -32,7 +32,14 @@ from syncer.placement import (
     restore_gone,
     trash_removed,
 )
-from syncer.planner import GalleryWalk, Planner, WalkResult, event_record, utcnow
+from syncer.planner import (
+    BibSearches,
+    GalleryWalk,
+    Planner,
+    WalkResult,
+    event_record,
+    utcnow,
+)
 from syncer.relayout import layout_changed
 from syncer.report import CycleReport, EventReport, PersonReport
 from syncer.root import RootInfo
@@ -227,37 +234,38 @@ class Cycle:
         self._finish_event(placer, people, details, report, walk if scope.conclusive else None)
 
     def _overlaps(self, event_id: int) -> bool:
-        """Whether downloads start while the gallery walk still pages: a real run of the whole
-        gallery with no BIB list (a BIB pass comes after the walk and decides the folders of
-        the photos it found: with one, downloads wait for it, so that each photo is written
-        straight into its BIB folders)."""
+        """Whether downloads run while the gallery walk still pages and the BIB searches run:
+        a real run of the whole gallery. (A photo downloaded before a search found its BIB
+        waits in ``_no_bib`` until the searches are done, then moves to its BIB folders.)"""
         options = self.options
-        return not (
-            options.dry_run
-            or options.only
-            or self.windows(event_id) is not None
-            or self.bibs(event_id)
-        )
+        return not (options.dry_run or options.only or self.windows(event_id) is not None)
 
     def _walk_and_download(
         self, event_id: int, report: EventReport, details: EventDetails, people: list[Person]
     ) -> None:
-        """Walk the gallery and download what it finds at the same time; then the people
-        searches, whose matches already on disk are linked into their folders."""
+        """Walk the gallery, then search the BIBs, downloading what is due all along; then the
+        people searches; then every photo placed before its BIBs or people were known is put
+        into their folders (moved or linked, never downloaded again)."""
         placer = self._placer(event_id, details)
         self._tidy(placer, report)
         self.progress.downloads(event_id, self.coordinator.count_due(event_id))
         with self.planner.gallery_walk(event_id) as walk:
-            feed = _CountedFeed(walk, lambda new: self.progress.more_files(event_id, new))
-            self.coordinator.run(placer, report, feed=feed)
+            feed = _EventFeed(
+                walk,
+                lambda: self.planner.bib_searches(event_id, self.bibs(event_id), details),
+                lambda new: self.progress.more_files(event_id, new),
+            )
+            try:
+                self.coordinator.run(placer, report, feed=feed)
+            finally:
+                feed.close()
         report.due += walk.result.new
         _merge_walk(report, walk.result)
-        if self.stop.is_set() or not walk.result.complete:
+        if self.stop.is_set() or not walk.result.complete or not feed.searched:
             return
-        self.planner.search_bibs(event_id, (), details)  # forgets the BIBs of a list emptied
         if self.searches is not None:
             report.people = self.searches.run(event_id, people, details)
-        placer = self._placer(event_id, details)  # with the people just found
+        placer = self._placer(event_id, details)  # with the BIBs and people just found
         relinked, _ = reconcile(self.ledger, placer, self.downloader)
         report.relinked += relinked
         self._finish_event(placer, people, details, report, walk.result)
@@ -436,26 +444,51 @@ class Cycle:
         return ThreadWorkers(self.downloader, self.gate)
 
 
-class _CountedFeed:
-    """A walk fed to the coordinator, telling ``more`` how many new photos each step found."""
+class _EventFeed:
+    """What an event's walk, then its BIB searches, add to the ledger while the downloads run:
+    new photos (``more`` is told how many each step found), then their BIBs."""
 
-    def __init__(self, walk: GalleryWalk, more: Callable[[int], None]) -> None:
+    def __init__(
+        self,
+        walk: GalleryWalk,
+        searches: Callable[[], BibSearches],
+        more: Callable[[int], None],
+    ) -> None:
         self._walk = walk
+        self._searches_for = searches
         self._more = more
+        self._searches: BibSearches | None = None
+        self._wake: Callable[[], None] | None = None
+        self.searched = False  # the BIB searches ran to their end
 
     @property
     def progress(self) -> int:
         return self._walk.progress
 
     def notify(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
         self._walk.notify(wake)
 
     def pull(self) -> bool:
-        before = self._walk.result.new
-        alive = self._walk.pull()
-        if self._walk.result.new > before:
-            self._more(self._walk.result.new - before)
-        return alive
+        if self._searches is None:
+            before = self._walk.result.new
+            alive = self._walk.pull()
+            if self._walk.result.new > before:
+                self._more(self._walk.result.new - before)
+            if alive or not self._walk.result.complete:
+                return alive  # paging, or stopped
+            self._searches = self._searches_for()  # which BIBs: known once the walk is done
+            if self._wake is not None:
+                self._searches.notify(self._wake)
+        if self._searches.pull():
+            return True
+        self.searched = True
+        return False
+
+    def close(self) -> None:
+        self._walk.close()
+        if self._searches is not None:
+            self._searches.close()
 
 
 def _merge_walk(report: EventReport, walk: WalkResult) -> None:

@@ -142,26 +142,31 @@ class Planner:
         A cycle whose walk found no new photos searches only BIBs never searched (added to
         the list since). Returns how many memberships changed.
         """
+        return self.bib_searches(event_id, bibs, details).run()
+
+    def bib_searches(
+        self, event_id: int, bibs: Sequence[str], details: EventDetails
+    ) -> BibSearches:
+        """The BIB searches :meth:`search_bibs` makes, to pull between downloads (after the
+        walk: which BIBs need searching depends on the photos it found). BIBs dropped from the
+        list are forgotten here."""
         if not bibs:
-            return self._ledger.retain_bibs(event_id, ())
+            return BibSearches(self._ledger, event_id, self._ledger.retain_bibs(event_id, ()))
         if not details.bib_search:
             log.warning(
                 "event %d: BIB search is disabled for this event; BIB folders not updated", event_id
             )
-            return 0
+            return BibSearches(self._ledger, event_id, 0)
         changes = self._ledger.retain_bibs(event_id, bibs)
         todo = self._ledger.bibs_to_search(event_id, bibs)
         if todo.settled:
             log.debug("event %d: no photos new to the BIB searches; none repeated", event_id)
-            return changes
+            return BibSearches(self._ledger, event_id, changes)
+        search = None
         if todo.bibs:
             log.info("event %d: searching %d of %d BIBs", event_id, len(todo.bibs), len(bibs))
             search = self._pass(event_id, todo)
-            changes += search.run()
-            if not search.complete:
-                return changes
-        self._ledger.finish_bib_pass(event_id, todo)
-        return changes
+        return BibSearches(self._ledger, event_id, changes, todo, search)
 
     def _pass(self, event_id: int, todo: BibPass) -> BibSearchPass:
         return BibSearchPass(
@@ -271,3 +276,56 @@ class GalleryWalk:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+class BibSearches:
+    """One cycle's BIB searches for an event: pulled between downloads, or run through. The
+    pass is marked complete in the ledger once every BIB it needed was searched and recorded."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        event_id: int,
+        changes: int,
+        todo: BibPass | None = None,
+        search: BibSearchPass | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._event_id = event_id
+        self._changes = changes
+        self._todo = todo  # None: nothing to mark complete
+        self._search = search
+        self._over = False
+
+    @property
+    def changes(self) -> int:
+        """Memberships changed so far."""
+        return self._changes + (self._search.changes if self._search is not None else 0)
+
+    def notify(self, wake: Callable[[], None]) -> None:
+        if self._search is not None:
+            self._search.notify(wake)
+
+    def pull(self, *, wait: bool = False) -> bool:
+        """Take the searches that finished and start more; False once the pass is over."""
+        if self._over:
+            return False
+        if self._search is not None and self._search.pull(wait=wait):
+            return True
+        self._over = True
+        complete = self._search is None or self._search.complete
+        if self._todo is not None and complete:
+            self._ledger.finish_bib_pass(self._event_id, self._todo)
+        return False
+
+    def run(self) -> int:
+        """Search to the end (or a stop); return how many memberships changed."""
+        while self.pull(wait=True):
+            pass
+        return self.changes
+
+    def close(self) -> None:
+        """Stop searching (idempotent): what completed is recorded; the pass stays unfinished."""
+        self._over = True
+        if self._search is not None:
+            self._search.close()

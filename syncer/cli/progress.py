@@ -153,7 +153,8 @@ class LogProgress(Progress):
         """What the progress line says now (a walk that downloads as it goes: both)."""
         if self._phase == "bibs":
             done, total = self._bibs
-            return f"event {self._event}: BIB searches {done:,}/{total:,}"
+            searches = f"event {self._event}: BIB searches {done:,}/{total:,}"
+            return f"{searches}; {self._download_text()}" if self._tally.files_total else searches
         walking = self._phase == "walk" and not self._pages_total <= self._pages
         if self._phase == "walk" and (walking or not self._tally.files_total):
             of = f" of {self._pages_total:,}" if self._pages_total >= self._pages else ""

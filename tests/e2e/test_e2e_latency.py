@@ -62,3 +62,29 @@ def test_downloads_start_while_the_walk_still_pages(tmp_path: Path) -> None:
         assert stats.storage_window is not None
         first_body, _ = stats.storage_window
         assert first_body < last_page  # a photo was fetched before the walk asked its last page
+
+
+def test_downloads_run_while_the_bibs_are_searched(tmp_path: Path) -> None:
+    """With a BIB list, photos download during the BIB searches too; one found by a search
+    after its download moves from ``_no_bib`` to its BIB folders: the tree ends as a
+    sequential sync would leave it, and no photo is downloaded twice."""
+    bibs = [str(n) for n in range(1, 151)]
+    faults = Faults(slow_api_seconds=0.05)
+    for world in make_world(tmp_path, photos=200, size=1_000, faults=faults):
+        world.write_config(bibs="1-150")
+        text = world.config.read_text(encoding="utf-8")
+        world.config.write_text(  # two API calls at once: 150 searches take about 4 s
+            text.replace("[api]\n", "[api]\nmax_concurrency = 2\n"), encoding="utf-8"
+        )
+        data = json.loads(run_ok(world, "sync", "--json", "--event", str(world.event_id)).stdout)
+        assert data["downloaded"] == len(world.truth()) == 200
+        assert data["relinked"] > 0  # some were downloaded before a search found their BIB
+        assert files_under(world.root) == expected_tree(world, bibs)
+        assert not temp_files(world.root)
+        stats = world.sim.stats
+        assert set(stats.full_downloads.values()) == {1}  # each photo fetched once
+        _, last_search = stats.api_window["bibs"]
+        assert stats.storage_window is not None
+        assert stats.storage_window[0] < last_search  # photos came before the searches ended
+        assert json.loads(run_ok(world, "sync", "--json").stdout)["downloaded"] == 0
+        assert files_under(world.root) == expected_tree(world, bibs)
