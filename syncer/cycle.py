@@ -1,9 +1,9 @@
 """The steps one event goes through in a sync cycle: walk (or select), download, place, tidy.
 
-:class:`Cycle` holds one cycle's collaborators. An event whose whole gallery is walked and that
-has no BIB list downloads while the walk still pages; otherwise the walk, the BIB pass and the
-people searches come first, so that each photo is written straight into every folder it
-belongs to.
+:class:`Cycle` holds one cycle's collaborators. An event whose whole gallery is walked
+downloads while the walk still pages and while its BIBs are searched; the people searches
+follow, then every photo placed before its BIBs or people were known is moved or linked into
+their folders. A dry run, a timeline window and a selection plan first, then download.
 """
 
 from __future__ import annotations
