@@ -450,9 +450,9 @@ class _CountedFeed:
     def notify(self, wake: Callable[[], None]) -> None:
         self._walk.notify(wake)
 
-    def pull(self) -> bool:
+    def pull(self, timeout: float = 0.0) -> bool:
         before = self._walk.result.new
-        alive = self._walk.pull()
+        alive = self._walk.pull(timeout)
         if self._walk.result.new > before:
             self._more(self._walk.result.new - before)
         return alive
