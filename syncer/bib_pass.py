@@ -74,7 +74,7 @@ class BibSearchPass:
 
     def run(self) -> int:
         """Search every BIB of the pass (until a stop); return how many memberships changed."""
-        while self.pull(wait=True):
+        while self.pull(timeout=None):
             pass
         return self._changes
 
@@ -82,9 +82,10 @@ class BibSearchPass:
         """Call ``wake`` (from a search thread) whenever a search finishes."""
         self._wake = wake
 
-    def pull(self, *, wait: bool = False) -> bool:
-        """Take the searches that finished (told to ``wait``: at least one), record them when a
-        batch is full or a second has passed, and start more; False once the pass is over."""
+    def pull(self, timeout: float | None = 0.0) -> bool:
+        """Take the searches that finished (after waiting up to ``timeout`` for one; None: until
+        one does), record them when a batch is full or a second has passed, and start more;
+        False once the pass is over."""
         if self._over:
             return False
         try:
@@ -96,8 +97,8 @@ class BibSearchPass:
                 self.close()
                 return False
             finished = [future for future in self._running if future.done()]
-            if not finished and wait:
-                finished = list(_first_done(self._running))
+            if not finished and timeout != 0:
+                finished = list(_first_done(self._running, timeout))
             for future in finished:
                 self._take(self._running.pop(future), future)
                 self._done += 1
@@ -171,6 +172,8 @@ class BibSearchPass:
             self._on_bibs(self._event_id, self._done, len(self._todo.bibs))
 
 
-def _first_done(running: Collection[Future[set[str] | None]]) -> set[Future[set[str] | None]]:
-    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+def _first_done(
+    running: Collection[Future[set[str] | None]], timeout: float | None
+) -> set[Future[set[str] | None]]:
+    finished, _ = wait(running, timeout=timeout, return_when=FIRST_COMPLETED)
     return finished

@@ -97,14 +97,15 @@ class Feed(Protocol):
 
     @property
     def progress(self) -> int:
-        """How much has been recorded so far; grows as things arrive."""
+        """How much that may be due has been recorded so far; grows as such things arrive."""
         ...
 
     def notify(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` (from any thread) whenever something arrives."""
 
-    def pull(self) -> bool:
-        """Record what arrived, without waiting; False once nothing more will come."""
+    def pull(self, timeout: float = 0.0) -> bool:
+        """Record what arrived, after waiting up to ``timeout`` seconds for something; False
+        once nothing more will come."""
         ...
 
 
@@ -284,13 +285,14 @@ class _EventRun:
             self.feed.notify(self.in_flight.wake)
         try:
             while True:
-                self._pull()
+                idle = self._idle()  # nothing to do but wait for the feed: wait in it
+                self._pull(self._wait_seconds() if idle else 0.0)
                 self._take_signed()
                 while self._room() and self._refill():
                     pass
                 if not self.in_flight and self._finished():
                     break
-                self._collect_all(self.in_flight.finished(timeout=self._wait_seconds()))
+                self._collect_all(self.in_flight.finished(0.0 if idle else self._wait_seconds()))
                 self._maybe_flush()
             self._raise_error()
         except BaseException as exc:
@@ -310,12 +312,16 @@ class _EventRun:
         if self.error is not None:
             raise self.error
 
-    def _pull(self) -> None:
+    def _idle(self) -> bool:
+        """Nothing under way, being signed or waiting for a retry, while a feed goes on."""
+        return self.feed is not None and not (self.in_flight or self.signing or self.waiting)
+
+    def _pull(self, timeout: float) -> None:
         """Record what the feed brought; a failed feed ends the run, after what is under way."""
         if self.feed is None:
             return
         try:
-            alive = self.feed.pull()
+            alive = self.feed.pull(timeout)
         except Exception as exc:
             self.error, alive = self.error or exc, False
         if not alive:

@@ -469,10 +469,10 @@ class _EventFeed:
         self._wake = wake
         self._walk.notify(wake)
 
-    def pull(self) -> bool:
+    def pull(self, timeout: float = 0.0) -> bool:
         if self._searches is None:
             before = self._walk.result.new
-            alive = self._walk.pull()
+            alive = self._walk.pull(timeout)
             if self._walk.result.new > before:
                 self._more(self._walk.result.new - before)
             if alive or not self._walk.result.complete:
@@ -480,7 +480,8 @@ class _EventFeed:
             self._searches = self._searches_for()  # which BIBs: known once the walk is done
             if self._wake is not None:
                 self._searches.notify(self._wake)
-        if self._searches.pull():
+            timeout = 0.0  # the walk's wait is spent
+        if self._searches.pull(timeout):
             return True
         self.searched = True
         return False

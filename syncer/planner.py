@@ -80,7 +80,7 @@ class Planner:
     def walk(self, event_id: int) -> WalkResult:
         """Page through All Photos, committing as pages arrive; resumes an interrupted walk."""
         with self.gallery_walk(event_id) as walk:
-            while walk.pull(wait=True):
+            while walk.pull(timeout=None):
                 pass
         return walk.result
 
@@ -220,21 +220,23 @@ class GalleryWalk:
 
     @property
     def progress(self) -> int:
-        """Photos recorded so far (grows with every page recorded)."""
-        return self.result.seen
+        """New photos recorded so far: what may give the downloads more to take. (Photos it
+        lists again after a removal are found by the downloads' last look, after the walk.)"""
+        return self.result.new
 
     def notify(self, wake: Callable[[], None]) -> None:
         """Call ``wake`` (from the fetching thread) whenever a page arrives."""
         self._ahead.on_ready = wake
 
-    def pull(self, *, wait: bool = False) -> bool:
-        """Record the pages that arrived (up to ``PAGES_PER_COMMIT`` in one transaction; told
-        to ``wait``, after waiting for one). False once the walk is over: complete (photos the
-        listing no longer has are counted as missing), stopped, or failed (raised here)."""
+    def pull(self, timeout: float | None = 0.0) -> bool:
+        """Record the pages that arrived (up to ``PAGES_PER_COMMIT`` in one transaction, after
+        waiting up to ``timeout`` for one; None: until one comes). False once the walk is over:
+        complete (photos the listing no longer has are counted as missing), stopped, or failed
+        (raised here)."""
         if self._over:
             return False
         try:
-            batch = self._ahead.take(PAGES_PER_COMMIT, wait=wait)
+            batch = self._ahead.take(PAGES_PER_COMMIT, timeout=timeout)
         except BaseException:
             self.close()
             raise
@@ -306,11 +308,12 @@ class BibSearches:
         if self._search is not None:
             self._search.notify(wake)
 
-    def pull(self, *, wait: bool = False) -> bool:
-        """Take the searches that finished and start more; False once the pass is over."""
+    def pull(self, timeout: float | None = 0.0) -> bool:
+        """Take the searches that finished (waiting up to ``timeout`` for one; None: until
+        one does) and start more; False once the pass is over."""
         if self._over:
             return False
-        if self._search is not None and self._search.pull(wait=wait):
+        if self._search is not None and self._search.pull(timeout):
             return True
         self._over = True
         complete = self._search is None or self._search.complete
@@ -320,7 +323,7 @@ class BibSearches:
 
     def run(self) -> int:
         """Search to the end (or a stop); return how many memberships changed."""
-        while self.pull(wait=True):
+        while self.pull(timeout=None):
             pass
         return self.changes
 

@@ -76,10 +76,11 @@ class Prefetcher(Generic[T]):
         while (items := self.take(limit)) is not None:
             yield items
 
-    def take(self, limit: int, *, wait: bool = True) -> list[T] | None:
-        """Every item already waiting, up to ``limit``: after waiting for the first, or, told
-        not to wait, possibly none. None once the source has ended and all was taken; a failure
-        of the source is raised after the items that came before it."""
+    def take(self, limit: int, *, timeout: float | None = None) -> list[T] | None:
+        """Every item already waiting, up to ``limit``, after waiting up to ``timeout`` seconds
+        for the first (None: as long as it takes; 0: not at all): possibly none. None once the
+        source has ended and all was taken; a failure of the source is raised after the items
+        that came before it."""
         if self._failure is not None:
             raise self._failure
         if self._ended:
@@ -87,7 +88,8 @@ class Prefetcher(Generic[T]):
         items: list[T] = []
         while len(items) < limit:
             try:
-                item = self._queue.get(block=wait and not items)
+                first = not items and timeout != 0
+                item = self._queue.get(block=first, timeout=timeout if first else None)
             except queue.Empty:
                 break
             if isinstance(item, _End):

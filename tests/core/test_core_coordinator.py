@@ -220,7 +220,7 @@ class PagedFeed:
     def notify(self, wake: object) -> None:
         pass
 
-    def pull(self) -> bool:
+    def pull(self, timeout: float = 0.0) -> bool:
         if self.recorded == self.fail_at:
             raise RuntimeError("the walk failed")
         if self.recorded == self.pages:
@@ -287,8 +287,8 @@ def test_a_photo_listed_again_below_the_walked_ids_is_taken_after_the_walk(
     feed = PagedFeed(ledger, pages=2)
     original_pull = feed.pull
 
-    def pull() -> bool:
-        alive = original_pull()
+    def pull(timeout: float = 0.0) -> bool:
+        alive = original_pull(timeout)
         if not alive:  # the walk's last page lists the removed photo again: pending once more
             ledger.record_page(
                 EVENT, feed.walk.walk_no, 9, [SeenImage(removed.image_id, None, None)], NOW

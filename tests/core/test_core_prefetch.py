@@ -100,11 +100,11 @@ def test_take_without_waiting_gives_what_arrived_then_none_at_the_end() -> None:
     ahead.on_ready = lambda: ready.append(1)
     with ahead:
         assert ahead.take(10) == [1]  # waits for the first
-        assert ahead.take(10, wait=False) == []  # nothing more yet: no wait
+        assert ahead.take(10, timeout=0) == []  # nothing more yet: no wait
         release.set()
         assert ahead.take(10) == [2]
         assert ahead.take(10) is None  # waits for the end
-        assert ahead.take(10, wait=False) is None  # the end, once seen, stays the end
+        assert ahead.take(10, timeout=0) is None  # the end, once seen, stays the end
     assert len(ready) >= 2  # told as each item became ready (and at the end)
 
 
@@ -117,6 +117,6 @@ def test_take_raises_the_failure_after_the_items_before_it() -> None:
         threading.Event().wait(0.2)  # both queued
         assert ahead.take(10) == [1]
         with pytest.raises(RuntimeError, match="page 2 failed"):
-            ahead.take(10, wait=False)
+            ahead.take(10, timeout=0)
         with pytest.raises(RuntimeError, match="page 2 failed"):
             ahead.take(10)
