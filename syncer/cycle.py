@@ -236,9 +236,14 @@ class Cycle:
     def _overlaps(self, event_id: int) -> bool:
         """Whether downloads run while the gallery walk still pages and the BIB searches run:
         a real run of the whole gallery. (A photo downloaded before a search found its BIB
-        waits in ``_no_bib`` until the searches are done, then moves to its BIB folders.)"""
+        waits in ``_no_bib`` until the searches are done, then moves to its BIB folders.) On a
+        root without hard links (FAT, some shares) such a move is a copy: an event with a BIB
+        list searches first there, so that every photo is written once."""
         options = self.options
-        return not (options.dry_run or options.only or self.windows(event_id) is not None)
+        moves_copy = self.wiring.links == "copy" and bool(self.bibs(event_id))
+        return not (
+            options.dry_run or options.only or self.windows(event_id) is not None or moves_copy
+        )
 
     def _walk_and_download(
         self, event_id: int, report: EventReport, details: EventDetails, people: list[Person]

@@ -137,3 +137,14 @@ def test_organiser_bibs_of_any_shape_get_folders_of_their_own(world: World) -> N
 def tree_top(tree: dict[str, str]) -> str:
     (top,) = {rel.split("/")[0] for rel in tree}
     return top
+
+
+def test_without_hard_links_a_bib_event_is_searched_before_it_downloads(world: World) -> None:
+    """Where moving a photo out of ``_no_bib`` would be a copy, every photo is written once,
+    straight into its BIB folders: nothing is re-placed on a first sync."""
+    world.write_config(bibs=BIBS)
+    text = world.config.read_text(encoding="utf-8")
+    world.config.write_text(text.replace("[storage]\n", '[storage]\nlinks = "copy"\n'), "utf-8")
+    data = sync_json(world)
+    assert (data["downloaded"], data["relinked"]) == (len(world.truth()), 0)
+    assert files_under(world.root) == expected_tree(world, bib_list())
