@@ -155,7 +155,7 @@ class LogProgress(Progress):
             done, total = self._bibs
             searches = f"event {self._event}: BIB searches {done:,}/{total:,}"
             return f"{searches}; {self._download_text()}" if self._tally.files_total else searches
-        walking = self._phase == "walk" and not self._pages_total <= self._pages
+        walking = self._phase == "walk" and self._pages < self._pages_total
         if self._phase == "walk" and (walking or not self._tally.files_total):
             of = f" of {self._pages_total:,}" if self._pages_total >= self._pages else ""
             walk = f"walked {self._pages:,}{of} pages, {self._photos:,} photos"

@@ -92,18 +92,27 @@ class FailuresFirst(FullAfter):
         return future
 
 
-def run(ledger: Ledger, root: Path, workers: FullAfter) -> None:
+def run(
+    ledger: Ledger,
+    root: Path,
+    workers: FullAfter,
+    *,
+    feed: PagedFeed | None = None,
+    presign_batch: int = 4,
+) -> EventReport:
     record = ledger.event(EVENT) or EventRecord(EVENT, None, None, None, None)
     placer = Placer(root, Template.parse(DEFAULT_TEMPLATE), NameRules(), record)
     coordinator = Coordinator(
         cast(ApiClient, SignEverything()),
         ledger,
         lambda: workers,
-        tuning=Tuning(concurrency=Span.pinned(4), presign_batch=4),
+        tuning=Tuning(concurrency=Span.pinned(4), presign_batch=presign_batch),
         stop=threading.Event(),
         clock=lambda: NOW,
     )
-    coordinator.run(placer, EventReport(EVENT))
+    report = EventReport(EVENT)
+    coordinator.run(placer, report, feed=feed)
+    return report
 
 
 def test_photos_stored_beside_a_full_disk_failure_are_all_recorded(
@@ -236,19 +245,7 @@ class PagedFeed:
 
 
 def feed_run(ledger: Ledger, root: Path, workers: FullAfter, feed: PagedFeed) -> EventReport:
-    record = ledger.event(EVENT) or EventRecord(EVENT, None, None, None, None)
-    placer = Placer(root, Template.parse(DEFAULT_TEMPLATE), NameRules(), record)
-    coordinator = Coordinator(
-        cast(ApiClient, SignEverything()),
-        ledger,
-        lambda: workers,
-        tuning=Tuning(concurrency=Span.pinned(4), presign_batch=2),
-        stop=threading.Event(),
-        clock=lambda: NOW,
-    )
-    report = EventReport(EVENT)
-    coordinator.run(placer, report, feed=feed)
-    return report
+    return run(ledger, root, workers, feed=feed, presign_batch=2)
 
 
 def test_downloads_start_while_the_walk_pages_and_take_each_photo_once(
