@@ -5,7 +5,8 @@ upload). Its ``request_id`` is kept in the ledger while it runs, so a run that s
 deadline, a kill) polls the same job next time instead of starting another. Each clip URL is
 public: it is fetched with the storage client, which never sends the API key. A clip is
 written to a temp file, checked (``Content-Length``, the MP4 ``ftyp`` box at offset 4),
-fsynced and renamed into place, then recorded; a rerun fetches only clips not recorded yet.
+fsynced and renamed into place, then recorded; a rerun fetches only clips not recorded yet,
+and clips whose files went missing (deleted by hand, or set aside by ``verify --repair``).
 """
 
 from __future__ import annotations
@@ -19,17 +20,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
 from syncer.api import ApiClient, ClipJob, EventDetails, StorageClient, redact_url
-from syncer.errors import ApiError, AuthError, DiskFullError, StorageError, TransferError
+from syncer.errors import (
+    ApiError,
+    AuthError,
+    DiskFullError,
+    NotFoundError,
+    StorageError,
+    TransferError,
+)
 from syncer.layout import NameRules, sanitize_component
 from syncer.ledger import Ledger, PersonSearch
-from syncer.placement import Placer
+from syncer.placement import Placer, is_regular_file
 from syncer.report import PersonReport
 from syncer.root import TEMP_SUFFIX
 from syncer.selfies import Person
@@ -40,6 +48,7 @@ POLL_FIRST = 2.0  # seconds before the second poll, doubling up to POLL_MAX
 POLL_MAX = 30.0
 CLIP_TRIES = 3  # tries per clip within a run (the job is polled again for fresh URLs)
 _DONE = frozenset({"completed", "done", "success", "succeeded", "finished"})
+RECHECK = "recheck"  # a finished job whose clips are fetched again where their files went
 _BUFFER = 256 * 1024
 
 
@@ -122,9 +131,18 @@ class ClipFetcher:
         self._wait_for = wait or stop.wait
 
     def run(
-        self, placer: Placer, person: Person, details: EventDetails, report: PersonReport
+        self,
+        placer: Placer,
+        person: Person,
+        details: EventDetails,
+        report: PersonReport,
+        *,
+        check_files: bool = True,
     ) -> None:
-        """Fetch the person's clips when due; a failure is recorded in ``report``."""
+        """Fetch the person's clips when due; a failure is recorded in ``report``.
+
+        ``check_files``: clips whose files are gone from the disk are fetched again, from the
+        same finished job."""
         event_id = placer.event.event_id
         if not (details.video_search and details.video_selfie_search):
             log.warning(
@@ -137,7 +155,9 @@ class ClipFetcher:
         if search is None or search.covered_mark is None:
             return  # no finished selfie search to clip from: its failure is reported already
         if search.clip_state == "done" and search.clip_source == search.request_id:
-            return
+            if not (check_files and self._files_gone(placer, search)):
+                return
+            search = replace(search, clip_state=RECHECK)
         try:
             report.clips = self._fetch(placer, search)
         except AuthError:
@@ -151,9 +171,24 @@ class ClipFetcher:
                 report.error,
             )
 
+    def _files_gone(self, placer: Placer, search: PersonSearch) -> bool:
+        files = self._ledger.clip_files(search.event_id, search.person)
+        gone = sorted(name for name, rel in files.items() if not is_regular_file(placer.path(rel)))
+        if gone:
+            log.warning(
+                "event %d: person %s: %d clips missing on disk (%s); fetching them again",
+                search.event_id,
+                search.person,
+                len(gone),
+                ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else ""),
+            )
+        return bool(gone)
+
     def _fetch(self, placer: Placer, search: PersonSearch) -> int:
         event_id = placer.event.event_id
         job_id = search.clip_request_id if search.clip_state == "running" else None
+        if search.clip_state == RECHECK and search.clip_source == search.request_id:
+            job_id = self._still_known(event_id, search.clip_request_id)
         if job_id is None:
             started = self._api.start_clip(event_id, request_id=search.request_id)
             job_id = started.request_id or search.request_id
@@ -173,6 +208,17 @@ class ClipFetcher:
         stored = self._store_all(placer, search, job_id, job)
         self._ledger.set_clip_job(search, request_id=job_id, source=search.request_id, state="done")
         return stored
+
+    def _still_known(self, event_id: int, job_id: str | None) -> str | None:
+        """The finished job to take clips from again, or None when 9Pic no longer knows it
+        (then a new job starts from the same search)."""
+        if job_id is None:
+            return None
+        try:
+            self._api.clip(event_id, job_id)
+        except NotFoundError:
+            return None
+        return job_id
 
     def _wait(self, event_id: int, job_id: str) -> ClipJob:
         """Poll until the job ends: 2 s rising to 30 s between polls, up to the deadline."""
@@ -194,7 +240,11 @@ class ClipFetcher:
 
     def _store_all(self, placer: Placer, search: PersonSearch, job_id: str, job: ClipJob) -> int:
         event_id = placer.event.event_id
-        have = self._ledger.clip_names(event_id, search.person)
+        have = {  # clips stored before whose files are still there
+            name
+            for name, rel in self._ledger.clip_files(event_id, search.person).items()
+            if is_regular_file(placer.path(rel))
+        }
         folder = PurePosixPath(placer.person_path(search.person, "clip")).parent / "clips"
         stored = 0
         for clip in clips_of(job, placer.rules):

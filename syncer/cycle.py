@@ -350,7 +350,8 @@ class Cycle:
             report = searched.get(person.name)
             if self.clips is None or self.stop.is_set() or not person.clips or report is None:
                 continue
-            self.clips.run(placer, person, details, report)
+            check = self.options.check_files and not self.options.dry_run
+            self.clips.run(placer, person, details, report, check_files=check)
 
     def _plan(
         self, event_id: int, details: EventDetails, people: list[Person], report: EventReport

@@ -1,4 +1,4 @@
-"""Re-hash stored photos against the ledger: find missing and corrupt files (bit rot)."""
+"""Re-hash stored photos and clips against the ledger: find missing and corrupt files (bit rot)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 
 from syncer.errors import RootUnavailableError, StorageError
 from syncer.layout import resolve_inside
-from syncer.ledger import Ledger, PlacedPhoto
+from syncer.ledger import Ledger, PlacedPhoto, StoredClip
 from syncer.root import TRASH_DIRNAME, refuse_non_folder
 
 log = logging.getLogger("syncer.verify")
@@ -27,11 +27,14 @@ class VerifyReport:
     bytes: int = 0
     missing: list[str] = field(default_factory=list)
     corrupt: list[str] = field(default_factory=list)
-    requeued: int = 0
+    requeued: int = 0  # photos queued for download again
+    clips: int = 0
+    clips_requeued: int = 0  # clips the next sync fetches again
 
     @property
     def exit_code(self) -> int:
-        return 4 if (self.missing or self.corrupt) and not self.requeued else 0
+        repaired = self.requeued or self.clips_requeued
+        return 4 if (self.missing or self.corrupt) and not repaired else 0
 
 
 def verify(
@@ -43,7 +46,8 @@ def verify(
     stop: threading.Event | None = None,
     on_file: Callable[[int], None] | None = None,
 ) -> VerifyReport:
-    """Check every placement of every downloaded photo; with ``repair`` re-queue bad ones."""
+    """Check every placement of every downloaded photo, and every stored clip; with ``repair``
+    re-queue bad photos and have the next sync fetch bad clips again."""
     _check_root(ledger, root)
     report = VerifyReport()
     bad: list[int] = []
@@ -55,10 +59,44 @@ def verify(
                 return report
             if not _check_photo(root, photo, report, on_file):
                 bad.append(photo.photo_id)
-    if repair and bad:
+    bad_clips = _check_clips(ledger, root, event_id, report, on_file)
+    if repair and (bad or bad_clips):
         _set_aside(root, report.corrupt)
-        report.requeued = ledger.requeue(bad, "verify found the file missing or corrupt")
+        if bad:
+            report.requeued = ledger.requeue(bad, "verify found the file missing or corrupt")
+        for event, person in {(clip.event_id, clip.person) for clip in bad_clips}:
+            ledger.recheck_clips(event, person)
+        report.clips_requeued = len(bad_clips)
     return report
+
+
+def _check_clips(
+    ledger: Ledger,
+    root: Path,
+    event_id: int | None,
+    report: VerifyReport,
+    on_file: Callable[[int], None] | None,
+) -> list[StoredClip]:
+    """The stored clips whose file is missing or differs from the ledger's sha256."""
+    bad = []
+    for clip in ledger.stored_clips(event_id):
+        report.clips += 1
+        report.files += 1
+        try:
+            path = resolve_inside(root, PurePosixPath(clip.relpath))
+            size = path.stat().st_size
+        except (FileNotFoundError, StorageError):
+            report.missing.append(clip.relpath)
+            bad.append(clip)
+            continue
+        report.bytes += size
+        if on_file is not None:
+            on_file(size)
+        if _sha256(path) != clip.sha256:
+            log.warning("corrupt: %s (sha256 differs from the ledger)", clip.relpath)
+            report.corrupt.append(clip.relpath)
+            bad.append(clip)
+    return bad
 
 
 def _check_root(ledger: Ledger, root: Path) -> None:

@@ -259,7 +259,7 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
     """Check the archive; ``--repair`` re-queues bad photos, ``--sync`` also downloads them."""
     report = _verify(settings, args.event, repair=args.repair or args.sync)
     synced = None
-    if args.sync and report.requeued:
+    if args.sync and (report.requeued or report.clips_requeued):
         event_ids = [args.event] if args.event is not None else None
         synced, exit_code = _run_sync(
             args, settings, CycleOptions(event_ids=event_ids, retry_failed=True)

@@ -227,6 +227,8 @@ def verify_dict(report: VerifyReport, synced: CycleReport | None = None) -> dict
         "missing": report.missing,
         "corrupt": report.corrupt,
         "requeued": report.requeued,
+        "clips": report.clips,
+        "clips_requeued": report.clips_requeued,
     }
     if synced is not None:
         data["sync"] = cycle_dict(synced)
@@ -234,9 +236,11 @@ def verify_dict(report: VerifyReport, synced: CycleReport | None = None) -> dict
 
 
 def print_verify(report: VerifyReport, *, sync_follows: bool = False) -> None:
+    clips = f" and {report.clips} clips" if report.clips else ""
     print(
-        f"checked {report.photos} photos in {report.files} files ({format_size(report.bytes)}): "
-        f"{len(report.missing)} missing, {len(report.corrupt)} corrupt"
+        f"checked {report.photos} photos{clips} in {report.files} files "
+        f"({format_size(report.bytes)}): {len(report.missing)} missing, "
+        f"{len(report.corrupt)} corrupt"
     )
     for rel in report.missing[:50]:
         print(f"  missing: {rel}")
@@ -245,6 +249,10 @@ def print_verify(report: VerifyReport, *, sync_follows: bool = False) -> None:
     if report.requeued:
         then = "downloading them now" if sync_follows else "run `syncer sync` to download them"
         print(f"re-queued {_photos(report.requeued)} for download; {then}")
+    if report.clips_requeued:
+        count = report.clips_requeued
+        then = "fetching them now" if sync_follows else "the next `syncer sync` fetches them"
+        print(f"{count} clip{'' if count == 1 else 's'} to fetch again; {then}")
 
 
 def _photos(count: int) -> str:

@@ -13,6 +13,7 @@ from syncer.ledger.records import (
     PhotoResult,
     PlacedPhoto,
     SeenImage,
+    StoredClip,
     WalkState,
 )
 from syncer.ledger.repository import Ledger
@@ -30,5 +31,6 @@ __all__ = [
     "PhotoResult",
     "PlacedPhoto",
     "SeenImage",
+    "StoredClip",
     "WalkState",
 ]

@@ -141,7 +141,7 @@ face_searches = Table(
     Column("searched_at", UtcTimestamp),
     Column("clip_request_id", String(64)),  # the clipping job being polled
     Column("clip_source", String(64)),  # the face search request_id the last job started from
-    Column("clip_state", String(16)),  # running, done or failed
+    Column("clip_state", String(16)),  # running, done, recheck or failed
     Column("clip_error", Text),
 )
 

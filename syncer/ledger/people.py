@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, Connection, func, select, update
 from syncer.ledger.bibs import mark_dirty
 from syncer.ledger.engine import upsert_insert
 from syncer.ledger.models import clips, events, face_searches, person_members, photos
-from syncer.ledger.records import PersonSearch, PersonStatus, SeenImage
+from syncer.ledger.records import PersonSearch, PersonStatus, SeenImage, StoredClip
 from syncer.ledger.timestamps import require_utc
 from syncer.ledger.walks import ensure_event, insert_new
 
@@ -159,11 +159,39 @@ def record_clip(
     )
 
 
-def clip_names(conn: Connection, event_id: int, person: str) -> set[str]:
-    return set(
-        conn.scalars(
-            select(clips.c.name).where(clips.c.event_id == event_id, clips.c.person == person)
+def clip_files(conn: Connection, event_id: int, person: str) -> dict[str, str]:
+    rows = conn.execute(
+        select(clips.c.name, clips.c.relpath).where(
+            clips.c.event_id == event_id, clips.c.person == person
         )
+    )
+    return {name: relpath for name, relpath in rows}
+
+
+def stored_clips(conn: Connection, event_id: int | None) -> list[StoredClip]:
+    query = select(
+        clips.c.event_id,
+        clips.c.person,
+        clips.c.name,
+        clips.c.relpath,
+        clips.c.bytes,
+        clips.c.sha256,
+    ).order_by(clips.c.event_id, clips.c.person, clips.c.name)
+    if event_id is not None:
+        query = query.where(clips.c.event_id == event_id)
+    return [StoredClip(*row) for row in conn.execute(query)]
+
+
+def recheck_clips(conn: Connection, event_id: int, person: str) -> None:
+    """The person's finished clip job is looked at again by the next run (clips went bad)."""
+    conn.execute(
+        update(face_searches)
+        .where(
+            face_searches.c.event_id == event_id,
+            face_searches.c.person == person,
+            face_searches.c.clip_state == "done",
+        )
+        .values(clip_state="recheck")
     )
 
 
@@ -303,9 +331,20 @@ class PeopleRecords:
         with self._write() as conn:
             record_clip(conn, event_id, person, name, relpath, size, sha256, now)
 
-    def clip_names(self, event_id: int, person: str) -> set[str]:
+    def clip_files(self, event_id: int, person: str) -> dict[str, str]:
+        """clip name -> its file (relative to the root), for the person's stored clips."""
         with self._read() as conn:
-            return clip_names(conn, event_id, person)
+            return clip_files(conn, event_id, person)
+
+    def stored_clips(self, event_id: int | None = None) -> list[StoredClip]:
+        """Every stored clip (of one event, or of all), for ``syncer verify``."""
+        with self._read() as conn:
+            return stored_clips(conn, event_id)
+
+    def recheck_clips(self, event_id: int, person: str) -> None:
+        """Have the next run look at the person's finished clip job again."""
+        with self._write() as conn:
+            recheck_clips(conn, event_id, person)
 
     def people_members(self, event_id: int) -> dict[str, tuple[str, ...]]:
         """image id -> the people whose searches matched it."""

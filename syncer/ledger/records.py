@@ -153,7 +153,8 @@ class PersonSearch:
 
     ``covered_mark`` is None while the POST under ``request_id`` has not answered: a retry
     sends the same ``request_id``. ``clip_state`` is ``running`` (``clip_request_id`` is
-    polled), ``done`` (every clip of the job started from ``clip_source`` is stored) or
+    polled), ``done`` (every clip of the job started from ``clip_source`` is stored),
+    ``recheck`` (done, but a clip's file went missing or bad: the job is looked at again) or
     ``failed``.
     """
 
@@ -166,6 +167,18 @@ class PersonSearch:
     clip_source: str | None = None
     clip_state: str | None = None
     clip_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredClip:
+    """A clip the ledger recorded as stored and verified."""
+
+    event_id: int
+    person: str
+    name: str
+    relpath: str
+    bytes: int
+    sha256: str
 
 
 @dataclass(frozen=True)

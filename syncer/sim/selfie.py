@@ -140,6 +140,11 @@ class SelfieStore:
                 self._clips[key] = job
             return job
 
+    def forget_clips(self) -> None:
+        """Forget every clipping job, as a server with a short retention would."""
+        with self._lock:
+            self._clips.clear()
+
     def clip_job(self, event_id: int, request_id: str) -> ClipJob | None:
         """A job as it stands (no poll counted)."""
         with self._lock:

@@ -376,6 +376,10 @@ class Simulator:
     def add_key(self) -> str:
         return self._world.add_key()
 
+    def forget_clip_jobs(self) -> None:
+        """9Pic no longer knows any clipping job (how long it keeps them is undocumented)."""
+        self._selfies.forget_clips()
+
     def storage_relpath(self, event_id: int, image_id: str) -> str:
         """Object key under ``data_dir`` (and below ``storage_base_url``)."""
         return DataDir.relpath(event_id, image_id)

@@ -2,7 +2,7 @@
 
     python tests/bench/bench_latency.py [--photos 2000] [--size 100KB] [--rounds 3]
         [--api-delay 0.08] [--storage-delay 0.05] [--cap-photos 400] [--cap-size 1MB]
-        [--skip-distant] [--skip-cap] [--out results.json] [--workdir DIR]
+        [--skip-distant] [--skip-cap] [--no-peers] [--out results.json] [--workdir DIR]
 
 1. Distant store: the bundled simulator answers every API call ``--api-delay`` late and sends
    the first byte of every photo ``--storage-delay`` late. ``syncer sync`` with its default
@@ -12,6 +12,9 @@
    its ledger recorded last (what ``syncer status`` shows). A third run per round takes the
    same photos with the delays off: what this machine's CPU and disk allow at all (on a small
    machine, with the simulator beside syncer, that bound can lie above the latency floor).
+   wget2 and aria2c (when installed) then fetch the same photos' presigned URLs with as many
+   connections as syncer settled on, followed by ``sync``: what a plain downloader gets from
+   the same distant store on the same machine.
 2. Capped connections: every body at most 5 MB/s, all bodies together at most 100 MB/s (a
    link): the concurrency that fills the link is 20.
 
@@ -35,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from bench_peers import Peer, find_peers
 from bench_world import verify_tree
 
 from syncer.sim import Faults, SimConfig, SimPhoto, Simulator
@@ -44,6 +48,7 @@ PRESIGN_TTL = 7 * 24 * 3600.0
 PER_CONNECTION = 5_000_000  # bytes/s of one body in the capped case
 LINK = 100_000_000  # bytes/s of all bodies together in the capped case
 NO_LATENCY = "adaptive, no latency"
+PEERS = ("wget2", "aria2c")
 
 
 @dataclass
@@ -87,6 +92,26 @@ class Bench:
 
     def close(self) -> None:
         self.sim.stop()
+
+    def run_peer(self, peer: Peer, connections: int) -> Run:
+        """``peer`` fetches every photo's presigned URL, ``connections`` at once, then ``sync``:
+        the same bodies with the same delays, and no API calls, ledger or folders."""
+        self.count += 1
+        run_dir = self.home / f"run{self.count}"
+        run_dir.mkdir()
+        urls = run_dir / "urls.txt"
+        links = (self.sim.presign(self.event_id, image_id) for image_id in self.truth)
+        urls.write_text("".join(f"{link}\n" for link in links), encoding="utf-8")
+        dest = run_dir / "photos"
+        argv = peer.argv(urls, dest, connections=connections)
+        started = time.perf_counter()
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        os.sync()
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"{peer.name} exited {done.returncode}: {done.stderr[-2000:]}")
+        verify_tree(dest, self.truth)
+        return Run(f"{peer.name} at {connections}", seconds, connections)
 
     def run(self, workers: int | None, *, near: bool = False) -> Run:
         """One fresh ``syncer sync``: adaptive, or pinned at ``workers``; ``near``: with the
@@ -148,6 +173,7 @@ def measure(
     peers: list[int],
     *,
     near: bool = False,
+    tools: Sequence[Peer] = (),
 ) -> Case:
     case = Case(name, photos, size)
     with tempfile.TemporaryDirectory(prefix="bench-latency-", dir=args.workdir) as tmp:
@@ -159,17 +185,23 @@ def measure(
                 if round_no % 2:
                     modes.reverse()  # none always first
                 for workers, quiet in modes:
-                    run = bench.run(workers, near=quiet)
-                    case.runs.append(run)
-                    print(
-                        f"  {name} round {round_no + 1}: {run.mode}: {run.seconds:.2f} s"
-                        + (f" (settled on {run.concurrency})" if run.mode == "adaptive" else ""),
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    _note(name, round_no, case, bench.run(workers, near=quiet))
+                level = case.settled()[-1]  # the peers get what syncer settled on this round
+                for tool in tools:
+                    _note(name, round_no, case, bench.run_peer(tool, level))
         finally:
             bench.close()
     return case
+
+
+def _note(name: str, round_no: int, case: Case, run: Run) -> None:
+    case.runs.append(run)
+    settled = f" (settled on {run.concurrency})" if run.mode == "adaptive" else ""
+    print(
+        f"  {name} round {round_no + 1}: {run.mode}: {run.seconds:.2f} s{settled}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def report_distant(case: Case, storage_delay: float) -> tuple[list[str], bool]:
@@ -206,7 +238,24 @@ def report_distant(case: Case, storage_delay: float) -> tuple[list[str], bool]:
         f"- not judged: the same sync with no latency at all takes {bound:.2f} s here (this "
         f"machine's own bound); the distant one is {_ratio(wall, bound)} that",
     ]
+    lines += _peer_lines(case, storage_delay, wall)
     return lines, close and faster
+
+
+def _peer_lines(case: Case, storage_delay: float, wall: float) -> list[str]:
+    """What wget2 and aria2c make of the same bodies at the concurrency syncer settled on."""
+    lines = []
+    for mode in sorted({run.mode for run in case.runs if run.mode.split()[0] in PEERS}):
+        runs = [run for run in case.runs if run.mode == mode]
+        peer = statistics.median(run.seconds for run in runs)
+        level = int(statistics.median(run.concurrency or 1 for run in runs))
+        floor = case.photos * storage_delay / level
+        lines.append(
+            f"- not judged: {mode} connections (bodies only: no API, ledger or folders, then "
+            f"`sync`): median {peer:.2f} s, {_ratio(peer, floor)} the latency floor; syncer / "
+            f"{mode.split()[0]} = {wall / peer:.2f}x"
+        )
+    return lines
 
 
 def _ratio(wall: float, floor: float) -> str:
@@ -240,6 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cap-size", default="1MB")
     parser.add_argument("--skip-distant", action="store_true")
     parser.add_argument("--skip-cap", action="store_true")
+    parser.add_argument("--no-peers", action="store_true", help="leave out wget2 and aria2c")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -249,7 +299,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_distant:
         faults = Faults(slow_api_seconds=args.api_delay, slow_storage_seconds=args.storage_delay)
         size = parse_size(args.size)
-        case = measure("distant", args, args.photos, size, faults, [8], near=True)
+        tools = [] if args.no_peers else [p for p in find_peers(PEERS) if p.binary is not None]
+        case = measure("distant", args, args.photos, size, faults, [8], near=True, tools=tools)
         lines, passed = report_distant(case, args.storage_delay)
         ok &= passed
         results["distant"] = asdict(case)

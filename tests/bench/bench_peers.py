@@ -1,9 +1,10 @@
 """The tools syncer is measured against: wget2 and aria2c over the same presigned URL list.
 
-Both get 16 parallel connections. Features that would make them do extra work syncer does not
-do are switched off: wget2's extended attributes, HSTS/HPKP databases and config files;
-aria2c's file pre-allocation, its config file and its console summaries. Neither fsyncs: the
-``sync`` that follows every tool is counted in its time (syncer fsyncs each file by default).
+Both get 16 parallel connections unless told otherwise. Features that would make them do
+extra work syncer does not do are switched off: wget2's extended attributes, HSTS/HPKP databases
+and config files; aria2c's file pre-allocation, its config file and its console summaries.
+Neither fsyncs: the ``sync`` that follows every tool is counted in its time (syncer fsyncs each
+file by default).
 Over HTTPS each is given the benchmark's CA with its own ``--ca-certificate`` option (syncer
 gets it as ``SSL_CERT_FILE``).
 """
@@ -30,8 +31,11 @@ class Peer:
     def install_hint(self) -> str:
         return f"{self.name} not installed: sudo apt-get install -y {self.package}"
 
-    def argv(self, urls: Path, dest: Path, *, ca: Path | None = None) -> list[str]:
-        """The command that downloads every URL of ``urls`` into ``dest`` (trusting ``ca``)."""
+    def argv(
+        self, urls: Path, dest: Path, *, ca: Path | None = None, connections: int = CONNECTIONS
+    ) -> list[str]:
+        """The command that downloads every URL of ``urls`` into ``dest`` (trusting ``ca``),
+        ``connections`` at once."""
         if self.binary is None:
             raise ValueError(self.install_hint)
         trust = [f"--ca-certificate={ca}"] if ca is not None else []
@@ -41,7 +45,7 @@ class Peer:
                 "--no-config",
                 "--quiet",
                 "--progress=none",
-                f"--max-threads={CONNECTIONS}",
+                f"--max-threads={connections}",
                 "--input-file",
                 str(urls),
                 "--directory-prefix",
@@ -58,7 +62,7 @@ class Peer:
             self.binary,
             "--no-conf",
             "--quiet",
-            f"-j{CONNECTIONS}",
+            f"-j{connections}",
             "-x1",
             "-i",
             str(urls),

@@ -216,6 +216,37 @@ def test_a_failed_job_starts_a_new_one_next_run(bench: Bench) -> None:
     assert bench.calls("clip_start") == 2
 
 
+def test_a_clip_deleted_by_hand_comes_from_the_same_job_or_a_new_one(bench: Bench) -> None:
+    person = bench.person(bench.bib(), clips=True)
+    bench.search(person)
+    folder = bench.root / bench.placer().person_path("Ana", "x").rsplit("/", 1)[0] / "clips"
+
+    def run(*, check_files: bool = True) -> PersonReport:
+        report = PersonReport("Ana")
+        with StorageClient(timeout=10) as storage:
+            fetcher = _clips(bench, storage, FakeWait(), 60)
+            fetcher.run(bench.placer(), person, bench.details(), report, check_files=check_files)
+        assert report.error is None
+        return report
+
+    stored = run().clips
+    assert stored >= 1
+    victim = sorted(folder.iterdir())[0]
+    good = victim.read_bytes()
+    victim.unlink()
+    assert run(check_files=False).clips == 0  # not looked for: nothing fetched
+    assert run().clips == 1
+    assert victim.read_bytes() == good
+    assert bench.calls("clip_start") == 1  # the same finished job gave it again
+    victim.unlink()
+    bench.sim.forget_clip_jobs()
+    assert run().clips == 1
+    assert victim.read_bytes() == good
+    assert bench.calls("clip_start") == 2  # 9Pic forgot the job: a new one from the search
+    assert run().clips == 0
+    assert len(list(folder.iterdir())) == stored
+
+
 def test_a_clip_that_404s_once_is_fetched_on_the_next_try(bench: Bench) -> None:
     person = bench.person(bench.bib(), clips=True)
     bench.search(person)

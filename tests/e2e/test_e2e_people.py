@@ -145,6 +145,47 @@ def test_clips_are_complete_verified_and_not_fetched_again(world: World) -> None
 
 
 @pytest.mark.slow
+def test_clips_deleted_or_rotten_are_found_and_fetched_again(world: World) -> None:
+    bib = _bib_of(world)
+    _people_config(world, _selfie(world, bib), clips=True)
+    run_ok(world, "sync")
+    folder = _top(world) / "_people" / "Ana" / "clips"
+    clips = sorted(folder.iterdir())  # 1 to 3, as the job's request_id has it
+    assert clips
+    good = {clip.name: clip.read_bytes() for clip in clips}
+    deleted, rotten = clips[0], clips[-1]
+
+    deleted.unlink()  # a plain sync notices a clip deleted by hand
+    resync = run_ok(world, "sync")
+    assert deleted.read_bytes() == good[deleted.name]
+    assert "clips missing on disk" in resync.stderr
+
+    blob = bytearray(rotten.read_bytes())
+    blob[-1] ^= 0xFF  # bit rot: same size, other bytes
+    rotten.write_bytes(bytes(blob))
+    bad = {rotten}
+    if deleted != rotten:
+        deleted.unlink()
+        bad.add(deleted)
+    checked = world.run("verify", "--json")
+    assert checked.returncode == 4, checked.stdout + checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["clips"] == len(clips)
+    top = _top(world).name
+    assert f"{top}/_people/Ana/clips/{rotten.name}" in report["corrupt"]
+    if deleted != rotten:
+        assert f"{top}/_people/Ana/clips/{deleted.name}" in report["missing"]
+
+    repaired = run_ok(world, "verify", "--sync")
+    count = len(bad)
+    assert f"{count} clip{'' if count == 1 else 's'} to fetch again" in repaired.stdout
+    assert {clip.name: clip.read_bytes() for clip in folder.iterdir()} == good
+    assert list((world.root / "_trash").rglob(rotten.name)), "the rotten clip is set aside"
+    assert _calls(world, "clip_start") == 1  # the same finished job gave the clips again
+    assert json.loads(run_ok(world, "verify", "--json").stdout)["corrupt"] == []
+
+
+@pytest.mark.slow
 def test_clips_flag_and_a_failed_job_is_a_person_failure(world: World) -> None:
     bib = _bib_of(world)
     selfie = _selfie(world, bib)

@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 
 from harness.ledger import EVENT, T0, downloaded, photo_ids, walk
-from syncer.ledger import Ledger, PersonStatus
+from syncer.ledger import Ledger, PersonStatus, StoredClip
 from syncer.ledger.migrate import alembic_config
 
 SHA = "a" * 64
@@ -55,8 +55,30 @@ def test_clip_jobs_and_clips(ledger: Ledger) -> None:
     assert (job.clip_request_id, job.clip_source, job.clip_state) == ("job-1", "r1", "running")
     ledger.record_clip(EVENT, "Ana", "c1.mp4", "e/_people/Ana/clips/c1.mp4", 10, "f" * 64, T0)
     ledger.record_clip(EVENT, "Ana", "c1.mp4", "e/_people/Ana/clips/c1.mp4", 12, "e" * 64, T0)
-    assert ledger.clip_names(EVENT, "Ana") == {"c1.mp4"}
+    assert ledger.clip_files(EVENT, "Ana") == {"c1.mp4": "e/_people/Ana/clips/c1.mp4"}
     assert ledger.people_status(EVENT) == [PersonStatus("Ana", 0, 0, 0, 1)]
+    rel = "e/_people/Ana/clips/c1.mp4"
+    assert ledger.stored_clips() == [StoredClip(EVENT, "Ana", "c1.mp4", rel, 12, "e" * 64)]
+    assert ledger.stored_clips(EVENT + 1) == []
+
+
+def test_only_a_finished_clip_job_is_checked_again(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a"]])
+    ledger.begin_person_search(EVENT, "Ana", SHA, "r1")
+    search = ledger.person_search(EVENT, "Ana", SHA)
+    assert search is not None
+    ledger.set_clip_job(search, request_id="job-1", source="r1", state="running")
+    ledger.recheck_clips(EVENT, "Ana")
+    assert _clip_state(ledger) == "running"  # a running job is polled anyway
+    ledger.set_clip_job(search, request_id="job-1", source="r1", state="done")
+    ledger.recheck_clips(EVENT, "Ana")
+    assert _clip_state(ledger) == "recheck"
+
+
+def _clip_state(ledger: Ledger) -> str | None:
+    search = ledger.person_search(EVENT, "Ana", SHA)
+    assert search is not None
+    return search.clip_state
 
 
 def test_a_0002_ledger_upgrades_to_people(tmp_path: Path) -> None:
