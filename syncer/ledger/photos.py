@@ -365,14 +365,14 @@ def requeue(conn: Connection, photo_ids: Collection[int], reason: str) -> int:
 
 
 def downloaded_files(conn: Connection, event_id: int) -> list[tuple[int, str]]:
-    """``(photo id, relative path)`` of every file of the event's downloaded photos."""
+    """``(photo id, relative path)`` of every file of the event's downloaded photos, in no
+    particular order."""
     stmt = (
         select(placements.c.photo_id, placements.c.relpath)
         .join(photos, photos.c.id == placements.c.photo_id)
         .where(photos.c.event_id == event_id, photos.c.state == "downloaded")
-        .order_by(placements.c.photo_id)
     )
-    return [(int(photo_id), str(relpath)) for photo_id, relpath in conn.execute(stmt)]
+    return [(photo_id, relpath) for photo_id, relpath in conn.execute(stmt)]
 
 
 def mark_dirty(conn: Connection, photo_ids: Collection[int]) -> None:
