@@ -72,13 +72,21 @@ def ledger_exists(settings: Settings, *, write: bool = True) -> bool:
 
 @contextmanager
 def ledger_snapshot(settings: Settings) -> Iterator[Ledger]:
-    """A private copy of the ledger for a dry run: the real one is read, never written."""
+    """A private copy of the ledger for a dry run: the real one is read, never written.
+
+    An SQLite file is copied whole; a server ledger's rows are read into a temporary SQLite
+    ledger in one transaction (opening it migrates an older schema first, as every command
+    that opens it does)."""
     target = settings.storage.ledger
     with tempfile.TemporaryDirectory(prefix="syncer-dry-") as tmp:
         copy = Path(tmp) / "ledger.sqlite3"
-        if lock_path_for(target) is not None and Path(str(target)).is_file():
-            _snapshot(Path(str(target)), copy)
+        path = resolve_target(target).path
+        if path is not None and path.is_file():
+            _snapshot(path, copy)
         with Ledger.open(copy) as ledger:
+            if path is None and Ledger.has_schema(target):
+                with Ledger.open(target, create=False) as source:
+                    source.copy_into(ledger)
             yield ledger
 
 

@@ -45,6 +45,7 @@ from syncer.ledger.records import (
     WalkState,
 )
 from syncer.ledger.session import NodeSession
+from syncer.ledger.snapshot import copy_rows
 from syncer.ledger.timestamps import require_utc
 
 Placements = Sequence[tuple[str, str | None]]
@@ -79,6 +80,14 @@ class Ledger(PeopleRecords):
         engine, revisions = _open_migrated(resolved, create=True)
         engine.dispose()
         return revisions
+
+    @staticmethod
+    def has_schema(target: str | Path) -> bool:
+        """Whether the database at ``target`` holds a ledger already (read, never written)."""
+        resolved = resolve_target(target)
+        if resolved.path is not None and not resolved.path.is_file():
+            return False
+        return _existing_revision(resolved) is not None
 
     @property
     def path(self) -> Path | None:
@@ -468,6 +477,15 @@ class Ledger(PeopleRecords):
 
     # -- transactions ------------------------------------------------------------------------
 
+    def copy_into(self, other: Ledger) -> int:
+        """Copy every row into ``other``, an empty ledger, from one consistent read: a dry
+        run's private snapshot of a server ledger. Returns the rows copied."""
+        with translated_errors(self._target.label), self._engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one snapshot for all the tables
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin(), other._write() as dest:
+                return copy_rows(conn, dest)
+
     def _write(self) -> AbstractContextManager[Connection]:
         return self._transaction(write=True)
 
@@ -484,16 +502,21 @@ class Ledger(PeopleRecords):
                 yield conn
 
 
+def _existing_revision(target: LedgerTarget) -> str | None:
+    """The schema revision of an existing ledger (None: no schema yet), read without writing."""
+    checker = inspection_engine(target)
+    try:
+        with translated_errors(target.label):
+            return check_existing(checker, target.label)
+    finally:
+        checker.dispose()
+
+
 def _open_migrated(target: LedgerTarget, *, create: bool) -> tuple[Engine, tuple[str | None, str]]:
     """Check the existing database without writing to it, then migrate it to head."""
     if target.path is not None:
         prepare_file(target.path, create=create)
-    checker = inspection_engine(target)
-    try:
-        with translated_errors(target.label):
-            before = check_existing(checker, target.label)
-    finally:
-        checker.dispose()
+    before = _existing_revision(target)
     if before is None and not create:
         raise LedgerError(f"ledger {target.label} has no schema yet", hint="run a sync first")
     engine = create_ledger_engine(target)

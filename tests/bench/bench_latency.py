@@ -14,7 +14,8 @@
    machine, with the simulator beside syncer, that bound can lie above the latency floor).
    wget2 and aria2c (when installed) then fetch the same photos' presigned URLs with as many
    connections as syncer settled on, followed by ``sync``: what a plain downloader gets from
-   the same distant store on the same machine.
+   the same distant store on the same machine. A last table gives each mode's CPU seconds: the
+   client's user and system time, and the simulator's (the benchmark process) meanwhile.
 2. Capped connections: every body at most 5 MB/s, all bodies together at most 100 MB/s (a
    link): the concurrency that fills the link is 20.
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -56,6 +58,35 @@ class Run:
     mode: str  # "adaptive" or "fixed N"
     seconds: float
     concurrency: int | None  # what the ledger recorded last
+    cpu: Cpu | None = None
+
+
+@dataclass(frozen=True)
+class Cpu:
+    """CPU seconds of one run: the client process's, and the simulator's meanwhile."""
+
+    user: float
+    system: float
+    simulator: float
+
+
+class CpuClock:
+    """Child (client) and own (simulator) CPU time around one run."""
+
+    def __enter__(self) -> CpuClock:
+        self._start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        user, system, own = (b - a for a, b in zip(self._start, end, strict=True))
+        self.cpu = Cpu(user, system, own)
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        return child.ru_utime, child.ru_stime, own.ru_utime + own.ru_stime
 
 
 @dataclass
@@ -105,13 +136,14 @@ class Bench:
         dest = run_dir / "photos"
         argv = peer.argv(urls, dest, connections=connections)
         started = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        with CpuClock() as clock:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
         os.sync()
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"{peer.name} exited {done.returncode}: {done.stderr[-2000:]}")
         verify_tree(dest, self.truth)
-        return Run(f"{peer.name} at {connections}", seconds, connections)
+        return Run(f"{peer.name} at {connections}", seconds, connections, clock.cpu)
 
     def run(self, workers: int | None, *, near: bool = False) -> Run:
         """One fresh ``syncer sync``: adaptive, or pinned at ``workers``; ``near``: with the
@@ -149,13 +181,14 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
         env["SYNCER_API_KEY"] = self.sim.api_key
         started = time.perf_counter()
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+        with CpuClock() as clock:
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             raise SystemExit(f"syncer exited {done.returncode}: {done.stderr[-2000:]}")
         verify_tree(run_dir / "photos", self.truth)
         mode = "adaptive" if workers is None else f"fixed {workers}"
-        return Run(mode, seconds, _recorded_concurrency(ledger))
+        return Run(mode, seconds, _recorded_concurrency(ledger), clock.cpu)
 
 
 def _recorded_concurrency(ledger: Path) -> int | None:
@@ -239,7 +272,29 @@ def report_distant(case: Case, storage_delay: float) -> tuple[list[str], bool]:
         f"machine's own bound); the distant one is {_ratio(wall, bound)} that",
     ]
     lines += _peer_lines(case, storage_delay, wall)
+    lines += _cpu_lines(case)
     return lines, close and faster
+
+
+def _cpu_lines(case: Case) -> list[str]:
+    """Median CPU seconds per mode: where a CPU-bound run's time goes."""
+    lines = [
+        "",
+        "| mode (medians) | wall (s) | client user (s) | client system (s) | simulator (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for mode in dict.fromkeys(run.mode for run in case.runs):
+        runs = [run for run in case.runs if run.mode == mode and run.cpu is not None]
+        if not runs:
+            continue
+        cpus = [run.cpu for run in runs if run.cpu is not None]
+        lines.append(
+            f"| {mode} | {statistics.median(r.seconds for r in runs):.2f} "
+            f"| {statistics.median(c.user for c in cpus):.2f} "
+            f"| {statistics.median(c.system for c in cpus):.2f} "
+            f"| {statistics.median(c.simulator for c in cpus):.2f} |"
+        )
+    return lines
 
 
 def _peer_lines(case: Case, storage_delay: float, wall: float) -> list[str]:

@@ -47,6 +47,21 @@ def test_sync_and_status_on_a_postgresql_ledger(pg_world: World) -> None:
     assert sum(world.sim.stats.objects_served.values()) == len(truth)
 
 
+def test_dry_run_plans_from_what_the_postgresql_ledger_holds(pg_world: World) -> None:
+    world = pg_world
+    run_ok(world, "sync")
+    truth = world.truth()
+    world.sim.add_photos(world.event_id, 2)
+    served = sum(world.sim.stats.objects_served.values())
+    dry = json.loads(run_ok(world, "sync", "--dry-run", "--json").stdout)
+    assert dry["dry_run"] is True
+    assert dry["due"] == 2  # the new ones only: the snapshot holds what was synced
+    assert sum(world.sim.stats.objects_served.values()) == served
+    (row,) = json.loads(run_ok(world, "status", "--json").stdout)
+    assert (row["known"], row["downloaded"]) == (len(truth), len(truth))  # nothing written
+    assert json.loads(run_ok(world, "sync", "--json").stdout)["downloaded"] == 2
+
+
 def test_db_upgrade_creates_then_keeps_the_schema(
     world: World, postgres_server: PostgresServer
 ) -> None:

@@ -98,6 +98,14 @@ def test_dry_run_after_a_sync_reports_only_new_photos(world: World) -> None:
     assert len(files_under(world.root)) == len(world.truth()) - 3
 
 
+def test_dry_run_reads_a_ledger_given_as_an_sqlite_url(world: World) -> None:
+    world.ledger_url = f"sqlite:///{world.ledger}"
+    world.write_config()
+    sync_json(world)
+    world.sim.add_photos(world.event_id, 2)
+    assert sync_json(world, "--dry-run")["due"] == 2
+
+
 def test_status_and_verify_report_the_archive(world: World) -> None:
     sync_json(world)
     status = json.loads(run_ok(world, "status", "--json").stdout)
