@@ -21,7 +21,7 @@ from syncer.config import Settings
 from syncer.coordinator import EVERY_PHOTO, Coordinator, Scope
 from syncer.downloader import Downloader
 from syncer.dryrun import planned_steps
-from syncer.errors import AuthError, NotFoundError
+from syncer.errors import AuthError, NotFoundError, WindowIgnoredError
 from syncer.ledger import Ledger
 from syncer.people import PeopleSearch, SelfieSelector
 from syncer.placement import (
@@ -390,7 +390,11 @@ class Cycle:
             )
             return None
         log.info("event %d: walking the timeline window %s", event_id, window.describe())
-        walk, listed = self.planner.walk_window(event_id, window)
+        try:
+            walk, listed = self.planner.walk_window(event_id, window)
+        except WindowIgnoredError as exc:
+            self._skip(event_id, report, exc.message)
+            return None
         _merge_walk(report, walk)
         if self.stop.is_set():
             return None

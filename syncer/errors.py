@@ -129,6 +129,11 @@ class ProtocolError(ApiError):
     pass
 
 
+class WindowIgnoredError(ProtocolError):
+    """9Pic listed more photos for a timeline window than its own timeline counts there: it
+    does not take the window's bounds as syncer sends them (their names are undocumented)."""
+
+
 class ApiUnavailableError(ApiError):
     exit_code = 75
 

@@ -6,15 +6,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 
 from syncer.api import ApiClient, EventDetails, ImageItem, Page
 from syncer.bib_pass import BibSearchPass
-from syncer.errors import UnprocessableError
+from syncer.errors import UnprocessableError, WindowIgnoredError
 from syncer.ledger import BibPass, EventRecord, Ledger, SeenImage
 from syncer.prefetch import Prefetcher
-from syncer.windows import Window
+from syncer.windows import Window, most_in_window
 
 log = logging.getLogger("syncer.planner")
 
@@ -101,7 +101,17 @@ class Planner:
         page; return the walk's counts (never complete) and the ids it listed."""
         result, listed = WalkResult(), set[str]()
         start, end = window.seconds(self._clock())
+        most = self._most_in_window(event_id, start, end)
         for page in self._timeline_pages(event_id, start, end):
+            listing = max(page.pagination.total, result.seen + len(page.items))
+            if listing > most:  # photos may have arrived since: ask the buckets once more
+                most = self._most_in_window(event_id, start, end)
+            if listing > most:
+                raise WindowIgnoredError(
+                    f"9Pic lists {listing} photos for the window but its timeline counts at "
+                    f"most {most} in those hours: it seems not to take the window's bounds "
+                    "(sent as from/to); nothing of this window was synced"
+                )
             images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
             result.new += self._ledger.add_found(event_id, images, self._clock())
             result.pages += 1
@@ -112,6 +122,16 @@ class Planner:
             if self._stop.is_set():
                 break
         return result, frozenset(listed)
+
+    def _most_in_window(self, event_id: int, start: int, end: int) -> int:
+        """What the event's timeline buckets (one more call) allow in ``[start, end)``."""
+        buckets: list[tuple[date, int | None, int]] = []
+        for day in self.api.timeline_days(event_id):
+            if day.hours:
+                buckets += [(day.date, hour.hour, hour.count) for hour in day.hours]
+            else:
+                buckets.append((day.date, None, day.total))
+        return most_in_window(buckets, start, end)
 
     def _timeline_pages(self, event_id: int, start: int, end: int) -> Iterator[Page[ImageItem]]:
         """Timeline pages at the largest size 9Pic accepts: its maximum is undocumented, so

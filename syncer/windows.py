@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -79,3 +80,21 @@ def window_of(start: str | None, end: str | None) -> Window:
 
 def _show(moment: datetime) -> str:
     return moment.isoformat()
+
+
+HOUR = 3600
+
+
+def most_in_window(hours: Iterable[tuple[date, int | None, int]], start: int, end: int) -> int:
+    """The most photos 9Pic's timeline buckets allow in ``[start, end)`` (Unix seconds).
+
+    ``hours``: ``(UTC day, hour 0-23, count)``, or ``(day, None, count)`` for a day given only
+    as a total. Every bucket that overlaps the window counts whole, so this is an upper bound.
+    """
+    most = 0
+    for day, hour, count in hours:
+        base = int(datetime.combine(day, time(0), UTC).timestamp())
+        first, span = (base, 24 * HOUR) if hour is None else (base + hour * HOUR, HOUR)
+        if first < end and first + span > start:
+            most += count
+    return most

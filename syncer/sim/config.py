@@ -35,6 +35,8 @@ class SimConfig:
     non_hex_ids: bool = False
     clip_bytes: int = 48_000
     timeline_page_max: int = 100  # timeline/images page_size maximum (undocumented by 9Pic)
+    # the names of timeline/images' window bounds (undocumented by 9Pic; unknown ones are ignored)
+    timeline_window_params: tuple[str, str] = ("from", "to")
     tls_cert: Path | None = None  # with tls_key: serve HTTPS (API and presigned storage URLs)
     tls_key: Path | None = None
 

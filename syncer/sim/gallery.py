@@ -105,8 +105,9 @@ def timeline_images(ctx: SimContext, call: Call) -> ApiResponse:
     problems = Problems()
     most = ctx.config.timeline_page_max
     page, size = paging(call.query, min(32, most), most, ctx.config.oversize_page, problems)
-    start = query_number(call.query, "from", problems)
-    end = query_number(call.query, "to", problems)
+    lower, upper = ctx.config.timeline_window_params
+    start = query_number(call.query, lower, problems)
+    end = query_number(call.query, upper, problems)
     problems.check()
     low = float("-inf") if start is None else start
     high = float("inf") if end is None else end

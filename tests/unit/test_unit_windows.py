@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from harness.settings import isolate, load, write_toml
 from syncer.errors import ConfigError
-from syncer.windows import Window, parse_bound, window_of
+from syncer.windows import HOUR, Window, most_in_window, parse_bound, window_of
 
 IST = timezone(timedelta(hours=5, minutes=30))
 NOW = datetime(2026, 1, 19, 12, 0, tzinfo=UTC)
@@ -91,3 +91,16 @@ def test_bad_configured_window_is_a_config_error(
     config = write_toml(tmp_path, f"[[events]]\nid = 456\nwindow = {window}\n")
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, config=config)
+
+
+def test_most_in_window_counts_every_bucket_the_window_touches() -> None:
+    day = date(2026, 1, 19)
+    base = int(datetime(2026, 1, 19, tzinfo=UTC).timestamp())
+    hours = [(day, 5, 10), (day, 6, 20), (day, 7, 40)]
+    assert most_in_window(hours, base + 6 * HOUR, base + 7 * HOUR) == 20  # exactly one hour
+    assert most_in_window(hours, base + 6 * HOUR + 1, base + 7 * HOUR + 1) == 60  # cuts two
+    assert most_in_window(hours, base + 8 * HOUR, base + 9 * HOUR) == 0
+    assert most_in_window(hours, 0, base + 24 * HOUR) == 70
+    assert most_in_window([(day, None, 70)], base + 6 * HOUR, base + 7 * HOUR) == 70  # a day total
+    assert most_in_window([(day, None, 70)], base + 24 * HOUR, base + 25 * HOUR) == 0
+    assert most_in_window([], 0, base) == 0
