@@ -30,6 +30,7 @@ from syncer.api import ApiClient, ClipJob, EventDetails, StorageClient, redact_u
 from syncer.errors import (
     ApiError,
     AuthError,
+    BadRequestError,
     DiskFullError,
     NotFoundError,
     StorageError,
@@ -54,6 +55,10 @@ _BUFFER = 256 * 1024
 
 class ClipError(Exception):
     """This person's clips could not be completed in this run; tried again next run."""
+
+
+class SearchForgottenError(ClipError):
+    """9Pic no longer knows the selfie search a clipping job would start from."""
 
 
 @dataclass(frozen=True)
@@ -138,11 +143,12 @@ class ClipFetcher:
         report: PersonReport,
         *,
         check_files: bool = True,
-    ) -> None:
+    ) -> bool:
         """Fetch the person's clips when due; a failure is recorded in ``report``.
 
         ``check_files``: clips whose files are gone from the disk are fetched again, from the
-        same finished job."""
+        same finished job. Returns True when 9Pic no longer knows the person's selfie search
+        (how long it keeps one is undocumented): search again, then call this again."""
         event_id = placer.event.event_id
         if not (details.video_search and details.video_selfie_search):
             log.warning(
@@ -150,18 +156,21 @@ class ClipFetcher:
                 event_id,
                 person.name,
             )
-            return
+            return False
         search = self._ledger.person_search(event_id, person.name, person.sha256)
         if search is None or search.covered_mark is None:
-            return  # no finished selfie search to clip from: its failure is reported already
+            return False  # no finished selfie search to clip from: its failure is reported
         if search.clip_state == "done" and search.clip_source == search.request_id:
             if not (check_files and self._files_gone(placer, search)):
-                return
+                return False
             search = replace(search, clip_state=RECHECK)
         try:
             report.clips = self._fetch(placer, search)
         except AuthError:
             raise
+        except SearchForgottenError as exc:
+            log.info("event %d: person %s: %s", event_id, person.name, exc)
+            return True
         except (ApiError, ClipError) as exc:
             report.error = f"clips: {exc.message if isinstance(exc, ApiError) else exc}"
             log.error(  # noqa: TRY400 (an expected failure: one line)
@@ -170,6 +179,7 @@ class ClipFetcher:
                 person.name,
                 report.error,
             )
+        return False
 
     def _files_gone(self, placer: Placer, search: PersonSearch) -> bool:
         files = self._ledger.clip_files(search.event_id, search.person)
@@ -186,19 +196,15 @@ class ClipFetcher:
 
     def _fetch(self, placer: Placer, search: PersonSearch) -> int:
         event_id = placer.event.event_id
-        job_id = search.clip_request_id if search.clip_state == "running" else None
-        if search.clip_state == RECHECK and search.clip_source == search.request_id:
-            job_id = self._still_known(event_id, search.clip_request_id)
-        if job_id is None:
-            started = self._api.start_clip(event_id, request_id=search.request_id)
-            job_id = started.request_id or search.request_id
-            self._ledger.set_clip_job(
-                search, request_id=job_id, source=search.request_id, state="running"
-            )
-            log.info(
-                "event %d: person %s: clipping job %s started", event_id, search.person, job_id
-            )
-        job = self._wait(event_id, job_id)
+        job_id, job = _resumed(search), None
+        if job_id is not None:
+            try:
+                job = self._wait(event_id, job_id)
+            except NotFoundError:  # 9Pic keeps jobs for an undocumented while
+                log.info("clipping job %s is not known to 9Pic any more", job_id)
+        if job_id is None or job is None:
+            job_id = self._start(event_id, search)
+            job = self._wait(event_id, job_id)
         if (job.status or "").strip().lower() not in _DONE:
             error = str(job.raw.get("error") or job.status)
             self._ledger.set_clip_job(
@@ -209,15 +215,21 @@ class ClipFetcher:
         self._ledger.set_clip_job(search, request_id=job_id, source=search.request_id, state="done")
         return stored
 
-    def _still_known(self, event_id: int, job_id: str | None) -> str | None:
-        """The finished job to take clips from again, or None when 9Pic no longer knows it
-        (then a new job starts from the same search)."""
-        if job_id is None:
-            return None
+    def _start(self, event_id: int, search: PersonSearch) -> str:
+        """Start a job from the person's search; SearchForgottenError when 9Pic no longer
+        knows that search."""
         try:
-            self._api.clip(event_id, job_id)
-        except NotFoundError:
-            return None
+            started = self._api.start_clip(event_id, request_id=search.request_id)
+        except (NotFoundError, BadRequestError) as exc:
+            raise SearchForgottenError(
+                f"9Pic no longer knows the selfie search {search.request_id} to clip from "
+                f"({exc.api_message or exc.message}); searching again"
+            ) from None
+        job_id = started.request_id or search.request_id
+        self._ledger.set_clip_job(
+            search, request_id=job_id, source=search.request_id, state="running"
+        )
+        log.info("event %d: person %s: clipping job %s started", event_id, search.person, job_id)
         return job_id
 
     def _wait(self, event_id: int, job_id: str) -> ClipJob:
@@ -315,6 +327,16 @@ class ClipFetcher:
             if self._fsync:
                 os.fsync(out.fileno())
         return size, hasher.hexdigest()
+
+
+def _resumed(search: PersonSearch) -> str | None:
+    """The job to poll again: one still running, or the finished one of this very search whose
+    clips are to be fetched again."""
+    if search.clip_state == "running":
+        return search.clip_request_id
+    if search.clip_state == RECHECK and search.clip_source == search.request_id:
+        return search.clip_request_id
+    return None
 
 
 def _length(value: str | None) -> int | None:

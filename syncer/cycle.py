@@ -351,7 +351,28 @@ class Cycle:
             if self.clips is None or self.stop.is_set() or not person.clips or report is None:
                 continue
             check = self.options.check_files and not self.options.dry_run
-            self.clips.run(placer, person, details, report, check_files=check)
+            if self.clips.run(placer, person, details, report, check_files=check):
+                self._search_again(placer, person, details, report, check_files=check)
+
+    def _search_again(
+        self,
+        placer: Placer,
+        person: Person,
+        details: EventDetails,
+        report: PersonReport,
+        *,
+        check_files: bool,
+    ) -> None:
+        """9Pic forgot the search the person's clips start from: search afresh, then clip."""
+        assert self.clips is not None
+        event_id = placer.event.event_id
+        again = self.searches.run(event_id, [person], details, fresh=True) if self.searches else []
+        if not again or again[0].error is not None:
+            report.error = again[0].error if again else "clips: no selfie search to clip from"
+            return
+        report.matches += again[0].matches
+        if self.clips.run(placer, person, details, report, check_files=check_files):
+            report.error = "clips: 9Pic does not know the selfie search it just made"
 
     def _plan(
         self, event_id: int, details: EventDetails, people: list[Person], report: EventReport

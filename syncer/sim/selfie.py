@@ -140,6 +140,11 @@ class SelfieStore:
                 self._clips[key] = job
             return job
 
+    def forget_searches(self) -> None:
+        """Forget every face search, as a server with a short retention would."""
+        with self._lock:
+            self._faces.clear()
+
     def forget_clips(self) -> None:
         """Forget every clipping job, as a server with a short retention would."""
         with self._lock:

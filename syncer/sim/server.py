@@ -376,6 +376,10 @@ class Simulator:
     def add_key(self) -> str:
         return self._world.add_key()
 
+    def forget_face_searches(self) -> None:
+        """9Pic no longer knows any face search (how long it keeps them is undocumented)."""
+        self._selfies.forget_searches()
+
     def forget_clip_jobs(self) -> None:
         """9Pic no longer knows any clipping job (how long it keeps them is undocumented)."""
         self._selfies.forget_clips()

@@ -58,9 +58,11 @@ class Bench:
     def matched(self, bib: str) -> set[str]:
         return {p.image_id for p in self.sim.photos(self.event_id) if bib in p.bibs}
 
-    def search(self, *people: Person, details: EventDetails | None = None) -> list[PersonReport]:
+    def search(
+        self, *people: Person, details: EventDetails | None = None, fresh: bool = False
+    ) -> list[PersonReport]:
         searches = PeopleSearch(self.api, self.ledger, clock=lambda: T0, stop=self.stop)
-        return searches.run(self.event_id, list(people), details or self.details())
+        return searches.run(self.event_id, list(people), details or self.details(), fresh=fresh)
 
     def placer(self) -> Placer:
         record = EventRecord(self.event_id, None, "run", None, None)
@@ -245,6 +247,40 @@ def test_a_clip_deleted_by_hand_comes_from_the_same_job_or_a_new_one(bench: Benc
     assert bench.calls("clip_start") == 2  # 9Pic forgot the job: a new one from the search
     assert run().clips == 0
     assert len(list(folder.iterdir())) == stored
+
+
+def test_a_running_job_9pic_forgot_is_started_again(bench: Bench) -> None:
+    person = bench.person(bench.bib(), clips=True)
+    bench.search(person)
+    bench.sim.faults.clip_never_finishes = True
+    with StorageClient(timeout=10) as storage:
+        report = PersonReport("Ana")
+        _clips(bench, storage, FakeWait(), 10).run(bench.placer(), person, bench.details(), report)
+        assert report.error is not None  # past its deadline: polled again next run
+        bench.sim.faults.clip_never_finishes = False
+        bench.sim.forget_clip_jobs()
+        again = PersonReport("Ana")
+        fetcher = _clips(bench, storage, FakeWait(), 60)
+        assert fetcher.run(bench.placer(), person, bench.details(), again) is False
+    assert again.error is None
+    assert again.clips > 0
+    assert bench.calls("clip_start") == 2
+
+
+def test_a_search_9pic_forgot_is_said_not_failed(bench: Bench) -> None:
+    person = bench.person(bench.bib(), clips=True)
+    bench.search(person)
+    bench.sim.forget_face_searches()
+    with StorageClient(timeout=10) as storage:
+        report = PersonReport("Ana")
+        fetcher = _clips(bench, storage, FakeWait(), 60)
+        assert fetcher.run(bench.placer(), person, bench.details(), report) is True
+        assert report.error is None  # the caller searches again and calls once more
+        [searched] = bench.search(person, fresh=True)
+        assert searched.error is None
+        assert fetcher.run(bench.placer(), person, bench.details(), report) is False
+    assert report.error is None
+    assert report.clips > 0
 
 
 def test_a_clip_that_404s_once_is_fetched_on_the_next_try(bench: Bench) -> None:

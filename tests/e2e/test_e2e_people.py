@@ -186,6 +186,22 @@ def test_clips_deleted_or_rotten_are_found_and_fetched_again(world: World) -> No
 
 
 @pytest.mark.slow
+def test_clips_asked_for_after_9pic_forgot_the_search_search_again(world: World) -> None:
+    bib = _bib_of(world)
+    selfie = _selfie(world, bib)
+    _people_config(world, selfie)
+    run_ok(world, "sync")
+    world.sim.forget_face_searches()  # how long 9Pic keeps a search is undocumented
+    _people_config(world, selfie, clips=True)
+    result = run_ok(world, "sync")
+    assert "searching again" in result.stderr
+    clips = list((_top(world) / "_people" / "Ana" / "clips").iterdir())
+    assert clips, result.stdout
+    assert "FAILED" not in result.stdout
+    assert _calls(world, "faces_search") == 2
+
+
+@pytest.mark.slow
 def test_clips_flag_and_a_failed_job_is_a_person_failure(world: World) -> None:
     bib = _bib_of(world)
     selfie = _selfie(world, bib)
