@@ -2,7 +2,7 @@
 
     python tests/bench/bench_latency.py [--photos 2000] [--size 100KB] [--rounds 3]
         [--api-delay 0.08] [--storage-delay 0.05] [--cap-photos 400] [--cap-size 1MB]
-        [--skip-distant] [--skip-cap] [--no-peers] [--out results.json] [--workdir DIR]
+        [--skip-distant] [--skip-cap] [--no-peers] [--tls] [--out results.json] [--workdir DIR]
 
 1. Distant store: the bundled simulator answers every API call ``--api-delay`` late and sends
    the first byte of every photo ``--storage-delay`` late. ``syncer sync`` with its default
@@ -16,6 +16,9 @@
    connections as syncer settled on, followed by ``sync``: what a plain downloader gets from
    the same distant store on the same machine. A last table gives each mode's CPU seconds: the
    client's user and system time, and the simulator's (the benchmark process) meanwhile.
+   With ``--tls`` the simulator serves the API and the photos over HTTPS with a throwaway CA
+   (syncer trusts it through ``SSL_CERT_FILE``, wget2 and aria2c through ``--ca-certificate``),
+   as 9Pic's presigned URLs are in production.
 2. Capped connections: every body at most 5 MB/s, all bodies together at most 100 MB/s (a
    link): the concurrency that fills the link is 20.
 
@@ -42,6 +45,7 @@ from pathlib import Path
 
 from bench_peers import Peer, find_peers
 from bench_world import verify_tree
+from tls_ca import make_ca  # bench_world puts tests/ on the path
 
 from syncer.sim import Faults, SimConfig, SimPhoto, Simulator
 from syncer.units import parse_size
@@ -106,13 +110,19 @@ class Case:
 class Bench:
     """One simulator with its photo files written, and fresh syncer runs against it."""
 
-    def __init__(self, home: Path, photos: int, photo_bytes: int, faults: Faults) -> None:
+    def __init__(
+        self, home: Path, photos: int, photo_bytes: int, faults: Faults, *, tls: bool = False
+    ) -> None:
+        keys = make_ca(home / "ca") if tls else None
+        self.ca = None if keys is None else keys.ca  # every client trusts it (HTTPS)
         config = SimConfig(
             events=1,
             photos_per_event=photos,
             photo_bytes=photo_bytes,
             presign_ttl=PRESIGN_TTL,
             data_dir=home / "data",
+            tls_cert=None if keys is None else keys.cert,
+            tls_key=None if keys is None else keys.key,
         )
         self.home = home
         self.sim = Simulator(config, faults=faults).start()
@@ -134,7 +144,7 @@ class Bench:
         links = (self.sim.presign(self.event_id, image_id) for image_id in self.truth)
         urls.write_text("".join(f"{link}\n" for link in links), encoding="utf-8")
         dest = run_dir / "photos"
-        argv = peer.argv(urls, dest, connections=connections)
+        argv = peer.argv(urls, dest, ca=self.ca, connections=connections)
         started = time.perf_counter()
         with CpuClock() as clock:
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -180,6 +190,8 @@ class Bench:
             argv += ["--workers", str(workers)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
         env["SYNCER_API_KEY"] = self.sim.api_key
+        if self.ca is not None:
+            env["SSL_CERT_FILE"] = str(self.ca)
         started = time.perf_counter()
         with CpuClock() as clock:
             done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -210,7 +222,7 @@ def measure(
 ) -> Case:
     case = Case(name, photos, size)
     with tempfile.TemporaryDirectory(prefix="bench-latency-", dir=args.workdir) as tmp:
-        bench = Bench(Path(tmp), photos, size, faults)
+        bench = Bench(Path(tmp), photos, size, faults, tls=getattr(args, "tls", False))
         try:
             for round_no in range(args.rounds):
                 modes: list[tuple[int | None, bool]] = [(None, False)]
@@ -345,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-distant", action="store_true")
     parser.add_argument("--skip-cap", action="store_true")
     parser.add_argument("--no-peers", action="store_true", help="leave out wget2 and aria2c")
+    parser.add_argument("--tls", action="store_true", help="API and photos over HTTPS")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
@@ -360,7 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok &= passed
         results["distant"] = asdict(case)
         out += [
-            f"### Distant store: API +{args.api_delay * 1000:g} ms, storage +"
+            f"### Distant store{' over HTTPS' if args.tls else ''}: API +"
+            f"{args.api_delay * 1000:g} ms, storage +"
             f"{args.storage_delay * 1000:g} ms before the first byte, {case.photos:,} photos x "
             f"{args.size}",
             "",
