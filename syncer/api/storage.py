@@ -144,7 +144,8 @@ class StorageClient:
         self._timeout = timeout
         self._headers = {"User-Agent": user_agent, "Accept-Encoding": "identity"}
         self._local = threading.local()
-        self._all: list[http.client.HTTPConnection] = []
+        self._all: set[http.client.HTTPConnection] = set()  # open ones, of every thread
+        self._closed = False
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._ssl = ssl_context  # the default is made on the first HTTPS URL: loading the CAs
@@ -211,6 +212,8 @@ class StorageClient:
         return found
 
     def _connection(self, key: _Key) -> http.client.HTTPConnection:
+        if self._closed:  # http.client would reconnect a closed connection, out of our sight
+            raise TransferError("the storage client is closed")
         connections = self._connections()
         connection = connections.get(key)
         if connection is None:
@@ -221,14 +224,18 @@ class StorageClient:
                 )
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self._timeout)
+            with self._lock:  # a connection made after close() would never be closed
+                if self._closed:
+                    raise TransferError("the storage client is closed")
+                self._all.add(connection)
             connections[key] = connection
-            with self._lock:
-                self._all.append(connection)
         return connection
 
     def _drop(self, key: _Key) -> None:
         connection = self._connections().pop(key, None)
         if connection is not None:
+            with self._lock:
+                self._all.discard(connection)
             connection.close()
 
     def abort(self) -> None:
@@ -242,9 +249,9 @@ class StorageClient:
                     sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
-        """Close every connection this client opened, in every thread."""
+        """Close every connection this client opened, in every thread; it makes no more."""
         with self._lock:
-            connections, self._all = self._all, []
+            connections, self._all, self._closed = self._all, set(), True
         for connection in connections:
             connection.close()
 

@@ -127,6 +127,21 @@ def test_keep_alive_connection_is_reused(storage: Storage) -> None:
     assert len(set(ports)) == 1
 
 
+def test_a_closed_client_opens_no_connection_and_keeps_no_dropped_one(storage: Storage) -> None:
+    client = storage.client(timeout=5.0)
+    storage.script = answer(503, b"busy", "text/plain")
+    with pytest.raises(TransferError):
+        read_all(client, storage.url())  # not a 200: its connection is dropped
+    assert client._all == set()
+    storage.script = answer(200, JPEG)
+    assert read_all(client, storage.url()) == JPEG
+    assert len(client._all) == 1  # the kept-alive one
+    client.close()
+    with pytest.raises(TransferError, match="closed"):
+        read_all(client, storage.url())  # from a thread still running after close()
+    assert client._all == set()
+
+
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
 def test_refused_links_are_expired(storage: Storage, status: int) -> None:
     xml = b"<?xml version='1.0'?>\n<Error><Code>AccessDenied</Code>\r\n<Message>expired</Message>"
