@@ -230,7 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SyncerError as exc:
         _report_error(exc)
         if args.command == "sync" and args.json:
-            _emit_failed_run(exc, started, args.dry_run)
+            try:
+                _emit_failed_run(exc, started, args.dry_run)
+            except BrokenPipeError:  # the reader left; the failure's own code still tells
+                _discard_output()
         return exc.exit_code
     except KeyboardInterrupt:
         print("syncer: interrupted", file=sys.stderr)

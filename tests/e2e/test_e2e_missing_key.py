@@ -30,3 +30,22 @@ def test_a_missing_key_exits_78_at_once(world: World, command: list[str]) -> Non
     assert "Traceback" not in result.stderr
     assert not world.ledger.exists()
     assert not world.root.exists()
+
+
+def test_a_failed_json_sync_into_a_closed_pipe_keeps_its_exit_code(world: World) -> None:
+    """``syncer sync --json | head -0`` without a key: the error line, exit 78, no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
+    env.pop("CREDENTIALS_DIRECTORY", None)
+    command = subprocess.Popen(
+        [SYNCER, "--config", str(world.config), "sync", "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert command.stdout is not None
+    command.stdout.close()  # the reader is gone before the summary object is printed
+    _, stderr = command.communicate(timeout=60)
+    assert command.returncode == 78, stderr
+    assert "Traceback" not in stderr
+    assert stderr.startswith("syncer: error: no API key")
