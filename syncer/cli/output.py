@@ -98,8 +98,10 @@ def print_cycle(report: CycleReport) -> None:
 
 
 def _print_person(person: PersonReport) -> None:
-    found = f"{person.matches} new matches" if person.searched else "no new photos to search"
-    clips = f", {person.clips} clips" if person.clips else ""
+    found = (
+        f"{_count(person.matches, 'new match')}" if person.searched else "no new photos to search"
+    )
+    clips = f", {_count(person.clips, 'clip')}" if person.clips else ""
     failed = f"; FAILED: {person.error}" if person.error else ""
     print(f"  person {person.name}: {found}{clips}{failed}")
 
@@ -186,10 +188,10 @@ def _print_events(rows: Sequence[EventStatus]) -> None:
         for reason, count in row.failures:
             print(f"  x{count}: {reason}")
         for person in row.people:
-            clips = f", {person.clips} clips" if person.clips else ""
+            clips = f", {_count(person.clips, 'clip')}" if person.clips else ""
             print(
-                f"  person {person.person}: {person.matches} matches, {person.placed} placed, "
-                f"{person.pending} pending{clips}"
+                f"  person {person.person}: {_count(person.matches, 'match')}, "
+                f"{person.placed} placed, {person.pending} pending{clips}"
             )
 
 
@@ -236,7 +238,7 @@ def verify_dict(report: VerifyReport, synced: CycleReport | None = None) -> dict
 
 
 def print_verify(report: VerifyReport, *, sync_follows: bool = False) -> None:
-    clips = f" and {report.clips} clips" if report.clips else ""
+    clips = f" and {_count(report.clips, 'clip')}" if report.clips else ""
     print(
         f"checked {report.photos} photos{clips} in {report.files} files "
         f"({format_size(report.bytes)}): {len(report.missing)} missing, "
@@ -250,13 +252,19 @@ def print_verify(report: VerifyReport, *, sync_follows: bool = False) -> None:
         then = "downloading them now" if sync_follows else "run `syncer sync` to download them"
         print(f"re-queued {_photos(report.requeued)} for download; {then}")
     if report.clips_requeued:
-        count = report.clips_requeued
         then = "fetching them now" if sync_follows else "the next `syncer sync` fetches them"
-        print(f"{count} clip{'' if count == 1 else 's'} to fetch again; {then}")
+        print(f"{_count(report.clips_requeued, 'clip')} to fetch again; {then}")
 
 
 def _photos(count: int) -> str:
-    return f"{count} photo" if count == 1 else f"{count} photos"
+    return _count(count, "photo")
+
+
+def _count(count: int, noun: str) -> str:
+    """``1 clip``, ``2 clips``, ``1 match``, ``3 matches``."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}{'es' if noun.endswith(('ch', 's', 'x')) else 's'}"
 
 
 def _when(value: datetime | None) -> str:
