@@ -103,7 +103,7 @@ class Planner:
         start, end = window.seconds(self._clock())
         most = self._most_in_window(event_id, start, end)
         for page in self._timeline_pages(event_id, start, end):
-            listing = max(page.pagination.total, result.seen + len(page.items))
+            listing = result.seen + len(page.items)  # not ``total``: it may count anything
             if listing > most:  # photos may have arrived since: ask the buckets once more
                 most = self._most_in_window(event_id, start, end)
             if listing > most:
