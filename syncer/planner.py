@@ -18,6 +18,11 @@ from syncer.windows import Window, most_in_window
 
 log = logging.getLogger("syncer.planner")
 
+# A window's listing may exceed the timeline's counts by this much before syncer concludes that
+# 9Pic ignored the window: photos arriving between the two calls, or counts a cache serves late.
+WINDOW_SLACK = 0.1  # of the counted photos
+WINDOW_SLACK_MIN = 10  # photos
+
 Clock = Callable[[], datetime]
 TIMELINE_PAGE_SIZES = (100, 32)
 
@@ -104,9 +109,9 @@ class Planner:
         most = self._most_in_window(event_id, start, end)
         for page in self._timeline_pages(event_id, start, end):
             listing = result.seen + len(page.items)  # not ``total``: it may count anything
-            if listing > most:  # photos may have arrived since: ask the buckets once more
+            if listing > _with_slack(most):  # photos may have arrived: ask the buckets again
                 most = self._most_in_window(event_id, start, end)
-            if listing > most:
+            if listing > _with_slack(most):
                 raise WindowIgnoredError(
                     f"9Pic lists {listing} photos for the window but its timeline counts at "
                     f"most {most} in those hours: it seems not to take the window's bounds "
@@ -352,3 +357,8 @@ class BibSearches:
         self._over = True
         if self._search is not None:
             self._search.close()
+
+
+def _with_slack(most: int) -> int:
+    """The most photos a window may list before syncer concludes its bounds were ignored."""
+    return most + max(WINDOW_SLACK_MIN, int(most * WINDOW_SLACK))
