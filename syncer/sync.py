@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import replace
 from datetime import timedelta
@@ -95,14 +95,20 @@ def choose_events(api: ApiClient, settings: Settings, options: CycleOptions) -> 
         if not configured:
             raise ConfigError("no events to sync: pass --event ID or add [[events]] to the config")
         wanted = configured
-    foreign = [event_id for event_id in wanted if not _reachable(api, event_id)]
+    refuse_foreign(api, settings, wanted)
+    return wanted
+
+
+def refuse_foreign(api: ApiClient, settings: Settings, event_ids: Sequence[int]) -> None:
+    """ConfigError (exit 78) naming the events 9Pic refuses while it takes the key: events of
+    another organisation, or mistyped ids; AuthError (77) when the key itself is refused."""
+    foreign = [event_id for event_id in event_ids if not _reachable(api, event_id)]
     if foreign:
         listed = ", ".join(map(str, foreign))
         raise ConfigError(
             f"event {listed} is not one of organisation {settings.require_org()}'s events",
             hint="`syncer events` lists the organisation's events",
         )
-    return wanted
 
 
 def _reachable(api: ApiClient, event_id: int) -> bool:

@@ -161,11 +161,11 @@ def _people_flags(
     """--selfie PATH [--person NAME] pairs, by position; each selfie read and checked now."""
     if not selfies:
         if names:
-            raise ConfigError("--person names the person of a --selfie: pass --selfie PATH too")
+            raise UsageError("--person names the person of a --selfie: pass --selfie PATH too")
         return None
     names = names or []
     if len(names) > len(selfies):
-        raise ConfigError(f"{len(names)} --person names for {len(selfies)} --selfie files")
+        raise UsageError(f"{len(names)} --person names for {len(selfies)} --selfie files")
     people = [
         read_person(
             names[index] if index < len(names) else None,
@@ -212,9 +212,11 @@ def events(args: argparse.Namespace, settings: Settings) -> int:
 
 def timeline(args: argparse.Namespace, settings: Settings) -> int:
     """An event's photo counts per UTC day and hour: a text histogram, or ``--json``."""
+    from syncer.sync import refuse_foreign
     from syncer.wiring import api_client
 
     with api_client(settings) as api:
+        refuse_foreign(api, settings, [args.event])
         details = api.event_details(args.event)
         if not details.timeline_search:
             raise ConfigError(

@@ -282,10 +282,22 @@ def test_timeline_of_an_event_without_timeline_search_is_one_line(world: World) 
     assert "timeline search is disabled" in one_line(result.stderr)
 
 
+def test_timeline_of_another_organisations_event_is_exit_78(world: World) -> None:
+    result = world.run("timeline", "--event", "999")  # not the organisation's (403 upstream)
+    assert result.returncode == 78, result.stderr
+    error, hint = result.stderr.strip().splitlines()
+    assert (
+        error == f"syncer: error: event 999 is not one of organisation {world.sim.org_id}'s events"
+    )
+    assert hint.startswith("syncer: hint: `syncer events`")
+    assert "API key" not in result.stderr
+
+
 def test_usage_errors_are_one_line_and_exit_2(world: World) -> None:
     for args, start in (
         (["--only"], "--only needs a selection"),
         (["--from", "2026-01-19T06:00:00"], "--from: '2026-01-19T06:00:00' has no UTC offset"),
+        (["--person", "Bob"], "--person names the person of a --selfie"),
     ):
         result = world.run("sync", *args)
         assert result.returncode == 2, (args, result.stderr)
