@@ -24,11 +24,16 @@ from syncer.api.retry import (
     THROTTLE_STATUS,
     RetryPolicy,
     backoff,
+    longest_wait,
     parse_retry_after,
 )
 from syncer.errors import ApiError, ApiUnavailableError
 
 log = logging.getLogger(__name__)
+
+# The failure of one call after which the retries are said at WARNING (before: DEBUG), so a
+# run waiting on an API that does not answer (a typo'd port, an outage) is not silent.
+SAY_AFTER_FAILURES = 2
 
 Observer = Callable[[str, int], None]
 FileField = tuple[str, bytes, str]
@@ -158,14 +163,23 @@ class Requester:
                 f"(last: {reason})",
                 status=status,
             ) from exc
-        log.debug(
-            "%s failed (%s); retry %d/%d in %.2f s",
-            call.label,
-            reason,
-            budget.failures,
-            policy.max_attempts - 1,
-            delay,
-        )
+        if budget.failures == SAY_AFTER_FAILURES:
+            log.warning(
+                "%s failed %d times (%s); trying again for up to %.0f s more (api.max_attempts)",
+                call.label,
+                budget.failures,
+                reason,
+                min(longest_wait(policy, budget.failures), policy.deadline - elapsed),
+            )
+        else:
+            log.debug(
+                "%s failed (%s); retry %d/%d in %.2f s",
+                call.label,
+                reason,
+                budget.failures,
+                policy.max_attempts - 1,
+                delay,
+            )
         self._pacing.sleep(delay)
 
     def _wait_after_throttle(self, call: Call, budget: _Budget, response: httpx.Response) -> None:

@@ -51,6 +51,16 @@ def backoff(attempt: int, policy: RetryPolicy, rng: random.Random) -> float:
     return rng.uniform(0.0, ceiling)
 
 
+def longest_wait(policy: RetryPolicy, failures: int) -> float:
+    """The most the retries left after ``failures`` can still wait, in seconds (each delay at
+    its ceiling, and never past the deadline)."""
+    ceilings = sum(
+        min(policy.cap, policy.base * policy.factor ** min(attempt - 1, 64))
+        for attempt in range(failures, policy.max_attempts)
+    )
+    return min(ceilings, policy.deadline)
+
+
 def parse_retry_after(value: str, now: float) -> float | None:
     """Seconds to wait according to a ``Retry-After`` header.
 

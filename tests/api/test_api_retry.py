@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.api import EVENT, WALL, MakeApi, MaxRng, always, envelope, error, raw, script
+from harness.api import EVENT, KEY, WALL, MakeApi, MaxRng, always, envelope, error, raw, script
 from syncer.api import AdaptiveLimiter, RetryPolicy, backoff, parse_retry_after
+from syncer.api.retry import longest_wait
 from syncer.errors import ApiUnavailableError
 
 PING = {"status": "ok", "org_id": 903, "event_id": EVENT}
@@ -180,6 +181,30 @@ def test_network_errors_exhausted_become_api_unavailable(make_api: MakeApi) -> N
     assert caught.value.status == 0
     assert "ReadTimeout" in caught.value.message
     assert isinstance(caught.value.__cause__, httpx.ReadTimeout)
+
+
+def test_a_call_that_keeps_failing_is_said_once_at_warning(
+    make_api: MakeApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = make_api(always(lambda: httpx.ConnectError("connection refused")))
+    with (
+        caplog.at_level("DEBUG", logger="syncer.api.requester"),
+        pytest.raises(ApiUnavailableError),
+    ):
+        api.client.ping(EVENT)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1  # not one per retry: the rest stay at DEBUG
+    assert "failed 2 times (ConnectError: connection refused)" in warnings[0]
+    assert "trying again for up to 14 s more" in warnings[0]  # waits before tries 3-5: 2+4+8 s
+    assert KEY not in warnings[0]
+
+
+def test_longest_wait_sums_the_ceilings_left_within_the_deadline() -> None:
+    policy = RetryPolicy(max_attempts=8, base=1.0, factor=2.0, cap=60.0, deadline=300.0)
+    assert longest_wait(policy, 2) == 2 + 4 + 8 + 16 + 32 + 60
+    assert longest_wait(policy, 7) == 60
+    assert longest_wait(policy, 8) == 0
+    assert longest_wait(RetryPolicy(max_attempts=8, deadline=30.0), 2) == 30.0
 
 
 def test_5xx_retries_stop_at_the_deadline(make_api: MakeApi) -> None:
