@@ -181,9 +181,13 @@ class ClipFetcher:
             )
         return False
 
-    def _files_gone(self, placer: Placer, search: PersonSearch) -> bool:
+    def _gone(self, placer: Placer, search: PersonSearch) -> list[str]:
+        """The person's recorded clips whose files are no longer on disk."""
         files = self._ledger.clip_files(search.event_id, search.person)
-        gone = sorted(name for name, rel in files.items() if not is_regular_file(placer.path(rel)))
+        return sorted(name for name, rel in files.items() if not is_regular_file(placer.path(rel)))
+
+    def _files_gone(self, placer: Placer, search: PersonSearch) -> bool:
+        gone = self._gone(placer, search)
         if gone:
             log.warning(
                 "event %d: person %s: %d clips missing on disk (%s); fetching them again",
@@ -252,11 +256,8 @@ class ClipFetcher:
 
     def _store_all(self, placer: Placer, search: PersonSearch, job_id: str, job: ClipJob) -> int:
         event_id = placer.event.event_id
-        have = {  # clips stored before whose files are still there
-            name
-            for name, rel in self._ledger.clip_files(event_id, search.person).items()
-            if is_regular_file(placer.path(rel))
-        }
+        files = self._ledger.clip_files(event_id, search.person)
+        have = set(files) - set(self._gone(placer, search))  # stored, files still there
         folder = PurePosixPath(placer.person_path(search.person, "clip")).parent / "clips"
         stored = 0
         for clip in clips_of(job, placer.rules):

@@ -346,33 +346,29 @@ class Cycle:
         reports: list[PersonReport],
     ) -> None:
         searched = {report.name: report for report in reports}
+        clips, check = self.clips, self.options.check_files  # no clips in a dry run
         for person in people:
             report = searched.get(person.name)
-            if self.clips is None or self.stop.is_set() or not person.clips or report is None:
+            if clips is None or self.stop.is_set() or not person.clips or report is None:
                 continue
-            check = self.options.check_files and not self.options.dry_run
-            if self.clips.run(placer, person, details, report, check_files=check):
-                self._search_again(placer, person, details, report, check_files=check)
+            if not clips.run(placer, person, details, report, check_files=check):
+                continue  # done, or failed (said in the report)
+            if not self._search_again(placer.event.event_id, person, details, report):
+                continue
+            if clips.run(placer, person, details, report, check_files=check):
+                report.error = "clips: 9Pic does not know the selfie search it just made"
 
     def _search_again(
-        self,
-        placer: Placer,
-        person: Person,
-        details: EventDetails,
-        report: PersonReport,
-        *,
-        check_files: bool,
-    ) -> None:
-        """9Pic forgot the search the person's clips start from: search afresh, then clip."""
-        assert self.clips is not None
-        event_id = placer.event.event_id
+        self, event_id: int, person: Person, details: EventDetails, report: PersonReport
+    ) -> bool:
+        """9Pic forgot the search the person's clips start from: search afresh (False, with
+        the error in ``report``, when that fails)."""
         again = self.searches.run(event_id, [person], details, fresh=True) if self.searches else []
         if not again or again[0].error is not None:
             report.error = again[0].error if again else "clips: no selfie search to clip from"
-            return
+            return False
         report.matches += again[0].matches
-        if self.clips.run(placer, person, details, report, check_files=check_files):
-            report.error = "clips: 9Pic does not know the selfie search it just made"
+        return True
 
     def _plan(
         self, event_id: int, details: EventDetails, people: list[Person], report: EventReport

@@ -8,7 +8,7 @@ from pathlib import Path
 from alembic import command
 
 from harness.ledger import EVENT, T0, downloaded, photo_ids, walk
-from syncer.ledger import Ledger, PersonStatus, StoredClip
+from syncer.ledger import Ledger, PersonSearch, PersonStatus, StoredClip
 from syncer.ledger.migrate import alembic_config
 
 SHA = "a" * 64
@@ -45,11 +45,7 @@ def test_matches_only_grow_and_downloaded_ones_are_placed_again(ledger: Ledger) 
 
 
 def test_clip_jobs_and_clips(ledger: Ledger) -> None:
-    walk(ledger, EVENT, [["a"]])
-    ledger.begin_person_search(EVENT, "Ana", SHA, "r1")
-    search = ledger.person_search(EVENT, "Ana", SHA)
-    assert search is not None
-    ledger.set_clip_job(search, request_id="job-1", source="r1", state="running")
+    _running_clip_job(ledger)
     job = ledger.person_search(EVENT, "Ana", SHA)
     assert job is not None
     assert (job.clip_request_id, job.clip_source, job.clip_state) == ("job-1", "r1", "running")
@@ -63,16 +59,22 @@ def test_clip_jobs_and_clips(ledger: Ledger) -> None:
 
 
 def test_only_a_finished_clip_job_is_checked_again(ledger: Ledger) -> None:
-    walk(ledger, EVENT, [["a"]])
-    ledger.begin_person_search(EVENT, "Ana", SHA, "r1")
-    search = ledger.person_search(EVENT, "Ana", SHA)
-    assert search is not None
-    ledger.set_clip_job(search, request_id="job-1", source="r1", state="running")
+    search = _running_clip_job(ledger)
     ledger.recheck_clips(EVENT, "Ana")
     assert _clip_state(ledger) == "running"  # a running job is polled anyway
     ledger.set_clip_job(search, request_id="job-1", source="r1", state="done")
     ledger.recheck_clips(EVENT, "Ana")
     assert _clip_state(ledger) == "recheck"
+
+
+def _running_clip_job(ledger: Ledger) -> PersonSearch:
+    """Ana's search of a one-photo event, with clipping job ``job-1`` running."""
+    walk(ledger, EVENT, [["a"]])
+    ledger.begin_person_search(EVENT, "Ana", SHA, "r1")
+    search = ledger.person_search(EVENT, "Ana", SHA)
+    assert search is not None
+    ledger.set_clip_job(search, request_id="job-1", source="r1", state="running")
+    return search
 
 
 def _clip_state(ledger: Ledger) -> str | None:
