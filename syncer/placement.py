@@ -108,6 +108,8 @@ def avoid_collisions(
     ledger: Ledger, wanted: dict[int, list[Placement]], *, case_insensitive: bool
 ) -> dict[int, list[Placement]]:
     """Rename placements that another photo already holds (a sanitised or case-folded clash)."""
+    if not wanted:  # a batch of none (nothing due yet): no ledger read
+        return {}
     all_paths = [rel for places in wanted.values() for rel, _ in places]
     taken = ledger.occupied(all_paths)
     claimed: dict[str, int] = {}

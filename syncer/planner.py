@@ -12,7 +12,7 @@ from functools import partial
 from syncer.api import ApiClient, EventDetails, ImageItem, Page
 from syncer.bib_pass import BibSearchPass
 from syncer.errors import UnprocessableError, WindowIgnoredError
-from syncer.ledger import BibPass, EventRecord, Ledger, SeenImage
+from syncer.ledger import BibPass, EventRecord, Ledger, WalkMemo
 from syncer.prefetch import Prefetcher
 from syncer.windows import Window, most_in_window
 
@@ -117,7 +117,7 @@ class Planner:
                     f"most {most} in those hours: it seems not to take the window's bounds "
                     "(sent as from/to); nothing of this window was synced"
                 )
-            images = [SeenImage(i.image_id, i.width, i.height) for i in page.items]
+            images = page.items
             result.new += self._ledger.add_found(event_id, images, self._clock())
             result.pages += 1
             result.seen += len(images)
@@ -237,6 +237,7 @@ class GalleryWalk:
         self._stop = stop
         self._on_page = on_page
         self._state = ledger.begin_walk(event_id, clock())
+        self._memo = WalkMemo(marked=self._state.resume_page > 1)
         pages = api.image_pages(
             event_id, start_page=self._state.resume_page, page_size=100, ahead=ahead
         )
@@ -267,7 +268,7 @@ class GalleryWalk:
             raise
         if batch is None:
             self.result.missing = self._ledger.finish_walk(
-                self.event_id, self._state.walk_no, self._clock()
+                self.event_id, self._state.walk_no, self._clock(), self._memo
             )
             self.result.complete = True
             self.close()
@@ -281,17 +282,15 @@ class GalleryWalk:
 
     def _record(self, batch: list[Page[ImageItem]]) -> None:
         result = self.result
-        seen = [
-            (p.page, [SeenImage(i.image_id, i.width, i.height) for i in p.items]) for p in batch
-        ]
+        seen = [(page.page, page.items) for page in batch]  # recorded as listed: no copies
         result.new += self._ledger.record_pages(
-            self.event_id, self._state.walk_no, seen, self._clock()
+            self.event_id, self._state.walk_no, seen, self._clock(), self._memo
         )
-        for page, (_, images) in zip(batch, seen, strict=True):
+        for page in batch:
             result.pages += 1
-            result.seen += len(images)
+            result.seen += len(page.items)
             if self._on_page is not None:
-                self._on_page(self.event_id, len(images), page.pagination.total_pages)
+                self._on_page(self.event_id, len(page.items), page.pagination.total_pages)
 
     def close(self) -> None:
         """Stop fetching pages (idempotent); what was recorded stays recorded."""

@@ -37,6 +37,7 @@ from syncer.api.paging import page_size_for, walk
 from syncer.api.presign import MAX_BATCH, batch_ids, reconcile
 from syncer.api.requester import Call, FileField, Observer, Pacing, Requester
 from syncer.api.retry import RetryPolicy
+from syncer.api.trust import api_context
 from syncer.errors import ApiUnavailableError, BadRequestError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -378,9 +379,9 @@ def _segment(value: str, what: str) -> str:
 
 
 def _http_client() -> httpx.Client:
-    """httpx reads ``SSL_CERT_FILE``/``SSL_CERT_DIR`` (the CAs to trust) when it is built."""
+    """The CAs to trust come from ``SSL_CERT_FILE``/``SSL_CERT_DIR`` when set (:mod:`trust`)."""
     try:
-        return httpx.Client(follow_redirects=False)
+        return httpx.Client(follow_redirects=False, verify=api_context())
     except (OSError, ssl.SSLError) as exc:
         names = ("SSL_CERT_FILE", "SSL_CERT_DIR")
         where = ", ".join(f"{n}={os.environ[n]}" for n in names if os.environ.get(n))

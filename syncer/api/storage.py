@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 from syncer.api.agent import DEFAULT_USER_AGENT
 from syncer.api.envelope import clean_text
 from syncer.api.retry import parse_retry_after
+from syncer.api.trust import storage_context
 from syncer.errors import LinkExpiredError, TransferError, UntrustedHostError
 
 EXPIRED_STATUSES = frozenset({400, 401, 403, 404})
@@ -148,13 +149,13 @@ class StorageClient:
         self._closed = False
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_connections)
-        self._ssl = ssl_context  # the default is made on the first HTTPS URL: loading the CAs
+        self._ssl = ssl_context  # the default is read on the first HTTPS URL: loading the CAs
         # takes tens of milliseconds that a cycle with nothing to download should not pay
 
     def _tls(self) -> ssl.SSLContext:
         with self._lock:
             if self._ssl is None:
-                self._ssl = ssl.create_default_context()
+                self._ssl = storage_context()
             return self._ssl
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ from syncer.ledger.records import (
     WalkState,
 )
 from syncer.ledger.repository import Ledger
+from syncer.ledger.walks import WalkMemo
 
 __all__ = [
     "BibPass",
@@ -32,5 +33,6 @@ __all__ = [
     "PlacedPhoto",
     "SeenImage",
     "StoredClip",
+    "WalkMemo",
     "WalkState",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, bindparam, delete, func, select, update
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, delete, func, select, update
 
 from syncer.errors import SyncerError
 from syncer.ledger.batches import chunked
@@ -35,15 +35,33 @@ def due(
     any_failed: bool = False,
 ) -> list[DuePhoto]:
     """One page of due photos (pending, or failed and due again), in id order."""
-    columns = (photos.c.id, photos.c.image_id, photos.c.attempts, photos.c.missing_walks)
-    base = select(*columns).where(photos.c.event_id == event_id, photos.c.id > after_id)
-    pending = base.where(photos.c.state == "pending")
-    failed = base.where(failed_due(now, any_failed))
+    params = {"event": event_id, "after": after_id, "limit": limit, "now": now}
     rows = [
-        *conn.execute(pending.order_by(photos.c.id).limit(limit)),
-        *conn.execute(failed.order_by(photos.c.id).limit(limit)),
+        *conn.execute(_DUE_PENDING, params),
+        *conn.execute(_DUE_FAILED_ANY if any_failed else _DUE_FAILED, params),
     ]
     return _due_photos(conn, event_id, sorted(rows, key=lambda row: int(row.id))[:limit])
+
+
+def _due_page(state_is_due: ColumnElement[bool]) -> Select[Any]:
+    """Built once: constructing the statement costs more than running it on a ledger with
+    nothing due (what every cycle of a daemon asks, again and again)."""
+    columns = (photos.c.id, photos.c.image_id, photos.c.attempts, photos.c.missing_walks)
+    return (
+        select(*columns)
+        .where(photos.c.event_id == bindparam("event"), photos.c.id > bindparam("after"))
+        .where(state_is_due)
+        .order_by(photos.c.id)
+        .limit(bindparam("limit"))
+    )
+
+
+_DUE_PENDING = _due_page(photos.c.state == "pending")
+_DUE_FAILED_ANY = _due_page(photos.c.state == "failed")
+_DUE_FAILED = _due_page(
+    (photos.c.state == "failed")
+    & (photos.c.next_attempt_at <= bindparam("now", type_=photos.c.next_attempt_at.type))
+)
 
 
 def due_among(

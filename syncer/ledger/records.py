@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from syncer.errors import SyncerError
 
@@ -27,6 +27,18 @@ class EventRecord:
     slug: str | None
     date: str | None
     status: str | None
+
+
+class Listed(Protocol):
+    """A photo as a listing shows it: a :class:`SeenImage`, or an item of the API's pages
+    as it is (a walk records them without copying them first)."""
+
+    @property
+    def image_id(self) -> str: ...
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
 
 
 @dataclass(frozen=True)

@@ -38,15 +38,16 @@ from syncer.ledger.records import (
     DuePhoto,
     EventRecord,
     EventStatus,
+    Listed,
     NodeStatus,
     PhotoResult,
     PlacedPhoto,
-    SeenImage,
     WalkState,
 )
 from syncer.ledger.session import NodeSession
 from syncer.ledger.snapshot import copy_rows
 from syncer.ledger.timestamps import require_utc
+from syncer.ledger.walks import WalkMemo
 
 Placements = Sequence[tuple[str, str | None]]
 
@@ -135,7 +136,7 @@ class Ledger(PeopleRecords):
             return walks.begin_walk(conn, event_id, now, resume_within)
 
     def record_page(
-        self, event_id: int, walk_no: int, page: int, images: Sequence[SeenImage], now: datetime
+        self, event_id: int, walk_no: int, page: int, images: Sequence[Listed], now: datetime
     ) -> int:
         """Record one gallery page of the walk; return how many photos were new."""
         now = require_utc(now)
@@ -146,21 +147,40 @@ class Ledger(PeopleRecords):
         self,
         event_id: int,
         walk_no: int,
-        pages: Sequence[tuple[int, Sequence[SeenImage]]],
+        pages: Sequence[tuple[int, Sequence[Listed]]],
         now: datetime,
+        memo: WalkMemo | None = None,
     ) -> int:
-        """Record consecutive gallery pages of the walk in one transaction; return new photos."""
-        now = require_utc(now)
-        with self._write() as conn:
-            return walks.record_pages(conn, event_id, walk_no, pages, now)
+        """Record consecutive gallery pages of the walk in one transaction; return new photos.
 
-    def finish_walk(self, event_id: int, walk_no: int, now: datetime) -> int:
+        With the walk's ``memo``, pages of photos the ledger already knows as listed by the
+        walks before are remembered there instead of written (see :class:`WalkMemo`)."""
+        now = require_utc(now)
+        if memo is not None:
+            ids = {image.image_id for _, images in pages for image in images}
+            with self._read() as conn:
+                quiet = walks.all_listed_before(conn, event_id, list(ids))
+            if quiet:
+                memo.unmarked |= ids
+                return 0
+        also = list(memo.unmarked) if memo is not None else []
+        with self._write() as conn:
+            new = walks.record_pages(conn, event_id, walk_no, pages, now, also=also)
+        if memo is not None:  # marked now, with the walk's position past them
+            memo.unmarked.clear()
+            memo.marked = True
+        return new
+
+    def finish_walk(
+        self, event_id: int, walk_no: int, now: datetime, memo: WalkMemo | None = None
+    ) -> int:
         """Mark the walk complete; return how many photos it did not list."""
         now = require_utc(now)
+        listed, marked = (memo.unmarked, memo.marked) if memo is not None else (set(), True)
         with self._write() as conn:
-            return walks.finish_walk(conn, event_id, walk_no, now)
+            return walks.finish_walk(conn, event_id, walk_no, now, listed, marked=marked)
 
-    def add_found(self, event_id: int, images: Sequence[SeenImage], now: datetime) -> int:
+    def add_found(self, event_id: int, images: Sequence[Listed], now: datetime) -> int:
         """Record photos found without a walk (a timeline window, a search); return how many
         were new. Known photos keep their state: a downloaded one stays downloaded."""
         now = require_utc(now)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import Connection, String, bindparam, func, select, update
 from syncer.ledger.batches import chunked
 from syncer.ledger.engine import upsert_insert
 from syncer.ledger.models import events, photos
-from syncer.ledger.records import EventRecord, SeenImage, WalkState
+from syncer.ledger.records import EventRecord, Listed, WalkState
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
@@ -76,21 +77,50 @@ def record_page(
     event_id: int,
     walk_no: int,
     page: int,
-    images: Sequence[SeenImage],
+    images: Sequence[Listed],
     now: datetime,
 ) -> int:
     """Upsert the photos of one gallery page; return how many were new."""
     return record_pages(conn, event_id, walk_no, [(page, images)], now)
 
 
+@dataclass
+class WalkMemo:
+    """What one walk remembers instead of writing it: the photos listed on pages that held
+    only photos the ledger knew as listed by the walks before (known, not removed, not
+    missing). Such pages are not written at all: their photos' seen marks are written with the
+    next page that has to be written anyway (the walk's resume position then moves past both),
+    or never: the walk's end counts them as listed. A no-op walk writes nothing but its end; a
+    walk that is stopped starts again from the last page written."""
+
+    marked: bool = False  # seen marks of this walk were written (pages, or a resumed walk's)
+    unmarked: set[str] = field(default_factory=set)  # listed, seen mark not written
+
+
+def all_listed_before(conn: Connection, event_id: int, image_ids: Sequence[str]) -> bool:
+    """Whether every one of these (distinct) photos is known, not removed and not missing:
+    a page of them has nothing to write but seen marks."""
+    if _json_lists(conn):
+        params = {"event": event_id, "ids": json.dumps(list(image_ids))}
+        return int(conn.execute(_COUNT_LISTED_JSON, params).scalar_one()) == len(image_ids)
+    known = sum(
+        conn.execute(_COUNT_LISTED, {"event": event_id, "ids": list(chunk)}).scalar_one()
+        for chunk in chunked(image_ids)
+    )
+    return int(known) == len(image_ids)
+
+
 def record_pages(
     conn: Connection,
     event_id: int,
     walk_no: int,
-    pages: Sequence[tuple[int, Sequence[SeenImage]]],
+    pages: Sequence[tuple[int, Sequence[Listed]]],
     now: datetime,
+    *,
+    also: Sequence[str] = (),
 ) -> int:
-    """Upsert the photos of consecutive gallery pages; return how many were new.
+    """Upsert the photos of consecutive gallery pages; return how many were new. ``also``:
+    photos listed on pages before these that were not written (see :class:`WalkMemo`).
 
     A re-walk's pages are one UPDATE that returns no rows: every statement costs a step
     that releases the GIL and waits for it again behind the thread fetching the next pages,
@@ -99,6 +129,8 @@ def record_pages(
     """
     if not pages:
         return 0
+    if also:
+        _mark_seen(conn, event_id, also, walk_no, now)
     unique = {image.image_id: image for _, images in pages for image in images}
     marked = _mark_seen(conn, event_id, list(unique), walk_no, now)
     new = revived = 0
@@ -112,7 +144,7 @@ def record_pages(
 
 
 def insert_new(
-    conn: Connection, event_id: int, walk_no: int, images: Sequence[SeenImage], now: datetime
+    conn: Connection, event_id: int, walk_no: int, images: Sequence[Listed], now: datetime
 ) -> int:
     """Insert the photos the ledger does not know yet; return how many that was.
 
@@ -129,7 +161,7 @@ def insert_new(
     return len(images) - known
 
 
-def add_found(conn: Connection, event_id: int, images: Sequence[SeenImage], now: datetime) -> int:
+def add_found(conn: Connection, event_id: int, images: Sequence[Listed], now: datetime) -> int:
     """Photos a search or a timeline window found, new to the ledger, get a row (seen in no
     walk) and raise the mark. Returns how many were new; known photos are left as they are.
     The event must have its row."""
@@ -281,10 +313,28 @@ _REVIVE = (
     )
 )
 _COUNT_KNOWN = select(func.count()).select_from(photos).where(*_SAME_PHOTOS)
+_LISTED_BEFORE = (photos.c.state != "removed", photos.c.missing_walks == 0)
+_COUNT_LISTED = _COUNT_KNOWN.where(*_LISTED_BEFORE)
+_COUNT_LISTED_JSON = (
+    select(func.count())
+    .select_from(photos)
+    .where(photos.c.event_id == bindparam("event"), photos.c.image_id.in_(_JSON_IDS))
+    .where(*_LISTED_BEFORE)
+)
 
 
-def finish_walk(conn: Connection, event_id: int, walk_no: int, now: datetime) -> int:
-    """Close a complete walk; photos it did not list count one more missing walk."""
+def finish_walk(
+    conn: Connection,
+    event_id: int,
+    walk_no: int,
+    now: datetime,
+    listed: Collection[str] = (),
+    *,
+    marked: bool = True,
+) -> int:
+    """Close a complete walk; photos it did not list count one more missing walk. ``listed``:
+    photos it listed whose seen mark was not written (a set), ``marked``: whether any mark of
+    this walk was (see :class:`WalkMemo`)."""
     conn.execute(
         update(events)
         .where(events.c.event_id == event_id)
@@ -294,13 +344,20 @@ def finish_walk(conn: Connection, event_id: int, walk_no: int, now: datetime) ->
             walks_completed=events.c.walks_completed + 1,
         )
     )
-    result = conn.execute(
-        update(photos)
-        .where(
-            photos.c.event_id == event_id,
-            photos.c.last_seen_walk < walk_no,
-            photos.c.state != "removed",
-        )
-        .values(missing_walks=photos.c.missing_walks + 1)
+    not_marked = (
+        photos.c.event_id == event_id,
+        photos.c.last_seen_walk < walk_no,
+        photos.c.state != "removed",
     )
-    return result.rowcount
+    more_missing = update(photos).values(missing_walks=photos.c.missing_walks + 1)
+    if not listed:
+        return int(conn.execute(more_missing.where(*not_marked)).rowcount)
+    if not marked:  # every row not marked is either listed or missing: count, do not read
+        rows_left = conn.execute(select(func.count()).where(*not_marked)).scalar_one()
+        if rows_left == len(listed):
+            return 0
+    rows = conn.execute(select(photos.c.id, photos.c.image_id).where(*not_marked))
+    missing = [photo_id for photo_id, image_id in rows if image_id not in listed]
+    for chunk in chunked(missing):
+        conn.execute(more_missing.where(photos.c.id.in_(chunk)))
+    return len(missing)

@@ -14,7 +14,9 @@
    Wall and CPU time (user + sys) come from ``wait4`` on each child, peak RSS from GNU time
    (or ``bench_rss.py``). Every run's files are checked against the simulator's sha256 before
    the next run starts.
-2. No-op: a second sync of a complete event against the bare page walk (both whole processes).
+2. No-op: a second sync of a complete event against the bare page walk (both whole processes);
+   then ``syncer daemon`` on that ledger, each cycle between its files checks (timed by its
+   /metrics) against a warm bare walk asked in the pause before it: the no-op bar.
 3. Large event: the first sync of a big event of tiny photos and a no-op re-walk of it, with
    ``Ledger.record_page`` timed inside syncer; then ``record_page`` alone on a real file.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -42,6 +45,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench_daemon import Daemon, WalkServer
 from bench_ledger import upsert_rate
 from bench_peers import Peer, find_peers
 from bench_procs import (
@@ -271,7 +275,43 @@ def run_noop(options: Options, home: Path, say: Say) -> NoopResult:
             f"no-op sync {statistics.median(result.noop_wall):.2f} s, bare walk "
             f"{statistics.median(result.walk_wall):.2f} s"
         )
+        _daemon_rounds(world, run_dir, home, options, result, say)
     return result
+
+
+MIN_TICK = 2.0  # seconds between two daemon cycles, at least
+
+
+def _daemon_rounds(
+    world: BenchWorld, run_dir: Path, home: Path, options: Options, result: NoopResult, say: Say
+) -> None:
+    """``syncer daemon`` on the complete ledger: after its first cycle (cold, checking the
+    files), each round asks a warm bare walk in the pause, then times the next cycle. A walk
+    that ran into the cycle after it spoils the round, which is dropped."""
+    pair = statistics.median(result.noop_cycle) + statistics.median(result.walk_inner)
+    tick = result.daemon_tick = float(max(MIN_TICK, math.ceil(3 * pair)))
+    timeout = 120 + 3 * tick + world.photos * 0.05
+    say(f"syncer daemon on the same ledger, a cycle every {tick:g} s")
+    with (
+        Daemon(world, run_dir, tick, home / "daemon.log") as daemon,
+        WalkServer(world, timeout) as walker,
+    ):
+        result.daemon_first = daemon.next_cycle(timeout).seconds
+        walker.walk()  # the first one is cold: it warms the process up
+        while len(result.daemon_cycle) < options.rounds:
+            walked = walker.walk()
+            cycle = daemon.next_cycle(timeout)
+            if walked["ended"] > cycle.started_by:
+                result.daemon_overlaps += 1
+                if result.daemon_overlaps > options.rounds:
+                    raise BenchError("the bare walks keep running into the daemon's cycles")
+                continue
+            result.daemon_cycle.append(cycle.seconds)
+            result.walk_warm.append(walked["seconds"])
+    say(
+        f"daemon cycle {statistics.median(result.daemon_cycle):.2f} s, warm bare walk "
+        f"{statistics.median(result.walk_warm):.2f} s"
+    )
 
 
 def _noop_once(

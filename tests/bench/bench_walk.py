@@ -4,6 +4,9 @@ No ledger, no downloads: the least any sync has to do to learn what exists. Run 
 process (like ``syncer sync``) so both pay for their own interpreter and compete with nothing::
 
     SYNCER_API_KEY=... python bench_walk.py --base-url URL --org 903 --event 456
+
+With ``--serve`` it stays up, as a daemon does, and walks once per line read from stdin,
+printing one JSON line per walk: walks after the first run warm, like a daemon's cycles.
 """
 
 from __future__ import annotations
@@ -36,12 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--org", type=int, required=True)
     parser.add_argument("--event", type=int, required=True)
+    parser.add_argument("--serve", action="store_true", help="walk once per line of stdin")
     args = parser.parse_args(argv)
     key = os.environ.get("SYNCER_API_KEY")
     if not key:
         print("bench_walk: error: set SYNCER_API_KEY", file=sys.stderr)
         return 78
-    print(json.dumps(bare_walk(args.base_url, args.org, key, args.event)))
+    for _ in sys.stdin if args.serve else [""]:
+        walked = bare_walk(args.base_url, args.org, key, args.event)
+        print(json.dumps({**walked, "ended": time.time()}), flush=True)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -58,6 +59,29 @@ def test_second_run_downloads_nothing(world: World) -> None:
     assert world.sim.stats.storage_requests == storage_before
     assert world.sim.stats.presign_calls == presign_before
     assert elapsed < 30
+
+
+def _photo_rows(world: World) -> dict[str, tuple[object, ...]]:
+    with sqlite3.connect(f"file:{world.ledger}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT image_id, state, last_seen_walk, missing_walks FROM photos")
+        return {row[0]: row[1:] for row in rows}
+
+
+def test_a_resync_of_an_unchanged_gallery_writes_no_photo_row(world: World) -> None:
+    """A no-op walk writes only its end (a daemon on a NAS rewrites no table every cycle);
+    a photo gone upstream is still counted missing by the next complete walk."""
+    sync_json(world)
+    before = _photo_rows(world)
+    assert sync_json(world)["new"] == 0
+    assert _photo_rows(world) == before
+    gone = next(iter(world.truth()))
+    world.sim.remove_photo(world.event_id, gone)
+    sync_json(world)
+    after = _photo_rows(world)
+    assert after[gone][2] == 1  # one complete walk did not list it
+    assert {k: v for k, v in after.items() if k != gone} == {
+        k: v for k, v in before.items() if k != gone
+    }
 
 
 def test_new_photos_between_runs_are_picked_up(world: World) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from harness.ledger import EVENT, T0, downloaded, event_record, images, photo_ids, query, walk
 from syncer.errors import SyncerError
-from syncer.ledger import EventRecord, Ledger, WalkState
+from syncer.ledger import EventRecord, Ledger, WalkMemo, WalkState
 
 
 def test_upsert_event_inserts_and_refreshes(ledger: Ledger) -> None:
@@ -101,6 +101,82 @@ def test_photos_missing_from_complete_walks(ledger: Ledger) -> None:
     # seen again: the count starts over
     walk(ledger, EVENT, [["a", "b", "c"]], later + timedelta(days=3))
     assert ledger.missing(EVENT, min_walks=1) == []
+
+
+MARKS = "SELECT image_id, last_seen_walk, last_seen_at, missing_walks FROM photos ORDER BY 1"
+
+
+def test_a_rewalk_of_known_photos_writes_nothing_but_its_end(ledger_target: str | Path) -> None:
+    """With the walk's memo, pages of photos known as listed are remembered, not written; a
+    walk stopped meanwhile starts again from its first page."""
+    with Ledger.open(ledger_target) as ledger:
+        walk(ledger, EVENT, [["a", "b"], ["c"]])
+        before = query(ledger_target, MARKS)
+        later = T0 + timedelta(hours=1)
+        state = ledger.begin_walk(EVENT, later)
+        memo = WalkMemo()
+        assert ledger.record_pages(EVENT, state.walk_no, [(1, images("a", "b"))], later, memo) == 0
+        assert ledger.record_pages(EVENT, state.walk_no, [(2, images("c"))], later, memo) == 0
+        assert query(ledger_target, MARKS) == before
+        assert ledger.begin_walk(EVENT, later) == WalkState(state.walk_no, 1)
+        assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 0
+        assert ledger.missing(EVENT, min_walks=1) == []
+        (status,) = ledger.status(EVENT)
+        assert status.last_walk_completed_at == later
+
+
+def test_a_walk_with_a_memo_counts_what_it_did_not_list(ledger: Ledger) -> None:
+    walk(ledger, EVENT, [["a", "b", "c"]])
+    ledger.record_results([downloaded(photo_ids(ledger)["c"], "456/c.jpg")], T0)
+    later = T0 + timedelta(hours=1)
+    state = ledger.begin_walk(EVENT, later)
+    memo = WalkMemo()
+    ledger.record_pages(EVENT, state.walk_no, [(1, images("a", "b"))], later, memo)
+    assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 1
+    assert [p.image_id for p in ledger.missing(EVENT, min_walks=1)] == ["c"]
+    # listed again: a missing photo is not one the memo may keep, so its page is written
+    state = ledger.begin_walk(EVENT, later + timedelta(hours=1))
+    memo = WalkMemo()
+    pages = [(1, images("a", "b", "c"))]
+    assert ledger.record_pages(EVENT, state.walk_no, pages, later, memo) == 0
+    assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 0
+    assert ledger.missing(EVENT, min_walks=1) == []
+
+
+def test_a_page_that_is_written_marks_the_pages_remembered_before_it(
+    ledger_target: str | Path,
+) -> None:
+    with Ledger.open(ledger_target) as ledger:
+        walk(ledger, EVENT, [["a", "b"], ["c"]])
+        later = T0 + timedelta(hours=1)
+        state = ledger.begin_walk(EVENT, later)
+        memo = WalkMemo()
+        ledger.record_pages(EVENT, state.walk_no, [(1, images("a", "b"))], later, memo)
+        assert ledger.record_pages(EVENT, state.walk_no, [(2, images("c", "d"))], later, memo) == 1
+        assert memo.unmarked == set()
+        # the walk may resume after page 2: everything before it is marked
+        assert ledger.begin_walk(EVENT, later) == WalkState(state.walk_no, 3)
+        marks = {row[0]: row[1] for row in query(ledger_target, MARKS)}
+        assert marks == dict.fromkeys("abcd", state.walk_no)
+        assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 0
+
+
+def test_a_resumed_walk_with_a_memo_counts_only_what_no_part_of_it_listed(
+    ledger: Ledger,
+) -> None:
+    walk(ledger, EVENT, [["a", "b"], ["c"], ["d"]])
+    ledger.record_results([downloaded(photo_ids(ledger)["d"], "456/d.jpg")], T0)
+    later = T0 + timedelta(hours=1)
+    first = ledger.begin_walk(EVENT, later)
+    ledger.record_pages(EVENT, first.walk_no, [(1, images("a", "b"))], later)  # then killed
+    state = ledger.begin_walk(EVENT, later)
+    assert state == WalkState(first.walk_no, 2)
+    memo = WalkMemo(marked=True)
+    # "a" is listed again (pages shift while a walk goes on): as many unmarked as not marked
+    assert ledger.record_pages(EVENT, state.walk_no, [(2, images("a", "c"))], later, memo) == 0
+    assert memo.unmarked == {"a", "c"}
+    assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 1
+    assert [p.image_id for p in ledger.missing(EVENT, min_walks=1)] == ["d"]
 
 
 def test_finish_walk_records_completion(ledger: Ledger) -> None:
