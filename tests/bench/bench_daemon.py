@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from bench_procs import BenchError
+from bench_procs import BenchError, free_port, last_line
 from bench_world import BenchWorld
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +58,7 @@ class Daemon:
         self._sum = 0.0
 
     def __enter__(self) -> Daemon:
-        port = _free_port()
+        port = free_port()
         self._url = f"http://127.0.0.1:{port}/metrics"
         config = self._write_config(port)
         argv = [sys.executable, "-m", "syncer", "--config", str(config), "daemon"]
@@ -117,8 +116,7 @@ class Daemon:
 
     def _check_alive(self) -> None:
         if self._child is not None and self._child.poll() is not None:
-            tail = self._log.read_text(encoding="utf-8", errors="replace").strip()
-            last = tail.splitlines()[-1] if tail else "no output"
+            last = last_line(self._log)
             raise BenchError(f"syncer daemon exited with {self._child.returncode}: {last}")
 
     def __exit__(
@@ -204,13 +202,9 @@ class WalkServer:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        finally:
+            if child.stdout is not None:
+                child.stdout.close()
 
 
 def _scrape(url: str) -> dict[str, float]:

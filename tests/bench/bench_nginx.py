@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from bench_procs import BenchError, last_line
+from bench_procs import BenchError, free_port, last_line
 
 INSTALL_HINT = "install it with: sudo apt-get install -y nginx"
 _START_ATTEMPTS = 5
@@ -92,7 +92,7 @@ class Nginx:
     def __enter__(self) -> Nginx:
         self.home.mkdir(parents=True, exist_ok=True)
         for _ in range(_START_ATTEMPTS):
-            if self._try_start(_free_port()):
+            if self._try_start(free_port()):
                 return self
         raise BenchError(f"nginx did not start: {last_line(self.home / 'error.log')}")
 
@@ -177,9 +177,3 @@ def _user_line() -> str:
     user = pwd.getpwuid(os.getuid()).pw_name
     group = grp.getgrgid(os.getgid()).gr_name
     return f"user {user} {group};\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

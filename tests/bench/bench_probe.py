@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from syncer.cli import main as syncer_main
-from syncer.ledger import Ledger, SeenImage
+from syncer.ledger import Ledger, Listed, WalkMemo
 
 
 def run_probed(stats_path: Path, argv: Sequence[str]) -> int:
@@ -29,12 +29,13 @@ def run_probed(stats_path: Path, argv: Sequence[str]) -> int:
         self: Ledger,
         event_id: int,
         walk_no: int,
-        pages: Sequence[tuple[int, Sequence[SeenImage]]],
+        pages: Sequence[tuple[int, Sequence[Listed]]],
         now: datetime,
+        memo: WalkMemo | None = None,
     ) -> int:
         started = time.perf_counter()
         try:
-            return original(self, event_id, walk_no, pages, now)
+            return original(self, event_id, walk_no, pages, now, memo)
         finally:
             stats["seconds"] += time.perf_counter() - started
             stats["pages"] += len(pages)

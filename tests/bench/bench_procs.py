@@ -13,6 +13,7 @@ import contextlib
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -175,3 +176,10 @@ def last_line(path: Path) -> str:
     except OSError:
         return "(no output)"
     return lines[-1][:300] if lines else "(no output)"
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free now (taken by whoever binds it first)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
