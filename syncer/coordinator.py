@@ -450,8 +450,6 @@ class _EventRun:
     def _refill(self) -> bool:
         """Take one batch (retries first): adopt files already in place, sign the rest."""
         tuning = self.owner.tuning
-        if tuning.min_free:
-            check_free_space(self.placer.root, tuning.min_free)
         batch = self.waiting.ready(self.owner.monotonic(), tuning.presign_batch)
         if not batch and not self.exhausted:
             taken = next(self.due, None)
@@ -464,6 +462,8 @@ class _EventRun:
             else:
                 to_sign.append(work)
         if to_sign:
+            if tuning.min_free:  # before any byte is fetched (not on every look for work)
+                check_free_space(self.placer.root, tuning.min_free)
             ids = [work.photo.image_id for work in to_sign]
             future = self.signer.submit(self._presign, self.placer.event.event_id, ids)
             future.add_done_callback(self.in_flight.wake)

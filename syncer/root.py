@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
 import os
 import shutil
@@ -144,10 +145,26 @@ def check_free_space(root: Path, min_free: int) -> None:
 
 
 def filesystem_type(path: Path) -> str | None:
-    """The filesystem type of ``path`` (``findmnt``), or None when it cannot be told."""
+    """The filesystem type of ``path`` (``findmnt``), or None when it cannot be told.
+
+    Asked once per mount: the answer is kept for the device ``path`` is on (a daemon asks
+    every cycle; a share mounted there anew is another device, and is asked about again)."""
+    try:
+        device = path.stat().st_dev
+    except OSError:
+        return _findmnt(str(path))
+    return _findmnt_on(str(path), device)
+
+
+@functools.lru_cache(maxsize=64)
+def _findmnt_on(path: str, device: int) -> str | None:
+    return _findmnt(path)
+
+
+def _findmnt(path: str) -> str | None:
     try:
         out = subprocess.run(
-            ["findmnt", "-n", "-o", "FSTYPE", "--target", str(path)],
+            ["findmnt", "-n", "-o", "FSTYPE", "--target", path],
             capture_output=True,
             text=True,
             timeout=5,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -132,12 +134,50 @@ def private_umask() -> Iterator[None]:
         os.umask(previous)
 
 
+KEPT_ENGINES = 8  # ledgers whose engine a process keeps between two openings
+
+
 def create_ledger_engine(target: LedgerTarget) -> Engine:
     """The engine the ledger works with: PRAGMAs on every SQLite connection, real transactions.
+    Pair it with :func:`release_ledger_engine`.
+
+    One engine per ledger for the life of the process (the last ``KEPT_ENGINES`` ledgers): a
+    daemon opens its ledger every cycle, and an engine keeps the SQL it has compiled, which a
+    new engine compiles again, statement by statement. Once no ledger has it open, its
+    connections are closed (the file is let go of); the engine stays.
 
     A server database gets pooled connections tested before use: a daemon outlives server
     restarts, and a connection the server dropped must not fail the next cycle.
     """
+    key = target.url.render_as_string(hide_password=False)
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = _ENGINES[key] = _new_ledger_engine(target)
+        _ENGINES.move_to_end(key)
+        _USERS[engine] = _USERS.get(engine, 0) + 1
+        idle = [k for k, kept in _ENGINES.items() if kept not in _USERS]
+        for k in idle[: max(0, len(_ENGINES) - KEPT_ENGINES)]:
+            del _ENGINES[k]  # the oldest the process has no ledger open on
+    return engine
+
+
+def release_ledger_engine(engine: Engine) -> None:
+    """One ledger less has ``engine`` open; with none left, its connections are closed."""
+    with _ENGINES_LOCK:
+        users = _USERS.pop(engine, 0) - 1
+        if users > 0:
+            _USERS[engine] = users
+            return
+    engine.dispose()
+
+
+_ENGINES: OrderedDict[str, Engine] = OrderedDict()
+_USERS: dict[Engine, int] = {}  # ledgers open on each engine
+_ENGINES_LOCK = threading.Lock()
+
+
+def _new_ledger_engine(target: LedgerTarget) -> Engine:
     if target.url.get_backend_name() != "sqlite":
         return _engine(target, pool_pre_ping=True)
     engine = _engine(target, connect_args={"check_same_thread": False})

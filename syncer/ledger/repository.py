@@ -26,6 +26,7 @@ from syncer.ledger.engine import (
     inspection_engine,
     prepare_file,
     private_umask,
+    release_ledger_engine,
     resolve_target,
     translated_errors,
 )
@@ -79,7 +80,7 @@ class Ledger(PeopleRecords):
         """Migrate the ledger to the newest schema; return the (from, to) revisions."""
         resolved = resolve_target(target)
         engine, revisions = _open_migrated(resolved, create=True)
-        engine.dispose()
+        release_ledger_engine(engine)
         return revisions
 
     @staticmethod
@@ -96,8 +97,9 @@ class Ledger(PeopleRecords):
         return self._target.path
 
     def close(self) -> None:
-        self._closed = True
-        self._engine.dispose()
+        if not self._closed:
+            self._closed = True
+            release_ledger_engine(self._engine)
 
     def __enter__(self) -> Self:
         return self
@@ -157,11 +159,12 @@ class Ledger(PeopleRecords):
         walks before are remembered there instead of written (see :class:`WalkMemo`)."""
         now = require_utc(now)
         if memo is not None:
-            ids = {image.image_id for _, images in pages for image in images}
-            with self._read() as conn:
-                quiet = walks.all_listed_before(conn, event_id, list(ids))
-            if quiet:
-                memo.unmarked |= ids
+            if memo.listed_before is None:
+                with self._read() as conn:
+                    memo.listed_before = walks.listed_before(conn, event_id)
+            ids = [image.image_id for _, images in pages for image in images]
+            if memo.listed_before.issuperset(ids):
+                memo.unmarked.update(ids)
                 return 0
         also = list(memo.unmarked) if memo is not None else []
         with self._write() as conn:
@@ -285,7 +288,9 @@ class Ledger(PeopleRecords):
                 [
                     photo_table.c.event_id == event_id,
                     photo_table.c.placements_dirty.is_(True),
-                    photo_table.c.state == "downloaded",
+                    # not the state's index: it would read every downloaded photo of the event
+                    # (a ledger without statistics cannot tell which index is narrower)
+                    photo_table.c.state.concat("") == "downloaded",
                     photo_table.c.id > after_id,
                 ],
                 limit,
@@ -545,6 +550,6 @@ def _open_migrated(target: LedgerTarget, *, create: bool) -> tuple[Engine, tuple
         with translated_errors(target.label), private_umask(), engine.begin() as conn:
             after = upgrade_to_head(conn, url)
     except BaseException:
-        engine.dispose()
+        release_ledger_engine(engine)
         raise
     return engine, (before, after)

@@ -91,23 +91,28 @@ class WalkMemo:
     missing). Such pages are not written at all: their photos' seen marks are written with the
     next page that has to be written anyway (the walk's resume position then moves past both),
     or never: the walk's end counts them as listed. A no-op walk writes nothing but its end; a
-    walk that is stopped starts again from the last page written."""
+    walk that is stopped starts again from the last page written.
+
+    Which photos were listed before is read once, with the walk's first page: a page of them
+    then costs no statement at all (each one would release the GIL and queue for it again
+    behind the threads fetching the next pages). A change another process makes meanwhile (a
+    node of a shared ledger closing its own walk) is caught up with by the next walk."""
 
     marked: bool = False  # seen marks of this walk were written (pages, or a resumed walk's)
     unmarked: set[str] = field(default_factory=set)  # listed, seen mark not written
+    listed_before: frozenset[str] | None = None  # read with the first page
 
 
-def all_listed_before(conn: Connection, event_id: int, image_ids: Sequence[str]) -> bool:
-    """Whether every one of these (distinct) photos is known, not removed and not missing:
-    a page of them has nothing to write but seen marks."""
+def listed_before(conn: Connection, event_id: int) -> frozenset[str]:
+    """The event's photos known as listed by the walks before: not removed, not missing.
+
+    SQLite hands them over as one JSON array: fetched row by row, every row would release the
+    GIL and wait for it again behind the threads fetching pages (a server driver fetches the
+    whole result at once anyway)."""
     if _json_lists(conn):
-        params = {"event": event_id, "ids": json.dumps(list(image_ids))}
-        return int(conn.execute(_COUNT_LISTED_JSON, params).scalar_one()) == len(image_ids)
-    known = sum(
-        conn.execute(_COUNT_LISTED, {"event": event_id, "ids": list(chunk)}).scalar_one()
-        for chunk in chunked(image_ids)
-    )
-    return int(known) == len(image_ids)
+        array = conn.execute(_LISTED_JSON, {"event": event_id}).scalar_one()
+        return frozenset(json.loads(array))
+    return frozenset(conn.execute(_LISTED, {"event": event_id}).scalars().all())
 
 
 def record_pages(
@@ -314,12 +319,9 @@ _REVIVE = (
 )
 _COUNT_KNOWN = select(func.count()).select_from(photos).where(*_SAME_PHOTOS)
 _LISTED_BEFORE = (photos.c.state != "removed", photos.c.missing_walks == 0)
-_COUNT_LISTED = _COUNT_KNOWN.where(*_LISTED_BEFORE)
-_COUNT_LISTED_JSON = (
-    select(func.count())
-    .select_from(photos)
-    .where(photos.c.event_id == bindparam("event"), photos.c.image_id.in_(_JSON_IDS))
-    .where(*_LISTED_BEFORE)
+_LISTED = select(photos.c.image_id).where(photos.c.event_id == bindparam("event"), *_LISTED_BEFORE)
+_LISTED_JSON = select(func.json_group_array(photos.c.image_id)).where(
+    photos.c.event_id == bindparam("event"), *_LISTED_BEFORE
 )
 
 

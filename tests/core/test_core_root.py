@@ -30,6 +30,21 @@ def test_filesystem_type_of_a_real_folder(tmp_path: Path) -> None:
     assert found is None or (found and " " not in found)
 
 
+def test_filesystem_type_is_asked_once_per_mount(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(root, "_findmnt", lambda path: asked.append(path) or "ext4")
+    root._findmnt_on.cache_clear()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    assert [root.filesystem_type(folder) for _ in range(3)] == ["ext4"] * 3
+    assert asked == [str(folder)], "one findmnt for one folder on one device"
+    assert root.filesystem_type(tmp_path / "not-there") == "ext4"
+    assert asked[-1] == str(tmp_path / "not-there"), "a path that cannot be stat'ed is asked"
+    root._findmnt_on.cache_clear()
+
+
 def test_free_space_floor(tmp_path: Path) -> None:
     root.check_free_space(tmp_path, 1)
     with pytest.raises(DiskFullError, match=r"below storage\.min_free"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,11 @@ def query(target: str | Path, sql: str) -> list[tuple[Any, ...]]:
 
 def due_query_plans(ledger: Ledger, event_id: int = EVENT) -> list[str]:
     """The SQLite query plans of the photo SELECTs that one ``due()`` call runs."""
+    return photo_query_plans(ledger, lambda: ledger.due(event_id, T0, after_id=5, limit=500))
+
+
+def photo_query_plans(ledger: Ledger, call: Callable[[], object]) -> list[str]:
+    """The SQLite query plans of the photo SELECTs that ``call`` runs (not the BIB joins)."""
     statements: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
@@ -73,7 +79,7 @@ def due_query_plans(ledger: Ledger, event_id: int = EVENT) -> list[str]:
 
     event.listen(ledger._engine, "before_cursor_execute", capture)
     try:
-        ledger.due(event_id, T0, after_id=5, limit=500)
+        call()
     finally:
         event.remove(ledger._engine, "before_cursor_execute", capture)
     plans = []

@@ -296,3 +296,43 @@ def test_head_revision_constant_matches_the_migration_scripts() -> None:
     from syncer.ledger.migrate import HEAD_REVISION, head_revision
 
     assert head_revision() == HEAD_REVISION
+
+
+def _open_files(path: Path) -> list[str]:
+    """This process's open descriptors on ``path`` and its WAL and shared-memory files."""
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    fds = Path("/proc/self/fd")
+    return [link for fd in fds.iterdir() if (link := os.path.realpath(fd)) in names]
+
+
+def test_a_ledger_opened_again_keeps_its_compiled_sql_and_closing_lets_go_of_the_file(
+    ledger_path: Path,
+) -> None:
+    """A daemon opens its ledger every cycle: the engine (and the SQL it compiled) stays for
+    the process, while closing the ledger still closes every connection to the file."""
+    for _ in range(2):  # the first opening creates the ledger: it runs statements of its own
+        with Ledger.open(ledger_path) as ledger:
+            ledger.upsert_event(event_record())
+            engine = ledger._engine
+        assert _open_files(ledger_path) == [], "closed: no descriptor on the ledger's files"
+    cached = len(engine._compiled_cache or {})
+    assert cached > 0
+    with Ledger.open(ledger_path) as again:
+        assert again._engine is engine
+        again.upsert_event(event_record())
+    assert len(engine._compiled_cache or {}) == cached, "nothing compiled again"
+    assert _open_files(ledger_path) == []
+
+
+def test_closing_one_of_two_openings_leaves_the_other_working(ledger_path: Path) -> None:
+    first = Ledger.open(ledger_path)
+    try:
+        # a connection the first opening holds while the second closes
+        with first._read(), Ledger.open(ledger_path) as second:
+            second.upsert_event(event_record())
+        first.upsert_event(event_record())
+        assert first.status(EVENT)
+    finally:
+        first.close()
+        first.close()  # closing twice is closing once
+    assert _open_files(ledger_path) == []

@@ -1,11 +1,11 @@
-"""The due query walks its index: no sort of the whole set, whatever the size of the event."""
+"""The queries a daemon runs every cycle walk their index: no scan or sort of the whole event."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
 
-from harness.ledger import EVENT, T0, due_query_plans, walk
+from harness.ledger import EVENT, T0, due_query_plans, photo_query_plans, walk
 from syncer.ledger import Ledger
 
 
@@ -24,3 +24,11 @@ def _check_plans(ledger: Ledger) -> None:
     for one in plans:
         assert "ix_photos_event_id_state_id" in one
         assert "TEMP B-TREE" not in one  # rows come in index order: no sort of the whole set
+
+
+def test_photos_to_place_again_are_read_from_their_own_index(ledger_path: Path) -> None:
+    """Not every downloaded photo of the event through the state's index, every cycle."""
+    with Ledger.open(ledger_path) as ledger:
+        walk(ledger, EVENT, [["a", "b"]])
+        (plan,) = photo_query_plans(ledger, lambda: ledger.dirty(EVENT))
+        assert "ix_photos_event_id_placements_dirty_id" in plan

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 
 from harness.ledger import EVENT, T0, downloaded, event_record, images, photo_ids, query, walk
@@ -123,6 +125,51 @@ def test_a_rewalk_of_known_photos_writes_nothing_but_its_end(ledger_target: str 
         assert ledger.missing(EVENT, min_walks=1) == []
         (status,) = ledger.status(EVENT)
         assert status.last_walk_completed_at == later
+
+
+def test_a_quiet_page_costs_no_statement(ledger_target: str | Path) -> None:
+    """The walk reads which photos were listed before once, with its first page; a page of
+    them then runs nothing at all, and a page with news is written as before."""
+    with Ledger.open(ledger_target) as ledger:
+        walk(ledger, EVENT, [["a", "b"], ["c"]])
+        later = T0 + timedelta(hours=1)
+        state = ledger.begin_walk(EVENT, later)
+        statements: list[str] = []
+
+        def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement.split(None, 1)[0].upper())
+
+        event.listen(ledger._engine, "before_cursor_execute", capture)
+        try:
+            memo = WalkMemo()
+            assert ledger.record_pages(EVENT, state.walk_no, [(1, images("a"))], later, memo) == 0
+            assert statements.count("SELECT") == 1
+            assert memo.listed_before == {"a", "b", "c"}
+            statements.clear()
+            assert (
+                ledger.record_pages(EVENT, state.walk_no, [(2, images("b", "c"))], later, memo) == 0
+            )
+            assert statements == []
+            assert ledger.record_pages(EVENT, state.walk_no, [(3, images("d"))], later, memo) == 1
+            assert "INSERT" in statements
+        finally:
+            event.remove(ledger._engine, "before_cursor_execute", capture)
+        assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 0
+
+
+def test_a_walk_remembers_what_was_listed_when_it_began(ledger: Ledger) -> None:
+    """Photos missing or removed when the walk began are written when listed again."""
+    walk(ledger, EVENT, [["a", "b", "c"]])
+    walk(ledger, EVENT, [["a", "b"]], T0 + timedelta(hours=1))  # c: missing once
+    later = T0 + timedelta(hours=2)
+    state = ledger.begin_walk(EVENT, later)
+    memo = WalkMemo()
+    assert ledger.record_pages(EVENT, state.walk_no, [(1, images("a", "c"))], later, memo) == 0
+    assert memo.listed_before == {"a", "b"}
+    assert memo.marked, "the page that lists the missing photo is written"
+    assert ledger.record_pages(EVENT, state.walk_no, [(2, images("b"))], later, memo) == 0
+    assert ledger.finish_walk(EVENT, state.walk_no, later, memo) == 0
+    assert ledger.missing(EVENT, min_walks=1) == []
 
 
 def test_a_walk_with_a_memo_counts_what_it_did_not_list(ledger: Ledger) -> None:
