@@ -1,8 +1,8 @@
 """Reproducible performance benchmark of ``syncer sync`` against wget2 and aria2c.
 
     python tests/bench/bench_sync.py [--photos 2000] [--size 2MB] [--rounds 5] [--workers N]
-        [--tls] [--noop-photos 20000] [--walk-photos 100000] [--skip-noop] [--skip-walk]
-        [--out results.json] [--workdir DIR]      (--help lists the rest)
+        [--tls] [--noop-photos 20000] [--walk-photos 100000] [--daemon-rounds 25]
+        [--skip-noop] [--skip-walk] [--out results.json] [--workdir DIR]   (--help: the rest)
 
 1. Full sync: N photos of size S in one simulated event. The bundled simulator answers the API;
    its presigned URLs point at a private nginx on 127.0.0.1 (started and stopped here) serving
@@ -83,6 +83,7 @@ class Options:
     photos: int = 2000
     size: int = 2_000_000
     rounds: int = 5
+    daemon_rounds: int = 25  # daemon cycles timed (each is short: many are cheap)
     workers: int | None = None  # None: syncer's default
     noop_photos: int = 20_000
     walk_photos: int = 100_000
@@ -298,12 +299,12 @@ def _daemon_rounds(
     ):
         result.daemon_first = daemon.next_cycle(timeout).seconds
         walker.walk()  # the first one is cold: it warms the process up
-        while len(result.daemon_cycle) < options.rounds:
+        while len(result.daemon_cycle) < options.daemon_rounds:
             walked = walker.walk()
             cycle = daemon.next_cycle(timeout)
             if walked["ended"] > cycle.started_by:
                 result.daemon_overlaps += 1
-                if result.daemon_overlaps > options.rounds:
+                if result.daemon_overlaps > options.daemon_rounds:
                     raise BenchError("the bare walks keep running into the daemon's cycles")
                 continue
             result.daemon_cycle.append(cycle.seconds)
@@ -469,6 +470,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--photos", type=int, default=2000, help="photos in the full-sync event")
     parser.add_argument("--size", default="2MB", help="photo size, e.g. 2MB, 500KB (default 2MB)")
     parser.add_argument("--rounds", type=int, default=5, help="runs per tool (default 5)")
+    parser.add_argument(
+        "--daemon-rounds",
+        type=int,
+        default=25,
+        help="no-op daemon cycles timed, each after a warm bare walk (default 25)",
+    )
     parser.add_argument("--workers", type=int, help="syncer --workers (default: its setting)")
     parser.add_argument("--noop-photos", type=int, default=20_000)
     parser.add_argument("--walk-photos", type=int, default=100_000)
@@ -504,6 +511,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         photos=args.photos,
         size=_size(args.size, "--size"),
         rounds=args.rounds,
+        daemon_rounds=args.daemon_rounds,
         workers=args.workers,
         noop_photos=args.noop_photos,
         walk_photos=args.walk_photos,
@@ -537,6 +545,7 @@ def _validate(options: Options) -> None:
         (options.noop_photos >= 1, "--noop-photos must be at least 1"),
         (options.walk_photos >= 1, "--walk-photos must be at least 1"),
         (options.rounds >= 1, "--rounds must be at least 1"),
+        (options.daemon_rounds >= 1, "--daemon-rounds must be at least 1"),
         (options.ledger_pages >= 1, "--ledger-pages must be at least 1"),
         (options.workers is None or 1 <= options.workers <= 64, "--workers must be 1..64"),
         (1_000 <= options.size <= 1 << 31, "--size must be between 1KB and 2GiB"),

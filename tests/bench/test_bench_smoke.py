@@ -49,6 +49,8 @@ def test_bench_prints_the_table_and_syncer_stores_the_true_bytes(
             f"{SIZE // 1000}KB",
             "--rounds",
             "1",
+            "--daemon-rounds",
+            "1",
             "--noop-photos",
             "120",
             "--walk-photos",
