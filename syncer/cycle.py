@@ -82,6 +82,11 @@ class CycleOptions:
     only: bool = False  # only the photos the searches select (``bibs``, ``people``): no walk
     window: Window | None = None  # overrides each event's configured timeline window
 
+    @property
+    def patient(self) -> bool:
+        """A daemon's cycle rides out an API it cannot reach yet; a command says so at once."""
+        return self.kind == "daemon-cycle"
+
 
 def key_is_dead(api: ApiClient) -> bool:
     """A 403 on one event may be that event's; a 403 on the org's event list is the key's."""

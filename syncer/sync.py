@@ -43,7 +43,8 @@ def run_cycle(
     report = CycleReport(started_at=utcnow(), dry_run=options.dry_run)
     people = people_source(settings, options)  # every selfie read and checked before a call
     with ExitStack() as stack:
-        api = stack.enter_context(api_client(settings, observer))  # a missing key: nothing made
+        # a missing key raises here: nothing made yet
+        api = stack.enter_context(api_client(settings, observer, patient=options.patient))
         opening = ledger_snapshot(settings) if options.dry_run else open_ledger(settings)
         exists = ledger_exists(settings, write=not options.dry_run)
         ledger = stack.enter_context(opening) if exists else None

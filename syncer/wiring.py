@@ -31,14 +31,27 @@ log = logging.getLogger("syncer.wiring")
 DEFAULT_START = 8  # downloads at once when a cycle begins, before any measurement
 
 
-def api_client(settings: Settings, observer: Observer | None = None) -> ApiClient:
-    """The API client of every command: key, retries and the adaptive limiter from settings."""
+FIRST_CONTACT_ATTEMPTS = 3  # a command's tries at a server it never reached (about 3 s)
+
+
+def api_client(
+    settings: Settings, observer: Observer | None = None, *, patient: bool = False
+) -> ApiClient:
+    """The API client of every command: key, retries and the adaptive limiter from settings.
+
+    Not ``patient`` (a command), a server that refuses every connection before it has once
+    answered is given up on after ``FIRST_CONTACT_ATTEMPTS`` (a mistyped ``api.base_url``)."""
     api = settings.api
+    retry = RetryPolicy(
+        max_attempts=api.max_attempts,
+        throttle_deadline=api.throttle_deadline,
+        first_contact_attempts=None if patient else FIRST_CONTACT_ATTEMPTS,
+    )
     return ApiClient(
         base_url=api.base_url,
         org_id=settings.require_org(),
         api_key=settings.require_key(),
-        retry=RetryPolicy(max_attempts=api.max_attempts, throttle_deadline=api.throttle_deadline),
+        retry=retry,
         limiter=AdaptiveLimiter(initial=api.max_concurrency, maximum=api.max_concurrency),
         timeout=api.timeout,
         observer=observer,

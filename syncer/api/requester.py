@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -102,6 +102,7 @@ class Requester:
         self._timeout = httpx.Timeout(timeout)
         self._observer = observer
         self._user_agent = user_agent
+        self._answered = False  # a server has answered this client (any status)
 
     def send(self, call: Call) -> httpx.Response:
         """The 2xx response to ``call``, after retries; raises an :class:`ApiError` otherwise."""
@@ -112,13 +113,15 @@ class Requester:
             except httpx.TransportError as exc:
                 self._observe(call.name, 0)
                 reason = self._scrub(f"{type(exc).__name__}: {exc}")
-                self._wait_after_failure(call, budget, 0, reason, exc)
+                unreached = isinstance(exc, httpx.ConnectError) and not self._answered
+                self._wait_after_failure(call, budget, 0, reason, exc, unreached=unreached)
                 continue
             except httpx.HTTPError as exc:
                 self._observe(call.name, 0)
                 raise ApiError(
                     f"9Pic call {call.label} failed: {self._scrub(type(exc).__name__)}"
                 ) from exc
+            self._answered = True
             status = response.status_code
             self._observe(call.name, status)
             if 200 <= status < 300:
@@ -151,13 +154,28 @@ class Requester:
             )
 
     def _wait_after_failure(
-        self, call: Call, budget: _Budget, status: int, reason: str, exc: Exception | None
+        self,
+        call: Call,
+        budget: _Budget,
+        status: int,
+        reason: str,
+        exc: Exception | None,
+        *,
+        unreached: bool = False,
     ) -> None:
+        """Sleep before the next try, or raise once the policy's budget is spent. ``unreached``:
+        the connection failed and no server has answered yet (see
+        ``RetryPolicy.first_contact_attempts``)."""
         budget.failures += 1
         policy = self._retry
+        first = policy.first_contact_attempts
+        if unreached and first is not None:
+            policy = replace(policy, max_attempts=min(first, policy.max_attempts))
         delay = backoff(budget.failures, policy, self._pacing.rng)
         elapsed = self._pacing.clock() - budget.started
         if budget.failures >= policy.max_attempts or elapsed + delay > policy.deadline:
+            if policy is not self._retry:
+                raise self._unreached(call, budget, reason) from exc
             raise ApiUnavailableError(
                 f"9Pic did not answer {call.label} after {budget.failures} attempt(s) "
                 f"(last: {reason})",
@@ -181,6 +199,15 @@ class Requester:
                 delay,
             )
         self._pacing.sleep(delay)
+
+    def _unreached(self, call: Call, budget: _Budget, reason: str) -> ApiUnavailableError:
+        where = httpx.URL(self._prefix)
+        return ApiUnavailableError(
+            f"nothing answers at {where.scheme}://{where.netloc.decode('ascii')} "
+            f"({call.label}, {budget.failures} attempt(s); last: {reason})",
+            hint="check api.base_url (host and port); if it is right, 9Pic or the network "
+            "is down: try again later",
+        )
 
     def _wait_after_throttle(self, call: Call, budget: _Budget, response: httpx.Response) -> None:
         self._limiter.throttled()

@@ -19,6 +19,11 @@ class RetryPolicy:
     ``max_attempts`` and ``deadline`` (seconds since the first attempt) bound the retries of
     5xx answers and network errors; 429 answers have their own budget: the sum of the delays
     slept because of them stays under ``throttle_deadline``.
+
+    ``first_contact_attempts``: attempts a call gets while no server has answered the client
+    yet and the connection itself fails (refused, unknown host): most likely a mistyped
+    ``api.base_url``, said in seconds rather than after the whole budget. None (a daemon, which
+    rides out an outage): the same budget as any failure.
     """
 
     max_attempts: int = 5
@@ -27,10 +32,15 @@ class RetryPolicy:
     cap: float = 60.0
     throttle_deadline: float = 900.0
     deadline: float = 300.0
+    first_contact_attempts: int | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.first_contact_attempts is not None and self.first_contact_attempts < 1:
+            raise ValueError(
+                f"first_contact_attempts must be at least 1, got {self.first_contact_attempts}"
+            )
         for name in ("base", "factor", "cap", "throttle_deadline", "deadline"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:

@@ -199,6 +199,60 @@ def test_a_call_that_keeps_failing_is_said_once_at_warning(
     assert KEY not in warnings[0]
 
 
+def _refused() -> Exception:
+    return httpx.ConnectError("connection refused")
+
+
+def test_a_server_never_reached_is_given_up_on_after_the_first_contact_attempts(
+    make_api: MakeApi,
+) -> None:
+    api = make_api(always(_refused), retry=RetryPolicy(max_attempts=8, first_contact_attempts=3))
+    with pytest.raises(ApiUnavailableError) as caught:
+        api.client.ping(EVENT)
+    assert len(api.requests) == 3
+    assert caught.value.message == (
+        "nothing answers at https://api.example.test (GET /event/456/ping, 3 attempt(s); "
+        "last: ConnectError: connection refused)"
+    )
+    assert "api.base_url" in (caught.value.hint or "")
+    assert KEY not in caught.value.message
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+def test_a_server_that_answered_once_gets_the_whole_budget_again(make_api: MakeApi) -> None:
+    policy = RetryPolicy(max_attempts=8, first_contact_attempts=3)
+    api = make_api(script(error(503), *[_refused()] * 5, envelope(PING)), retry=policy)
+    assert api.client.ping(EVENT).status == "ok"  # a 503 is an answer: 6 failures allowed
+    assert len(api.requests) == 7
+    later = make_api(script(envelope(PING), *[_refused()] * 5, envelope(PING)), retry=policy)
+    assert later.client.ping(EVENT).status == "ok"
+    assert later.client.ping(EVENT).status == "ok"
+    assert len(later.requests) == 7
+
+
+def test_without_first_contact_attempts_a_refusal_gets_the_whole_budget(
+    make_api: MakeApi,
+) -> None:
+    """A daemon's policy: it rides out an API that is down when it starts."""
+    api = make_api(always(_refused), retry=RetryPolicy(max_attempts=6))
+    with pytest.raises(ApiUnavailableError) as caught:
+        api.client.ping(EVENT)
+    assert len(api.requests) == 6
+    assert caught.value.message.startswith("9Pic did not answer")
+
+
+def test_only_a_refused_connection_counts_as_never_reached(make_api: MakeApi) -> None:
+    """A timeout may be a slow server: it gets the whole budget."""
+    timeout = httpx.ConnectTimeout("connect timed out")
+    policy = RetryPolicy(max_attempts=5, first_contact_attempts=2)
+    api = make_api(always(lambda: timeout), retry=policy)
+    with pytest.raises(ApiUnavailableError):
+        api.client.ping(EVENT)
+    assert len(api.requests) == 5
+    with pytest.raises(ValueError, match="first_contact_attempts"):
+        RetryPolicy(first_contact_attempts=0)
+
+
 def test_longest_wait_sums_the_ceilings_left_within_the_deadline() -> None:
     policy = RetryPolicy(max_attempts=8, base=1.0, factor=2.0, cap=60.0, deadline=300.0)
     assert longest_wait(policy, 2) == 2 + 4 + 8 + 16 + 32 + 60

@@ -115,6 +115,26 @@ def test_a_refused_key_or_a_dead_api_creates_nothing(world: World) -> None:
     assert not world.ledger.parent.exists()
 
 
+def test_a_mistyped_api_address_is_said_in_seconds(world: World) -> None:
+    """Nothing listens there: a command gives up after a few quick tries (not the minutes of
+    the whole retry budget, which a server that answered once still gets), names the address
+    and points at api.base_url."""
+    text = world.config.read_text().replace(world.sim.base_url, "http://127.0.0.1:9")
+    world.config.write_text(text.replace("max_attempts = 3\n", ""))  # the default budget
+    began = time.monotonic()
+    result = run_ok(world, "sync", "--no-progress", expect=(75,))
+    assert time.monotonic() - began < 30, "the whole budget (8 tries) takes about 90 s"
+    errors = [line for line in result.stderr.splitlines() if line.startswith("syncer: error:")]
+    assert errors == [
+        f"syncer: error: nothing answers at http://127.0.0.1:9 (GET /event/{world.event_id}"
+        "/ping, 3 attempt(s); last: ConnectError: [Errno 111] Connection refused)"
+    ]
+    assert "syncer: hint: check api.base_url" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not world.root.exists()
+    assert not world.ledger.parent.exists()
+
+
 def test_status_before_any_sync_creates_nothing(world: World) -> None:
     result = run_ok(world, "status")
     assert "run `syncer sync` first" in result.stdout
