@@ -183,11 +183,12 @@ class Requester:
             ) from exc
         if budget.failures == SAY_AFTER_FAILURES:
             log.warning(
-                "%s failed %d times (%s); trying again for up to %.0f s more (api.max_attempts)",
+                "%s failed %d times (%s); trying again for up to %.0f s more (%s)",
                 call.label,
                 budget.failures,
                 reason,
                 min(longest_wait(policy, budget.failures), policy.deadline - elapsed),
+                "api.max_attempts" if policy is self._retry else "no server has answered yet",
             )
         else:
             log.debug(

@@ -204,12 +204,17 @@ def _refused() -> Exception:
 
 
 def test_a_server_never_reached_is_given_up_on_after_the_first_contact_attempts(
-    make_api: MakeApi,
+    make_api: MakeApi, caplog: pytest.LogCaptureFixture
 ) -> None:
     api = make_api(always(_refused), retry=RetryPolicy(max_attempts=8, first_contact_attempts=3))
-    with pytest.raises(ApiUnavailableError) as caught:
+    with (
+        caplog.at_level("WARNING", logger="syncer.api.requester"),
+        pytest.raises(ApiUnavailableError) as caught,
+    ):
         api.client.ping(EVENT)
     assert len(api.requests) == 3
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.endswith("trying again for up to 2 s more (no server has answered yet)")
     assert caught.value.message == (
         "nothing answers at https://api.example.test (GET /event/456/ping, 3 attempt(s); "
         "last: ConnectError: connection refused)"
