@@ -168,13 +168,13 @@ class Requester:
         ``RetryPolicy.first_contact_attempts``)."""
         budget.failures += 1
         policy = self._retry
-        first = policy.first_contact_attempts
-        if unreached and first is not None:
+        first = policy.first_contact_attempts if unreached else None
+        if first is not None:
             policy = replace(policy, max_attempts=min(first, policy.max_attempts))
         delay = backoff(budget.failures, policy, self._pacing.rng)
         elapsed = self._pacing.clock() - budget.started
         if budget.failures >= policy.max_attempts or elapsed + delay > policy.deadline:
-            if policy is not self._retry:
+            if first is not None:
                 raise self._unreached(call, budget, reason) from exc
             raise ApiUnavailableError(
                 f"9Pic did not answer {call.label} after {budget.failures} attempt(s) "
@@ -188,7 +188,7 @@ class Requester:
                 budget.failures,
                 reason,
                 min(longest_wait(policy, budget.failures), policy.deadline - elapsed),
-                "api.max_attempts" if policy is self._retry else "no server has answered yet",
+                "api.max_attempts" if first is None else "no server has answered yet",
             )
         else:
             log.debug(
